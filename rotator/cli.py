@@ -1,0 +1,233 @@
+"""The ``rotator`` command: parse argv, load settings, delegate, return the exit code.
+
+Thin on purpose: every decision lives in the engine, every object is built by ``rotator.app``.
+Exit codes (contract.md): 0 done, 1 something left undone, 2 configuration or usage error (one
+line per problem, no traceback), 3 nothing could be done and nothing changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from rotator import __version__
+from rotator.errors import ApiError, ConfigError, RotatorError
+from rotator.logging import configure as configure_logging
+
+EXIT_OK, EXIT_UNDONE, EXIT_CONFIG, EXIT_UNUSABLE = 0, 1, 2, 3
+
+_ENV_HELP = "Reads the ROTATOR_* environment variables listed in README.md."
+_COMMANDS_ENV = {
+    "run-once": "ROTATOR_API_URL, ROTATOR_API_KEY(_FILE), ROTATOR_KEY_NAMES, "
+    "ROTATOR_EXCLUDE_KEY_NAMES, ROTATOR_VALIDITY_DAYS, ROTATOR_ROTATE_BEFORE_DAYS, "
+    "ROTATOR_MAX_AGE_DAYS, ROTATOR_GRACE_HOURS, ROTATOR_ORPHAN_MIN_AGE_MINUTES, ROTATOR_DRY_RUN, "
+    "ROTATOR_SINK, ROTATOR_SINK_FILE_DIR, ROTATOR_LOG_FORMAT, ROTATOR_LOG_LEVEL, "
+    "ROTATOR_HTTP_TIMEOUT_SECONDS, ROTATOR_HTTP_MAX_RETRIES, ROTATOR_PUSHGATEWAY_URL and the rest",
+}
+
+
+def _print_problems(problems: Sequence[str], stream: TextIO) -> None:
+    print("rotator: configuration error:", file=stream)
+    for problem in problems:
+        print(f"  {problem}", file=stream)
+
+
+def _load(environ: dict[str, str]) -> Any:
+    from rotator.settings import load_settings  # noqa: PLC0415 - keeps --help fast
+
+    settings = load_settings(environ)
+    configure_logging(log_format=settings.log_format, level=settings.log_level)
+    return settings
+
+
+# ------------------------------------------------------------------------ commands
+
+
+def _cmd_run_once(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    from rotator.app import build_engine, open_workspaces  # noqa: PLC0415
+
+    settings = _load(environ)
+    engine = build_engine(settings)
+    with open_workspaces(settings) as workspaces:
+        report = engine.run_pass(workspaces)
+    return report.exit_code
+
+
+def _cmd_plan(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    from rotator.app import build_engine, open_workspaces  # noqa: PLC0415
+
+    settings = _load(environ)
+    engine = build_engine(settings, dry_run=True)
+    with open_workspaces(settings) as workspaces:
+        actions = engine.plan(workspaces)
+    rows = [asdict(a) for a in actions]
+    if args.json:
+        _print_json(rows)
+    else:
+        columns = ["workspace", "credential", "action", "reason", "days_left", "key_id"]
+        _print_table(rows, columns, empty="nothing to do")
+    return EXIT_OK
+
+
+def _cmd_status(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    from rotator.app import build_engine, open_workspaces  # noqa: PLC0415
+
+    settings = _load(environ)
+    engine = build_engine(settings, dry_run=True)
+    with open_workspaces(settings) as workspaces:
+        statuses = engine.inventory(workspaces)
+    rows = [asdict(s) for s in statuses]
+    if args.json:
+        _print_json(rows)
+    else:
+        columns = [
+            "workspace",
+            "name",
+            "key_id",
+            "expires",
+            "days_left",
+            "age_days",
+            "managed",
+            "role",
+            "due",
+            "reason",
+        ]
+        _print_table(rows, columns, empty="no keys")
+    return EXIT_OK
+
+
+def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    from rotator.app import utc_now  # noqa: PLC0415
+    from rotator.schedule import next_fire_times, parse_schedule  # noqa: PLC0415
+    from rotator.settings import redacted  # noqa: PLC0415
+
+    settings = _load(environ)
+    trigger = parse_schedule(settings.schedule, settings.timezone)
+    fires = [t.isoformat() for t in next_fire_times(trigger, utc_now(), 3)]
+    if args.json:
+        _print_json({"settings": redacted(settings), "next_fire_times": fires})
+        return EXIT_OK
+    print("Effective settings (secrets redacted):")
+    for name, value in redacted(settings).items():
+        print(f"  {name}={'' if value is None else value}")
+    print(f"Next times ROTATOR_SCHEDULE ({settings.schedule!r} in {settings.timezone}) fires:")
+    for fire in fires:
+        print(f"  {fire}")
+    return EXIT_OK
+
+
+def _cmd_emulator(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    from rotator.emulator import run  # noqa: PLC0415 - only this command and demo load it
+
+    return run(args.port, Path(args.seed) if args.seed else None)
+
+
+def _cmd_demo(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    from rotator.demo import run_demo  # noqa: PLC0415
+
+    return run_demo(sys.stdout)
+
+
+# ------------------------------------------------------------------------- output
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2, default=_json_default))
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else str(value)
+
+
+def _print_table(rows: list[dict[str, Any]], columns: list[str], *, empty: str) -> None:
+    if not rows:
+        print(f"({empty})")
+        return
+    cells = [[_cell(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+
+
+# ------------------------------------------------------------------------- parser
+
+Handler = Callable[[argparse.Namespace, dict[str, str]], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rotator",
+        description="Rotates ProjectManager.com API keys before they expire. " + _ENV_HELP,
+    )
+    parser.add_argument("--version", action="version", version=f"rotator {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=help_text, description=f"{help_text} {_ENV_HELP}")
+        command.set_defaults(handler=handler)
+        return command
+
+    add("run-once", _cmd_run_once, "Run one pass over every configured workspace, then exit.")
+    plan = add("plan", _cmd_plan, "Show what a pass would do now, changing nothing.")
+    plan.add_argument("--json", action="store_true", help="print a JSON array")
+    status = add("status", _cmd_status, "Show every key of every workspace and its role.")
+    status.add_argument("--json", action="store_true", help="print a JSON array")
+    check = add(
+        "check-config",
+        _cmd_check_config,
+        "Validate the environment; print the effective settings (secrets redacted) and the "
+        "next three times ROTATOR_SCHEDULE fires.",
+    )
+    check.add_argument("--json", action="store_true", help="print a JSON object")
+    emulator = add(
+        "emulator",
+        _cmd_emulator,
+        "Serve the bundled emulator of the ProjectManager API-key endpoints on 127.0.0.1.",
+    )
+    emulator.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
+    emulator.add_argument("--seed", help="JSON file of workspaces and keys to start with")
+    add(
+        "demo",
+        _cmd_demo,
+        "Start the emulator with keys of several ages, run a real pass with the file sink in a "
+        "temporary folder, and show the inventory before and after.",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
+    """Entry point of the ``rotator`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    env = dict(os.environ if environ is None else environ)
+    handler: Handler = args.handler
+    try:
+        return handler(args, env)
+    except ConfigError as exc:
+        _print_problems(exc.problems, sys.stderr)
+        return EXIT_CONFIG
+    except ApiError as exc:
+        # A read-only command (plan, status) that could not reach the API or was refused.
+        print(f"rotator: the API could not be used: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except RotatorError as exc:
+        print(f"rotator: {exc}", file=sys.stderr)
+        return EXIT_UNDONE

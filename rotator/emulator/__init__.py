@@ -1,0 +1,10 @@
+"""The bundled emulator of the ProjectManager.com API-key endpoints (tests, `rotator demo`).
+
+Only the ``emulator`` and ``demo`` commands and the tests import this package; nothing on the
+path of a pass does. It knows nothing of the rotator: it is a stand-in for the real service.
+"""
+
+from rotator.emulator._run import run
+from rotator.emulator._server import Emulator
+
+__all__ = ["Emulator", "run"]

@@ -1,0 +1,170 @@
+"""Prometheus metrics of the rotator: their names, labels and how they are updated and pushed.
+
+Every metric lives in one :class:`Metrics` object with its own registry (no global state), so
+``serve`` exposes it on ``/metrics`` and ``run-once`` pushes it to a Pushgateway. Names and
+labels are part of the contract with ops (README.md lists them); labels carry workspace labels,
+credential (base) names, key names and key ids, never a secret.
+
+This module knows nothing of the engine: callers translate a pass's report into the primitive
+updates below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import pushadd_to_gateway
+
+#: Pass durations seen in practice: a handful of API calls per credential, up to minutes.
+_DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+
+@dataclass(frozen=True)
+class ManagedKeySample:
+    credential: str
+    key_id: str
+    role: str
+    expires: datetime
+    rotation_due: datetime
+
+
+@dataclass(frozen=True)
+class UnmanagedKeySample:
+    key_name: str
+    key_id: str
+    expires: datetime
+
+
+class Metrics:
+    """The rotator's metrics in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.managed_key_expiry = Gauge(
+            "rotator_managed_key_expiry_timestamp_seconds",
+            "When a key the rotator manages expires (Unix time).",
+            ["workspace", "credential", "key_id", "role"],
+            registry=r,
+        )
+        self.managed_key_rotation_due = Gauge(
+            "rotator_managed_key_rotation_due_timestamp_seconds",
+            "When the current key of a managed credential becomes due for rotation (Unix time).",
+            ["workspace", "credential", "key_id"],
+            registry=r,
+        )
+        self.unmanaged_key_expiry = Gauge(
+            "rotator_unmanaged_key_expiry_timestamp_seconds",
+            "When a key the rotator does not manage expires (Unix time): people must act.",
+            ["workspace", "key_name", "key_id"],
+            registry=r,
+        )
+        self.rotations = Counter(
+            "rotator_rotations",
+            "Rotations attempted, by result (succeeded, failed, rolled_back).",
+            ["workspace", "result"],
+            registry=r,
+        )
+        self.api_requests = Counter(
+            "rotator_api_requests",
+            "Requests to the ProjectManager API, by endpoint and HTTP status ('error': no answer).",
+            ["endpoint", "status"],
+            registry=r,
+        )
+        self.pass_duration = Histogram(
+            "rotator_pass_duration_seconds",
+            "How long a pass took.",
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.last_pass = Gauge(
+            "rotator_last_pass_timestamp_seconds",
+            "When the last pass over a workspace ended (Unix time).",
+            ["workspace"],
+            registry=r,
+        )
+        self.last_successful_pass = Gauge(
+            "rotator_last_successful_pass_timestamp_seconds",
+            "When the last pass over a workspace that left nothing undone ended (Unix time).",
+            ["workspace"],
+            registry=r,
+        )
+        self.last_pass_success = Gauge(
+            "rotator_last_pass_success",
+            "1 when the last pass over a workspace left nothing undone, else 0.",
+            ["workspace"],
+            registry=r,
+        )
+        self._key_series: dict[str, list[tuple[Gauge, tuple[str, ...]]]] = {}
+
+    def observe_api(self, endpoint: str, status: str) -> None:
+        """Count one API request (the client's ``on_response`` hook)."""
+        self.api_requests.labels(endpoint=endpoint, status=status).inc()
+
+    def set_keys(
+        self,
+        workspace: str,
+        managed: Iterable[ManagedKeySample],
+        unmanaged: Iterable[UnmanagedKeySample],
+    ) -> None:
+        """Replace the key series of ``workspace`` (keys that are gone disappear)."""
+        for gauge, labels in self._key_series.pop(workspace, []):
+            gauge.remove(*labels)
+        series: list[tuple[Gauge, tuple[str, ...]]] = []
+        for m in managed:
+            labels = (workspace, m.credential, m.key_id, m.role)
+            self.managed_key_expiry.labels(*labels).set(m.expires.timestamp())
+            series.append((self.managed_key_expiry, labels))
+            if m.role == "current":
+                due_labels = (workspace, m.credential, m.key_id)
+                self.managed_key_rotation_due.labels(*due_labels).set(m.rotation_due.timestamp())
+                series.append((self.managed_key_rotation_due, due_labels))
+        for u in unmanaged:
+            labels = (workspace, u.key_name, u.key_id)
+            self.unmanaged_key_expiry.labels(*labels).set(u.expires.timestamp())
+            series.append((self.unmanaged_key_expiry, labels))
+        self._key_series[workspace] = series
+
+    def record_rotations(self, workspace: str, result: str, count: int) -> None:
+        counter = self.rotations.labels(workspace=workspace, result=result)
+        if count:
+            counter.inc(count)
+
+    def record_pass(
+        self, workspace: str, *, ended_at: datetime, succeeded: bool, duration_s: float | None
+    ) -> None:
+        """The outcome of a pass over ``workspace``."""
+        stamp = ended_at.timestamp()
+        self.last_pass.labels(workspace=workspace).set(stamp)
+        self.last_pass_success.labels(workspace=workspace).set(1 if succeeded else 0)
+        if succeeded:
+            self.last_successful_pass.labels(workspace=workspace).set(stamp)
+        if duration_s is not None:
+            self.pass_duration.observe(duration_s)
+
+    def exposition(self) -> bytes:
+        """The text format ``/metrics`` serves."""
+        return bytes(generate_latest(self.registry))
+
+    def push(self, gateway_url: str, *, deployment: str, workspaces: Iterable[str]) -> None:
+        """Push to a Pushgateway (``run-once`` in a CronJob).
+
+        The grouping key names the job, the workspaces and a short hash of ``deployment``, so that
+        two deployments (or workspaces) never overwrite each other's group. ``pushadd`` (POST)
+        replaces only the metrics pushed now: a failed pass does not push
+        ``rotator_last_successful_pass_timestamp_seconds``, so the gateway keeps the last good one,
+        and a CronJob that stopped running shows up as an old "last successful pass".
+        """
+        names = ",".join(sorted(workspaces))
+        digest = hashlib.sha256(deployment.encode()).hexdigest()[:12]
+        pushadd_to_gateway(
+            gateway_url,
+            job="key-rotator",
+            registry=self.registry,
+            grouping_key={"workspace": names or "none", "deployment": digest},
+            timeout=10,
+        )

@@ -1,0 +1,173 @@
+"""Frozen domain types shared by every layer: keys, secrets, decisions, sink records, key names.
+
+Nothing here does I/O or reads settings. A secret is held only inside :class:`Secret`, whose
+``repr`` and ``str`` never show it; code that must hand it on calls :meth:`Secret.reveal`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+
+#: Marker format of keys the rotator creates: ``<base>@<UTC YYYY-MM-DDTHH:MM:SSZ>`` (contract.md).
+_SUFFIX_RE = re.compile(r"^(?P<base>.*)@(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)$")
+_SUFFIX_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class Secret:
+    """A secret string that never shows itself in a ``repr``, ``str``, f-string or log."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself: call only to hand it to the API or a sink."""
+        return self._value
+
+    def sha256(self) -> str:
+        """Lowercase hex SHA-256 of the secret's UTF-8 bytes (what sinks store for read-back)."""
+        return hashlib.sha256(self._value.encode()).hexdigest()
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key as the API lists it; never the secret (List does not return it)."""
+
+    id: str
+    name: str
+    expires: datetime  # timezone-aware, UTC
+    created_by: str | None = None
+
+    @property
+    def base_name(self) -> str:
+        return base_name(self.name)
+
+    @property
+    def made_by_rotator(self) -> bool:
+        return rotator_created_at(self.name) is not None
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A key just created: the only moment its secret is known."""
+
+    key: ApiKey
+    secret: Secret = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What ``GET /api/data/me`` says about a credential."""
+
+    user_id: str | None
+    workspace_id: str | None
+    workspace_name: str | None
+
+
+class Reason(StrEnum):
+    """Why a credential is (or is not) due for rotation (contract.md, ``key.evaluated``)."""
+
+    EXPIRING = "expiring"
+    MAX_AGE = "max-age"
+    MISSING = "missing"
+    FORCED = "forced"
+    NOT_DUE = "not-due"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's verdict on one key at one instant."""
+
+    due: bool
+    reason: Reason
+    days_left: float
+    age_days: float
+
+
+class Role(StrEnum):
+    """What a listed key is to the rotator (``status --json`` ``role``)."""
+
+    CURRENT = "current"
+    PREVIOUS = "previous"
+    PENDING = "pending"
+    ORPHAN = "orphan"
+    EXTRA = "extra"
+    UNKNOWN = "unknown"
+    UNMANAGED = "unmanaged"
+
+
+@dataclass(frozen=True)
+class SinkRecord:
+    """A credential's metadata as a sink stores it beside the secret; never the secret.
+
+    ``key_id`` is the key the sink holds; ``pending_*`` is set between the two phases of a
+    delivery; ``previous_key_id`` stays after that key is revoked (contract.md).
+    """
+
+    key_id: str | None = None
+    key_name: str | None = None
+    expires: datetime | None = None
+    delivered_at: datetime | None = None
+    secret_sha256: str | None = None
+    previous_key_id: str | None = None
+    retire_previous_after: datetime | None = None
+    pending_key_id: str | None = None
+    pending_secret_sha256: str | None = None
+
+    @property
+    def has_pending(self) -> bool:
+        return self.pending_key_id is not None
+
+    def with_pending(self, key_id: str, secret_sha256: str) -> SinkRecord:
+        return replace(self, pending_key_id=key_id, pending_secret_sha256=secret_sha256)
+
+    def without_pending(self) -> SinkRecord:
+        return replace(self, pending_key_id=None, pending_secret_sha256=None)
+
+
+def utc(value: datetime) -> datetime:
+    """The same instant in UTC; a naive datetime is taken to be UTC already."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def base_name(key_name: str) -> str:
+    """A key's name without the rotator's ``@<UTC time>`` suffix (contract.md, Key names)."""
+    match = _SUFFIX_RE.match(key_name)
+    return match.group("base") if match else key_name
+
+
+def rotator_created_at(key_name: str) -> datetime | None:
+    """When the rotator created a key, from its name; None for a key a person named."""
+    match = _SUFFIX_RE.match(key_name)
+    if match is None:
+        return None
+    return datetime.strptime(match.group("ts"), _SUFFIX_FORMAT).replace(tzinfo=UTC)
+
+
+def rotator_key_name(base: str, now: datetime) -> str:
+    """The ``tokenName`` of a replacement for credential ``base`` created at ``now``."""
+    return f"{base}@{utc(now).strftime(_SUFFIX_FORMAT)}"

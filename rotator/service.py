@@ -1,0 +1,183 @@
+"""``rotator serve``: passes on a cron schedule (APScheduler 3), health and metrics over HTTP,
+and a graceful stop on SIGTERM or SIGINT.
+
+- The pass runs on ROTATOR_SCHEDULE in ROTATOR_TIMEZONE (POSIX cron semantics, built by
+  ``rotator.schedule``), at most one at a time, missed runs coalesced into one, with a misfire
+  grace time; and once right at start unless ROTATOR_RUN_ON_START=false.
+- ``/healthz``: the process and its scheduler are alive. ``/readyz``: settings were valid and the
+  scheduler is running; the API's health is deliberately not part of readiness (a pod taken out
+  of its Service could no longer be scraped just when its alerts matter): it goes into metrics.
+  ``/metrics``: the Prometheus text format.
+- On a signal, scheduling stops; a pass in flight finishes the credential it is on (the engine
+  never stops between create and deliver) and then stops. Exit 0, or 1 when the pass had not
+  finished after ROTATOR_SHUTDOWN_TIMEOUT_SECONDS.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from rotator.app import build_engine, run_pass_with_metrics
+from rotator.logging import get_logger
+from rotator.metrics import Metrics
+from rotator.schedule import parse_schedule
+from rotator.settings import Settings
+
+#: A pass that could not start on time (the process was busy or suspended) may still start this
+#: long after its fire time; later than that it is skipped and the next one runs.
+MISFIRE_GRACE_SECONDS = 3600
+_JOB_ID = "rotation-pass"
+
+
+class Service:
+    """The long-lived process: scheduler, HTTP endpoints, signal handling."""
+
+    def __init__(self, settings: Settings, *, host: str = "0.0.0.0") -> None:  # noqa: S104 - a pod's port
+        self._settings = settings
+        self._log = get_logger()
+        self._metrics = Metrics()
+        self._stop_pass = threading.Event()
+        self._stopping = threading.Event()
+        self._pass_running = threading.Event()
+        self._pass_done = threading.Condition()
+        self._engine = build_engine(settings, stop_requested=self._stop_pass)
+        self._trigger = parse_schedule(settings.schedule, settings.timezone)
+        self._scheduler = BackgroundScheduler(timezone=ZoneInfo(settings.timezone))
+        self._http = ThreadingHTTPServer((host, settings.http_port), _handler_for(self))
+        self._http.daemon_threads = True
+        self._http_thread = threading.Thread(
+            target=self._http.serve_forever, name="rotator-http", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._http.server_address[1])
+
+    # ------------------------------------------------------------------ health
+
+    def healthy(self) -> bool:
+        return self._http_thread.is_alive() and (self._scheduler.running or self._stopping.is_set())
+
+    def ready(self) -> bool:
+        return self._scheduler.running and not self._stopping.is_set()
+
+    def metrics_text(self) -> bytes:
+        return self._metrics.exposition()
+
+    # --------------------------------------------------------------- lifecycle
+
+    def _run_pass(self) -> None:
+        self._pass_running.set()
+        try:
+            run_pass_with_metrics(self._settings, self._engine, self._metrics)
+        except Exception as exc:  # noqa: BLE001 - a pass must never kill the scheduler
+            self._log.error("pass.crashed", error=type(exc).__name__)
+        finally:
+            with self._pass_done:
+                self._pass_running.clear()
+                self._pass_done.notify_all()
+
+    def _after_pass(self, _event: JobExecutionEvent) -> None:
+        job = self._scheduler.get_job(_JOB_ID)
+        next_fire: datetime | None = job.next_run_time if job else None
+        self._log.info("schedule.next", next_fire_time=next_fire.isoformat() if next_fire else None)
+
+    def start(self) -> None:
+        self._http_thread.start()
+        options: dict[str, Any] = {}
+        if self._settings.run_on_start:
+            options["next_run_time"] = datetime.now(ZoneInfo(self._settings.timezone))
+        self._scheduler.add_job(
+            self._run_pass,
+            trigger=self._trigger,
+            id=_JOB_ID,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=MISFIRE_GRACE_SECONDS,
+            **options,
+        )
+        self._scheduler.add_listener(self._after_pass, EVENT_JOB_EXECUTED)
+        self._scheduler.start()
+        self._log.info(
+            "service.started",
+            http_port=self.port,
+            schedule=self._settings.schedule,
+            timezone=self._settings.timezone,
+        )
+
+    def request_stop(self) -> None:
+        """Stop scheduling and ask a pass in flight to stop after its current credential."""
+        self._stopping.set()
+        self._stop_pass.set()
+
+    def wait_and_stop(self) -> int:
+        """Block until a stop is requested, then shut down; returns the exit code."""
+        self._stopping.wait()
+        self._log.info("service.stopping", pass_in_flight=self._pass_running.is_set())
+        self._scheduler.shutdown(wait=False)
+        timeout = self._settings.shutdown_timeout_seconds
+        with self._pass_done:
+            finished = self._pass_done.wait_for(
+                lambda: not self._pass_running.is_set(), timeout=timeout
+            )
+        self._http.shutdown()
+        self._http.server_close()
+        if not finished:
+            self._log.error("service.abandoned", shutdown_timeout_seconds=timeout)
+            return 1
+        self._log.info("service.stopped")
+        return 0
+
+
+def _handler_for(service: Service) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+            """Quiet: health probes every few seconds would drown the rotation events."""
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, service.metrics_text(), "text/plain; version=0.0.4; charset=utf-8")
+            elif path == "/healthz":
+                ok = service.healthy()
+                self._send(200 if ok else 503, b"ok\n" if ok else b"unhealthy\n")
+            elif path == "/readyz":
+                ok = service.ready()
+                self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
+            else:
+                self._send(404, b"not found\n")
+
+        def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+def serve(settings: Settings) -> int:
+    """Run until SIGTERM or SIGINT; returns the exit code."""
+    service = Service(settings)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        get_logger().info("service.signal", signal=signal.Signals(signum).name)
+        service.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service.start()
+    return service.wait_and_stop()

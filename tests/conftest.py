@@ -1,0 +1,159 @@
+"""Shared fixtures: a running emulator with one workspace, a real client, and a sink.
+
+Engine tests drive the real engine through the real HTTP client against the bundled emulator on
+loopback; only the sink may be the in-memory one (which also injects sink failures).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from rotator.client import ProjectManagerClient
+from rotator.emulator import Emulator
+from rotator.engine import Engine, EngineConfig, PassReport, Workspace
+from rotator.logging import configure as configure_logging
+from rotator.models import Secret, SinkRecord
+from rotator.policy import RotationPolicy
+from rotator.sinks.base import Sink
+from rotator.sinks.file import FileSink
+from rotator.sinks.memory import MemorySink
+
+ADMIN_KEY_NAME = "rotator-admin"
+
+
+@dataclass
+class World:
+    """One emulated workspace, its admin credential, a sink, and helpers to run passes."""
+
+    emu: Emulator
+    workspace_id: str
+    admin_secret: str
+    sink: Sink
+    log_stream: io.StringIO
+    clients: list[ProjectManagerClient] = field(default_factory=list)
+
+    def client(self) -> ProjectManagerClient:
+        client = ProjectManagerClient(
+            self.emu.url, Secret(self.admin_secret), max_retries=1, sleep=lambda _s: None
+        )
+        self.clients.append(client)
+        return client
+
+    def workspace(self) -> Workspace:
+        return Workspace(name="acme", provider=self.client(), sink=self.sink)
+
+    def config(self, **overrides: object) -> EngineConfig:
+        values: dict[str, object] = {
+            "policy": RotationPolicy(key_names=("app-*",), rotate_before_days=30),
+            "grace": timedelta(0),
+            "orphan_min_age": timedelta(minutes=10),
+            "verify_first_wait_seconds": 0.0,
+        }
+        values.update(overrides)
+        return EngineConfig(**values)  # type: ignore[arg-type]
+
+    def engine(
+        self, checkpoint: Callable[[str, str], None] | None = None, **overrides: object
+    ) -> Engine:
+        return Engine(
+            self.config(**overrides),
+            clock=self.emu.now,
+            sleep=lambda _s: None,
+            checkpoint=checkpoint,
+        )
+
+    def run(
+        self, checkpoint: Callable[[str, str], None] | None = None, **overrides: object
+    ) -> PassReport:
+        return self.engine(checkpoint, **overrides).run_pass([self.workspace()])
+
+    def add_key(self, name: str, days_left: float) -> tuple[str, str]:
+        return self.emu.add_key(
+            self.workspace_id, name, expires=self.emu.now() + timedelta(days=days_left)
+        )
+
+    def deliver(self, credential: str, key_id: str, secret: str) -> None:
+        """Put a key into the sink as a past rotation would have left it."""
+        listed = {k["id"]: k for k in self.emu.keys(self.workspace_id)}
+        self.sink.write_secret(credential, Secret(secret))
+        self.sink.write_record(
+            credential,
+            SinkRecord(
+                key_id=key_id,
+                key_name=listed[key_id]["name"],
+                expires=listed[key_id]["expires"],
+                delivered_at=self.emu.now(),
+                secret_sha256=Secret(secret).sha256(),
+            ),
+        )
+
+    def live(self, credential: str | None = None) -> list[dict[str, object]]:
+        """Keys not revoked (expired ones included), optionally of one credential."""
+        keys = self.emu.keys(self.workspace_id)
+        if credential is None:
+            return keys
+        return [k for k in keys if str(k["name"]).split("@")[0] == credential]
+
+    def works(self, secret: Secret | None) -> bool:
+        """Whether ``secret`` authenticates against the emulator right now."""
+        if secret is None:
+            return False
+        client = self.client()
+        try:
+            client.me(secret)
+        except Exception:  # noqa: BLE001 - any failure means: it does not work
+            return False
+        return True
+
+    def held_secret(self, credential: str) -> Secret | None:
+        if isinstance(self.sink, MemorySink):
+            return self.sink.secret_of(credential)
+        assert isinstance(self.sink, FileSink)
+        path = self.sink.directory / credential
+        return Secret(path.read_text()) if path.exists() else None
+
+    def events(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.log_stream.getvalue().splitlines() if line]
+
+
+def _world(emu: Emulator, sink: Sink) -> World:
+    workspace_id = emu.add_workspace("Acme")
+    _id, admin_secret = emu.add_key(
+        workspace_id, ADMIN_KEY_NAME, expires=emu.now() + timedelta(days=700)
+    )
+    stream = io.StringIO()
+    configure_logging(log_format="json", level="debug", stream=stream)
+    return World(emu, workspace_id, admin_secret, sink, stream)
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def world(emulator: Emulator) -> Iterator[World]:
+    w = _world(emulator, MemorySink())
+    yield w
+    for client in w.clients:
+        client.close()
+
+
+@pytest.fixture
+def file_world(emulator: Emulator, tmp_path: Path) -> Iterator[World]:
+    w = _world(emulator, FileSink(tmp_path / "secrets"))
+    yield w
+    for client in w.clients:
+        client.close()
+
+
+def at(emu: Emulator, delta: timedelta) -> datetime:
+    return emu.now() + delta

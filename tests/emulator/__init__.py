@@ -1,0 +1,1 @@
+"""Tests of the bundled ProjectManager API emulator (rotator.emulator)."""

@@ -1,0 +1,127 @@
+"""Each fault: status, Retry-After, delay, dropped connections, 200s that fail, bad JSON."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from rotator.emulator import Emulator
+from tests.emulator.emulator_support import ACME_ID
+
+KEYS = "/api/data/api-keys"
+
+
+def test_status_fault_answers_an_error_envelope_and_does_not_apply(
+    emulator: Emulator, admin: httpx.Client
+) -> None:
+    emulator.add_fault("POST", KEYS, status=503)
+    response = admin.post(KEYS, json={"tokenName": "x"})
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["statusCode"], body["success"], body["hasError"]) == (
+        "ServiceUnavailable",
+        False,
+        True,
+    )
+    assert len(emulator.keys(ACME_ID)) == 1  # nothing was created
+    assert admin.post(KEYS, json={"tokenName": "x"}).status_code == 200  # times=1 used up
+
+
+@pytest.mark.parametrize("retry_after", ["7", "Wed, 21 Oct 2026 07:28:00 GMT"])
+def test_retry_after_is_sent_verbatim(
+    emulator: Emulator, admin: httpx.Client, retry_after: str
+) -> None:
+    emulator.add_fault("GET", KEYS, status=429, retry_after=retry_after)
+    response = admin.get(KEYS)
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == retry_after
+    assert response.json()["statusCode"] == "TooManyRequests"
+
+
+def test_times_counts_down_and_minus_one_is_forever(
+    emulator: Emulator, admin: httpx.Client
+) -> None:
+    emulator.add_fault("GET", KEYS, status=500, times=2)
+    assert [admin.get(KEYS).status_code for _ in range(3)] == [500, 500, 200]
+    emulator.add_fault("*", "*", status=502, times=-1)
+    assert [admin.get("/api/data/me").status_code for _ in range(4)] == [502] * 4
+    emulator.clear_faults()
+    assert admin.get("/api/data/me").status_code == 200
+
+
+def test_first_matching_rule_applies_and_others_wait(
+    emulator: Emulator, admin: httpx.Client
+) -> None:
+    emulator.add_fault("GET", "/api/data/me", status=500)
+    emulator.add_fault("get", "*", status=503)
+    assert admin.get(KEYS).status_code == 503  # the first rule does not match this path
+    assert admin.get("/api/data/me").status_code == 500
+    assert admin.get("/api/data/me").status_code == 200
+
+
+def test_delay_answers_late_but_normally(emulator: Emulator, admin: httpx.Client) -> None:
+    emulator.add_fault("GET", "/api/data/me", delay_seconds=0.3)
+    started = time.monotonic()
+    response = admin.get("/api/data/me")
+    assert time.monotonic() - started >= 0.3
+    assert response.status_code == 200
+
+
+def test_delay_longer_than_the_clients_timeout(emulator: Emulator, admin: httpx.Client) -> None:
+    emulator.add_fault("GET", "/api/data/me", delay_seconds=30)
+    with pytest.raises(httpx.ReadTimeout):
+        admin.get("/api/data/me", timeout=0.2)
+    # stop() (the fixture's teardown) must cut the 30 s delay short.
+
+
+def test_drop_closes_the_connection_without_applying(
+    emulator: Emulator, admin: httpx.Client
+) -> None:
+    emulator.add_fault("POST", KEYS, drop=True)
+    with pytest.raises(httpx.RemoteProtocolError):
+        admin.post(KEYS, json={"tokenName": "lost"})
+    assert len(emulator.keys(ACME_ID)) == 1
+    assert emulator.request_log()[-1]["status"] is None
+
+
+def test_apply_then_drop_creates_the_key_but_loses_the_response(
+    emulator: Emulator, admin: httpx.Client
+) -> None:
+    emulator.add_fault("POST", KEYS, apply_then_drop=True)
+    with pytest.raises(httpx.RemoteProtocolError):
+        admin.post(KEYS, json={"tokenName": "created-but-lost"})
+    assert [key["name"] for key in emulator.keys(ACME_ID)][-1] == "created-but-lost"
+    assert len(emulator.issued_secrets()) == 3  # two seeded, one created
+
+
+def test_has_error_200_is_a_failure_in_a_200(emulator: Emulator, admin: httpx.Client) -> None:
+    emulator.add_fault("POST", KEYS, has_error_200=True)
+    response = admin.post(KEYS, json={"tokenName": "x"})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["success"], body["hasError"]) == (False, True)
+    assert body["error"]["message"]
+    assert len(emulator.keys(ACME_ID)) == 1
+
+
+def test_malformed_answers_200_with_a_body_that_is_not_json(
+    emulator: Emulator, admin: httpx.Client
+) -> None:
+    emulator.add_fault("DELETE", "*", malformed=True)
+    key_id, _ = emulator.add_key(ACME_ID, "victim")
+    response = admin.delete(f"{KEYS}/{key_id}/revoke")
+    assert response.status_code == 200
+    with pytest.raises(ValueError, match="Expecting value"):
+        response.json()
+    assert key_id in [key["id"] for key in emulator.keys(ACME_ID)]  # not applied
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"status": 99}, {"times": 0}, {"times": -2}, {"delay_seconds": -1}],
+)
+def test_bad_faults_are_refused(emulator: Emulator, bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="fault"):
+        emulator.add_fault("GET", "*", **bad)  # type: ignore[arg-type]

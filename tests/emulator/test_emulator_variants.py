@@ -1,0 +1,184 @@
+"""Each variant: one switch per unknown of projectmanager-api.md, and what it changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from rotator.emulator import Emulator
+from tests.emulator.emulator_support import ACME_ID, ADMIN_KEY_ID, bearer, seed
+
+
+def listed(admin: httpx.Client) -> list[dict[str, object]]:
+    data = admin.get("/api/data/api-keys").json()["data"]
+    assert isinstance(data, list)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"), [("absent", "missing"), ("null", None), ("empty", "")]
+)
+def test_list_api_key(
+    emulator: Emulator, admin: httpx.Client, variant: str, expected: object
+) -> None:
+    emulator.set_variants(list_api_key=variant)
+    key = listed(admin)[0]
+    assert key.get("apiKey", "missing") == expected
+
+
+def test_list_expired(emulator: Emulator, admin: httpx.Client) -> None:
+    emulator.add_key(ACME_ID, "old", expires=emulator.now() - timedelta(days=1))
+    assert [key["name"] for key in listed(admin)] == ["rotator-admin", "old"]
+    emulator.set_variants(list_expired=False)
+    assert [key["name"] for key in listed(admin)] == ["rotator-admin"]
+
+
+@pytest.mark.parametrize(
+    ("style", "digits", "expected"),
+    [
+        ("z", 7, "2028-01-01T00:00:00.1234560Z"),
+        ("z", 3, "2028-01-01T00:00:00.123Z"),
+        ("z", 0, "2028-01-01T00:00:00Z"),
+        ("offset", 7, "2028-01-01T02:00:00.1234560+02:00"),
+        ("offset", 0, "2028-01-01T02:00:00+02:00"),
+        ("naive", 7, "2028-01-01T00:00:00.1234560"),
+        ("naive", 1, "2028-01-01T00:00:00.1"),
+    ],
+)
+def test_expires_format(
+    emulator: Emulator, admin: httpx.Client, style: str, digits: int, expected: str
+) -> None:
+    expires = datetime(2028, 1, 1, 0, 0, 0, 123456, tzinfo=UTC)
+    emulator.add_key(ACME_ID, "fractional", expires=expires)
+    emulator.set_variants(expires_format=style, expires_fraction_digits=digits)
+    shown = listed(admin)[1]["expires"]
+    assert shown == expected
+    parsed = datetime.fromisoformat(str(shown))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    assert abs(parsed - expires) < timedelta(seconds=1)  # the same instant, however shown
+
+
+@pytest.mark.parametrize(("status", "name"), [(404, "NotFound"), (400, "BadRequest"), (200, "OK")])
+def test_revoke_unknown_status(
+    emulator: Emulator, admin: httpx.Client, status: int, name: str
+) -> None:
+    emulator.set_variants(revoke_unknown_status=status)
+    response = admin.delete("/api/data/api-keys/00000000-0000-4000-8000-000000000000/revoke")
+    assert response.status_code == status
+    assert response.json()["statusCode"] == name
+    assert response.json()["success"] is (status == 200)
+
+
+def test_revoke_self(emulator: Emulator, admin: httpx.Client) -> None:
+    emulator.set_variants(revoke_self="deny")
+    denied = admin.delete(f"/api/data/api-keys/{ADMIN_KEY_ID}/revoke")
+    assert denied.status_code == 400
+    assert denied.json()["hasError"] is True
+    assert admin.get("/api/data/me").status_code == 200
+    emulator.set_variants(revoke_self="allow")
+    assert admin.delete(f"/api/data/api-keys/{ADMIN_KEY_ID}/revoke").status_code == 200
+    assert admin.get("/api/data/me").status_code == 401
+
+
+def test_unauthorized_body(emulator: Emulator) -> None:
+    url = f"{emulator.url}/api/data/me"
+    enveloped = httpx.get(url, headers=bearer("nope"))
+    assert enveloped.json()["error"]["message"] == "Authentication Failed"
+    emulator.set_variants(unauthorized_body="empty")
+    empty = httpx.get(url, headers=bearer("nope"))
+    assert (empty.status_code, empty.content) == (401, b"")
+
+
+def test_error_on_success(emulator: Emulator, admin: httpx.Client) -> None:
+    emulator.set_variants(error_on_success="absent")
+    body = admin.get("/api/data/me").json()
+    assert "error" not in body
+    assert body["success"] is True
+    failure = admin.post("/api/data/api-keys", json={})
+    assert failure.json()["error"]["message"] == "Input Validation Failed"  # errors still show
+
+
+def test_revoke_data(emulator: Emulator, admin: httpx.Client) -> None:
+    first, _ = emulator.add_key(ACME_ID, "a")
+    second, _ = emulator.add_key(ACME_ID, "b")
+    assert admin.delete(f"/api/data/api-keys/{first}/revoke").json()["data"] is None
+    emulator.set_variants(revoke_data="absent")
+    assert "data" not in admin.delete(f"/api/data/api-keys/{second}/revoke").json()
+    assert "data" not in admin.delete("/api/data/api-keys/revoke-all").json()
+
+
+def test_max_keys(emulator: Emulator, admin: httpx.Client) -> None:
+    emulator.set_variants(max_keys=2)
+    assert admin.post("/api/data/api-keys", json={"tokenName": "second"}).status_code == 200
+    refused = admin.post("/api/data/api-keys", json={"tokenName": "third"})
+    assert refused.status_code == 400
+    assert refused.json()["statusCode"] == "BadRequest"
+    assert len(emulator.keys(ACME_ID)) == 2
+
+
+def test_max_name_length(emulator: Emulator, admin: httpx.Client) -> None:
+    emulator.set_variants(max_name_length=5)
+    assert admin.post("/api/data/api-keys", json={"tokenName": "12345"}).status_code == 200
+    refused = admin.post("/api/data/api-keys", json={"tokenName": "123456"})
+    assert refused.status_code == 400
+    assert "tokenName" in refused.json()["error"]["validationErrors"]
+
+
+def test_duplicate_names(emulator: Emulator, admin: httpx.Client) -> None:
+    assert admin.post("/api/data/api-keys", json={"tokenName": "twin"}).status_code == 200
+    assert admin.post("/api/data/api-keys", json={"tokenName": "twin"}).status_code == 200
+    emulator.set_variants(duplicate_names="deny")
+    assert admin.post("/api/data/api-keys", json={"tokenName": "twin"}).status_code == 400
+    assert admin.post("/api/data/api-keys", json={"tokenName": "single"}).status_code == 200
+
+
+def test_secret_length(emulator: Emulator, admin: httpx.Client) -> None:
+    emulator.set_variants(secret_length=90)
+    created = admin.post("/api/data/api-keys", json={"tokenName": "long"}).json()["data"]
+    assert len(created["apiKey"]) == 90
+
+
+def test_propagation_failures(emulator: Emulator, admin: httpx.Client) -> None:
+    emulator.set_variants(propagation_failures=2)
+    secret = admin.post("/api/data/api-keys", json={"tokenName": "slow"}).json()["data"]["apiKey"]
+    url = f"{emulator.url}/api/data/me"
+    statuses = [httpx.get(url, headers=bearer(secret)).status_code for _ in range(3)]
+    assert statuses == [401, 401, 200]
+    assert admin.get("/api/data/me").status_code == 200  # only the new key is affected
+
+
+def test_variants_from_the_seed() -> None:
+    document = {**seed(), "variants": {"list_api_key": "null", "secret_length": 41}}
+    with Emulator(document) as emu, httpx.Client(base_url=emu.url) as client:
+        client.headers.update(bearer("pm_test_admin_secret_for_acme"))
+        assert client.get("/api/data/api-keys").json()["data"][0]["apiKey"] is None
+        made = client.post("/api/data/api-keys", json={"tokenName": "n"}).json()["data"]
+        assert len(made["apiKey"]) == 41
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"list_api_key": "maybe"},
+        {"list_expired": 1},
+        {"expires_fraction_digits": 8},
+        {"expires_fraction_digits": True},
+        {"revoke_unknown_status": 500},
+        {"max_keys": -1},
+        {"max_keys": "3"},
+        {"secret_length": 0},
+        {"propagation_failures": -1},
+        {"no_such_variant": 1},
+    ],
+)
+def test_bad_variants_are_refused(emulator: Emulator, bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="variant"):
+        emulator.set_variants(**bad)
+
+
+def test_limits_can_be_lifted_again(emulator: Emulator) -> None:
+    emulator.set_variants(max_keys=1, max_name_length=None)
+    emulator.set_variants(max_keys=None)

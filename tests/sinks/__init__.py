@@ -1,0 +1,1 @@
+"""Tests of rotator.sinks: a contract every backend meets, then each backend's own."""

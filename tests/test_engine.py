@@ -1,0 +1,409 @@
+"""The rotation pass against the real emulator over loopback HTTP, with a memory or file sink.
+
+Tests named ``test_invariant_N_*`` hold design.md's invariant N; each was broken on purpose once
+in the engine to see it fail.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from rotator.engine import Action, Outcome
+from rotator.errors import SinkError, SinkUnavailableError
+from rotator.models import Secret, SinkRecord
+from rotator.policy import RotationPolicy
+from rotator.sinks.memory import MemorySink
+from tests.conftest import World
+
+
+class Crash(BaseException):
+    """Stands for the process dying: the engine catches Exception, never this."""
+
+
+def crash_at(step: str):  # type: ignore[no-untyped-def]
+    def checkpoint(reached: str, _credential: str) -> None:
+        if reached == step:
+            raise Crash(step)
+
+    return checkpoint
+
+
+def _expiring(world: World, credential: str = "app-billing") -> tuple[str, str]:
+    key_id, secret = world.add_key(credential, days_left=5)
+    world.deliver(credential, key_id, secret)
+    return key_id, secret
+
+
+# ------------------------------------------------------------------ the normal path
+
+
+def test_due_key_is_replaced_delivered_and_old_revoked_with_grace_zero(world: World) -> None:
+    old_id, old_secret = _expiring(world)
+    report = world.run()
+    assert report.exit_code == 0
+    live = world.live("app-billing")
+    assert len(live) == 1
+    assert live[0]["id"] != old_id
+    assert str(live[0]["name"]).startswith("app-billing@")
+    held = world.held_secret("app-billing")
+    assert held is not None and held.reveal() != old_secret
+    assert world.works(held)
+    record = world.sink.read_record("app-billing")
+    assert record is not None
+    assert record.key_id == live[0]["id"]
+    assert record.previous_key_id == old_id
+    assert not record.has_pending
+    events = [e["event"] for e in world.events()]
+    for event in (
+        "pass.started",
+        "key.evaluated",
+        "rotation.created",
+        "rotation.verified",
+        "rotation.delivered",
+        "rotation.revoked",
+        "pass.finished",
+    ):
+        assert event in events
+    assert events.index("rotation.delivered") < events.index("rotation.revoked")
+
+
+def test_key_not_due_is_left_alone(world: World) -> None:
+    key_id, secret = world.add_key("app-billing", days_left=300)
+    world.deliver("app-billing", key_id, secret)
+    report = world.run()
+    assert report.exit_code == 0
+    assert [k["id"] for k in world.live("app-billing")] == [key_id]
+    evaluated = [e for e in world.events() if e["event"] == "key.evaluated"]
+    assert evaluated[0]["due"] is False
+    assert evaluated[0]["reason"] == "not-due"
+    assert evaluated[0]["credential"] == "app-billing"
+    assert 299 < float(evaluated[0]["days_left"]) < 301  # type: ignore[arg-type]
+
+
+def test_max_age_rotates_an_old_key(world: World) -> None:
+    world.add_key("app-old", days_left=300)  # 430 days old
+    report = world.run(policy=RotationPolicy(key_names=("app-*",), max_age_days=365))
+    assert report.rotations_succeeded == 1
+    assert [e["reason"] for e in world.events() if e["event"] == "key.evaluated"] == ["max-age"]
+
+
+def test_grace_period_keeps_the_previous_key_until_a_later_pass(world: World) -> None:
+    old_id, _ = _expiring(world)
+    first = world.run(grace=timedelta(hours=24))
+    assert first.exit_code == 0
+    assert old_id in [k["id"] for k in world.live("app-billing")]
+    assert len(world.live("app-billing")) == 2
+    # A pass inside the grace period neither revokes nor rotates again.
+    world.emu.advance(timedelta(hours=23))
+    world.run(grace=timedelta(hours=24))
+    assert len(world.live("app-billing")) == 2
+    world.emu.advance(timedelta(hours=2))
+    third = world.run(grace=timedelta(hours=24))
+    assert third.exit_code == 0
+    live = world.live("app-billing")
+    assert len(live) == 1 and live[0]["id"] != old_id
+    assert "rotation.revoked" in [e["event"] for e in world.events()]
+
+
+def test_missing_key_is_rotated_at_once(world: World) -> None:
+    key_id, secret = world.add_key("app-billing", days_left=400)
+    world.deliver("app-billing", key_id, secret)
+    other_id, _ = world.add_key("app-billing@2026-01-01T00:00:00Z", days_left=500)
+    # Someone revoked the delivered key: the credential has no working key in its sink.
+    client = world.client()
+    client.revoke_key(key_id)
+    world.emu.advance(timedelta(minutes=1))
+    report = world.run(orphan_min_age=timedelta(days=9999))
+    assert report.rotations_succeeded == 1
+    reasons = [e["reason"] for e in world.events() if e["event"] == "key.evaluated"]
+    assert reasons == ["missing"]
+    assert world.works(world.held_secret("app-billing"))
+    assert other_id in [k["id"] for k in world.live("app-billing")]
+
+
+def test_dry_run_changes_nothing(world: World) -> None:
+    _expiring(world)
+    before = world.live()
+    record_before = world.sink.read_record("app-billing")
+    report = world.run(dry_run=True)
+    assert report.exit_code == 0
+    assert world.live() == before
+    assert world.sink.read_record("app-billing") == record_before
+    assert "rotation.planned" in [e["event"] for e in world.events()]
+
+
+def test_plan_lists_actions_without_changing_anything(world: World) -> None:
+    _expiring(world)
+    world.add_key("app-crm", days_left=300)
+    stray_id, _ = world.add_key("app-billing@2020-01-01T00:00:00Z", days_left=400)
+    before = world.live()
+    actions = world.engine().plan([world.workspace()])
+    assert world.live() == before
+    by_action = {(a.credential, a.action) for a in actions}
+    assert ("app-billing", Action.ROTATE) in by_action
+    assert ("app-billing", Action.REVOKE_ORPHAN) in by_action
+    assert not any(a.credential == "app-crm" for a in actions)
+    orphan = next(a for a in actions if a.action is Action.REVOKE_ORPHAN)
+    assert orphan.key_id == stray_id
+
+
+def test_status_shows_roles(world: World) -> None:
+    current_id, secret = world.add_key("app-billing", days_left=300)
+    world.deliver("app-billing", current_id, secret)
+    extra_id, _ = world.add_key("app-billing", days_left=200)  # a person made another one
+    statuses = {s.key_id: s for s in world.engine().inventory([world.workspace()])}
+    assert statuses[current_id].role == "current"
+    assert statuses[extra_id].role == "extra"
+    admin = next(s for s in statuses.values() if s.name == "rotator-admin")
+    assert admin.role == "unmanaged" and admin.managed is False
+
+
+def test_first_rotation_without_metadata_takes_newest_person_key_as_current(world: World) -> None:
+    older, _ = world.add_key("app-billing", days_left=10)
+    newer, _ = world.add_key("app-billing", days_left=20)
+    made, _ = world.add_key("app-billing@2020-01-01T00:00:00Z", days_left=25)
+    report = world.run()
+    assert report.exit_code == 0
+    live_ids = [k["id"] for k in world.live("app-billing")]
+    assert newer not in live_ids  # the current one was replaced and retired (grace 0)
+    assert older in live_ids  # extra: a person's key, never revoked
+    assert made in live_ids  # unknown: nothing proves it was never delivered
+    assert "key.unknown" in [e["event"] for e in world.events()]
+
+
+def test_orphan_is_revoked_only_once_old_enough(world: World) -> None:
+    key_id, secret = world.add_key("app-billing", days_left=300)
+    world.deliver("app-billing", key_id, secret)
+    stamp = world.emu.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    orphan_id, _ = world.add_key(f"app-billing@{stamp}", days_left=730)
+    world.run()
+    assert orphan_id in [k["id"] for k in world.live()]
+    world.emu.advance(timedelta(minutes=11))
+    report = world.run()
+    assert report.exit_code == 0
+    assert orphan_id not in [k["id"] for k in world.live()]
+    assert "orphan.revoked" in [e["event"] for e in world.events()]
+
+
+# ------------------------------------------------------------------------ invariants
+
+
+def test_invariant_1_verify_failure_rolls_back_and_keeps_old(world: World) -> None:
+    old_id, old_secret = _expiring(world)
+    world.emu.set_variants(propagation_failures=100)  # the new key never authenticates
+    report = world.run()
+    assert report.exit_code == 1
+    assert [k["id"] for k in world.live("app-billing")] == [old_id]
+    assert world.held_secret("app-billing") == Secret(old_secret)
+    failed = [e for e in world.events() if e["event"] == "rotation.failed"]
+    assert failed[0]["step"] == "verify"
+    assert "rotation.rolled_back" in [e["event"] for e in world.events()]
+
+
+def test_invariant_1_delivery_that_surely_failed_rolls_back(world: World) -> None:
+    assert isinstance(world.sink, MemorySink)
+    old_id, old_secret = _expiring(world)
+    world.sink.fail_next["write_secret"] = SinkError("disk full")
+    report = world.run()
+    assert report.exit_code == 1
+    assert [k["id"] for k in world.live("app-billing")] == [old_id]
+    assert world.held_secret("app-billing") == Secret(old_secret)
+    record = world.sink.read_record("app-billing")
+    assert record is not None and not record.has_pending
+
+
+def test_invariant_1_unknown_sink_state_revokes_nothing(world: World) -> None:
+    assert isinstance(world.sink, MemorySink)
+    old_id, _ = _expiring(world)
+    world.sink.fail_next["write_secret"] = SinkUnavailableError("timed out")
+    world.sink.fail_always["stored_sha256"] = SinkUnavailableError("unreachable")
+    report = world.run()
+    assert report.exit_code == 1
+    live = world.live("app-billing")
+    assert len(live) == 2  # old and new both kept: the sink might hold either
+    assert old_id in [k["id"] for k in live]
+    assert "rotation.rolled_back" not in [e["event"] for e in world.events()]
+    # The sink answers again: the next pass settles from the hash (not delivered: revoke new).
+    del world.sink.fail_always["stored_sha256"]
+    world.run()
+    live = world.live("app-billing")
+    assert len(live) >= 1
+    assert world.works(world.held_secret("app-billing"))
+
+
+def test_invariant_1_write_that_landed_despite_error_is_finished_not_rolled_back(
+    world: World,
+) -> None:
+    assert isinstance(world.sink, MemorySink)
+    old_id, _ = _expiring(world)
+    world.sink.fail_next_after_applying["write_secret"] = SinkUnavailableError("timed out")
+    first = world.run()
+    assert first.exit_code == 1
+    new_secret = world.held_secret("app-billing")
+    assert world.works(new_secret)
+    assert old_id in [k["id"] for k in world.live("app-billing")]  # not retired: unconfirmed
+    second = world.run()
+    assert second.exit_code == 0
+    live = world.live("app-billing")
+    assert len(live) == 1 and live[0]["id"] != old_id
+    assert world.held_secret("app-billing") == new_secret
+
+
+def test_invariant_2_sink_always_holds_a_working_key(world: World) -> None:
+    _expiring(world)
+    seen: list[tuple[str, bool]] = []
+
+    def check(step: str, credential: str) -> None:
+        seen.append((step, world.works(world.held_secret(credential))))
+
+    world.run(checkpoint=check)
+    assert [s for s, _ in seen] == [
+        "created",
+        "verified",
+        "pending-recorded",
+        "secret-written",
+        "delivered",
+        "revoked",
+    ]
+    assert all(ok for _, ok in seen), seen
+    assert world.works(world.held_secret("app-billing"))
+
+
+def test_invariant_3_key_created_before_a_crash_is_found_and_revoked(world: World) -> None:
+    _expiring(world)
+    with pytest.raises(Crash):
+        world.run(checkpoint=crash_at("verified"))
+    stray = [k for k in world.live("app-billing") if "@" in str(k["name"])]
+    assert len(stray) == 1
+    world.emu.advance(timedelta(minutes=11))
+    world.run()
+    world.emu.advance(timedelta(minutes=11))
+    world.run()
+    assert stray[0]["id"] not in [k["id"] for k in world.live()]
+    assert len(world.live("app-billing")) == 1
+
+
+@pytest.mark.parametrize(
+    "step", ["created", "verified", "pending-recorded", "secret-written", "delivered", "revoked"]
+)
+@pytest.mark.parametrize("sink_kind", ["memory", "file"])
+def test_invariant_4_crash_at_each_step_converges(
+    step: str, sink_kind: str, world: World, file_world: World
+) -> None:
+    w = world if sink_kind == "memory" else file_world
+    old_id, _ = _expiring(w)
+    with pytest.raises(Crash):
+        w.run(checkpoint=crash_at(step))
+    assert w.works(w.held_secret("app-billing"))
+    # Later passes, with the orphan age passed in between, settle everything.
+    for _ in range(3):
+        w.emu.advance(timedelta(minutes=11))
+        report = w.run()
+        assert w.works(w.held_secret("app-billing"))
+    assert report.exit_code == 0
+    live = w.live("app-billing")
+    assert len(live) == 1, live  # one replacement, nothing left behind
+    assert live[0]["id"] != old_id
+    record = w.sink.read_record("app-billing")
+    assert record is not None and record.key_id == live[0]["id"] and not record.has_pending
+    # The same end state as an uninterrupted run: exactly one create per crash-free pass.
+    creates = [r for r in w.emu.request_log() if r["method"] == "POST"]
+    assert len(creates) <= 2
+    if sink_kind == "file":
+        assert not [p for p in w.sink.directory.iterdir() if ".tmp" in p.name]  # type: ignore[attr-defined]
+
+
+def test_invariant_5_no_secret_in_logs_errors_reprs_or_metadata(file_world: World) -> None:
+    w = file_world
+    _expiring(w, "app-billing")
+    _expiring(w, "app-crm")
+    w.emu.set_variants(propagation_failures=1)  # one verify retry, logged
+    report = w.run()
+    assert report.exit_code == 0
+    secrets = w.emu.issued_secrets()
+    assert len(secrets) >= 5
+    texts = [w.log_stream.getvalue(), repr(report), repr(w.sink), w.sink.describe()]
+    texts += [p.read_text() for p in w.sink.directory.glob("*.meta.json")]  # type: ignore[attr-defined]
+    texts += [repr(c) for c in w.clients]
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text
+
+
+def test_invariant_6_unselected_and_extra_keys_are_never_touched(world: World) -> None:
+    _expiring(world)
+    odata_id, _ = world.add_key("powerbi-feed", days_left=3)  # not selected: expiring anyway
+    extra_id, _ = world.add_key("app-billing", days_left=2)  # a person's extra key
+    excluded_id, _ = world.add_key("app-legacy", days_left=1)
+    stamp = "2020-01-01T00:00:00Z"
+    world.run(policy=RotationPolicy(key_names=("app-*",), exclude_key_names=("app-legacy",)))
+    world.emu.advance(timedelta(days=1))
+    world.run(policy=RotationPolicy(key_names=("app-*",), exclude_key_names=("app-legacy",)))
+    live = [k["id"] for k in world.live()]
+    assert odata_id in live and extra_id in live and excluded_id in live
+    assert not any(r["path"].endswith("revoke-all") for r in world.emu.request_log())
+    touched = {r["path"] for r in world.emu.request_log() if r["method"] == "DELETE"}
+    assert all(odata_id not in p and extra_id not in p and excluded_id not in p for p in touched)
+    assert stamp  # named for readability of the fixture above
+
+
+def test_invariant_7_one_failure_does_not_stop_the_others(world: World) -> None:
+    assert isinstance(world.sink, MemorySink)
+    _expiring(world, "app-billing")
+    _expiring(world, "app-crm")
+    world.sink.name_problems["app-billing"] = "collides with another credential"
+    report = world.run()
+    assert report.exit_code == 1
+    outcomes = report.workspaces[0].outcomes
+    assert outcomes["app-billing"] is Outcome.FAILED
+    assert outcomes["app-crm"] is Outcome.ROTATED
+
+
+def test_invariant_7_breaker_stops_creating_after_repeated_failures(world: World) -> None:
+    for name in ("app-a", "app-b", "app-c", "app-d", "app-e"):
+        world.add_key(name, days_left=3)
+    world.emu.add_fault("POST", "/api/data/api-keys", status=400, times=-1)
+    report = world.run()
+    assert report.exit_code == 1
+    assert report.workspaces[0].breaker_tripped
+    creates = [r for r in world.emu.request_log() if r["method"] == "POST"]
+    assert len(creates) == 3
+    assert "breaker.tripped" in [e["event"] for e in world.events()]
+
+
+def test_invariant_8_a_held_lock_skips_the_workspace(world: World) -> None:
+    old_id, _ = _expiring(world)
+    with world.sink.lock():
+        report = world.run()
+    assert report.exit_code == 1
+    assert report.workspaces[0].locked
+    assert [k["id"] for k in world.live("app-billing")] == [old_id]
+    assert "pass.locked" in [e["event"] for e in world.events()]
+
+
+def test_budget_limits_rotations_most_urgent_first(world: World) -> None:
+    world.add_key("app-later", days_left=20)
+    world.add_key("app-first", days_left=2)
+    report = world.run(max_rotations_per_pass=1)
+    assert report.rotations_succeeded == 1
+    assert report.workspaces[0].outcomes["app-first"] is Outcome.ROTATED
+    assert "budget.exhausted" in [e["event"] for e in world.events()]
+
+
+def test_unreadable_metadata_blocks_the_credential(world: World) -> None:
+    key_id, secret = world.add_key("app-billing", days_left=3)
+    world.deliver("app-billing", key_id, secret)
+    world.sink.write_record("app-billing", SinkRecord(key_id=key_id, key_name="app-other"))
+    report = world.run()
+    assert report.exit_code == 1
+    assert [k["id"] for k in world.live("app-billing")] == [key_id]
+    failed = [e for e in world.events() if e["event"] == "rotation.failed"]
+    assert failed[0]["step"] == "reconcile"
+
+
+def test_unusable_credential_gives_exit_3(world: World) -> None:
+    world.admin_secret = "not-a-real-key"
+    report = world.run()
+    assert report.exit_code == 3
