@@ -20,6 +20,7 @@ from typing import Any, TextIO
 from rotator import __version__
 from rotator.errors import ApiError, ConfigError, RotatorError
 from rotator.logging import configure as configure_logging
+from rotator.logging import get_logger
 
 EXIT_OK, EXIT_UNDONE, EXIT_CONFIG, EXIT_UNUSABLE = 0, 1, 2, 3
 
@@ -51,13 +52,25 @@ def _load(environ: dict[str, str]) -> Any:
 
 
 def _cmd_run_once(args: argparse.Namespace, environ: dict[str, str]) -> int:
-    from rotator.app import build_engine, open_workspaces  # noqa: PLC0415
+    from rotator.app import build_engine, push_metrics, run_pass_with_metrics  # noqa: PLC0415
+    from rotator.metrics import Metrics  # noqa: PLC0415
 
     settings = _load(environ)
-    engine = build_engine(settings)
-    with open_workspaces(settings) as workspaces:
-        report = engine.run_pass(workspaces)
+    metrics = Metrics()
+    report = run_pass_with_metrics(settings, build_engine(settings), metrics)
+    try:
+        push_metrics(settings, metrics)
+    except OSError as exc:
+        # The pass is done either way; a CronJob whose metrics are lost must still show it.
+        get_logger().error("metrics.push_failed", error=str(exc))
+        return max(report.exit_code, EXIT_UNDONE)
     return report.exit_code
+
+
+def _cmd_serve(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    from rotator.service import serve  # noqa: PLC0415
+
+    return serve(_load(environ))
 
 
 def _cmd_plan(args: argparse.Namespace, environ: dict[str, str]) -> int:
@@ -186,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
         return command
 
     add("run-once", _cmd_run_once, "Run one pass over every configured workspace, then exit.")
+    add(
+        "serve",
+        _cmd_serve,
+        "Run passes on ROTATOR_SCHEDULE; serve /healthz, /readyz and /metrics on "
+        "ROTATOR_HTTP_PORT; on SIGTERM finish the credential in flight and exit.",
+    )
     plan = add("plan", _cmd_plan, "Show what a pass would do now, changing nothing.")
     plan.add_argument("--json", action="store_true", help="print a JSON array")
     status = add("status", _cmd_status, "Show every key of every workspace and its role.")
