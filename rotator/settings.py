@@ -656,16 +656,25 @@ def _relation_problems(values: Mapping[str, Any], failed: Collection[str] = ()) 
         problems.append(
             f"{PREFIX}SHARD_INDEX: must be below ROTATOR_SHARDS ({shards}), got {shard_index}"
         )
+    # Contract variables whose feature this version does not build yet: refused, never ignored,
+    # so that nobody believes a setting is in force when it is not.
+    for name, feature in _NOT_BUILT.items():
+        if values.get(name) is not None and name not in failed:
+            problems.append(f"{_variable(name)}: {feature} is not available in this version")
+    if usable("shards") and values.get("shards", 1) > 1:
+        problems.append(f"{PREFIX}SHARDS: sharding is not available in this version, got {shards}")
     has_credential = any(
-        values.get(name) is not None or name in failed
-        for name in ("api_key", "api_key_file", "workspaces_file")
+        values.get(name) is not None or name in failed for name in ("api_key", "api_key_file")
     )
     if not has_credential:
-        problems.append(
-            f"{PREFIX}API_KEY: required (or ROTATOR_API_KEY_FILE; or ROTATOR_WORKSPACES_FILE "
-            "for several workspaces)"
-        )
+        problems.append(f"{PREFIX}API_KEY: required (or ROTATOR_API_KEY_FILE)")
     return problems
+
+
+_NOT_BUILT = {
+    "workspaces_file": "managing several workspaces",
+    "self_key_name": "rotating the rotator's own key",
+}
 
 
 def _load_sink(

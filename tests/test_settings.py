@@ -127,12 +127,11 @@ def test_settings_are_frozen() -> None:
         ("ROTATOR_PUSHGATEWAY_URL", "http://pgw:9091/", "pushgateway_url", "http://pgw:9091"),
         ("ROTATOR_CONCURRENCY", "1", "concurrency", 1),
         ("ROTATOR_WORKSPACE_CONCURRENCY", "3", "workspace_concurrency", 3),
-        ("ROTATOR_SELF_KEY_NAME", "rotator", "self_key_name", "rotator"),
         ("ROTATOR_EMERGENCY_GRACE_HOURS", "1.5", "emergency_grace_hours", 1.5),
         ("ROTATOR_MAX_FAILURE_RATIO", "0", "max_failure_ratio", 0),
         ("ROTATOR_MAX_FAILURE_RATIO", "1", "max_failure_ratio", 1),
         ("ROTATOR_MAX_ROTATIONS_PER_PASS", "1", "max_rotations_per_pass", 1),
-        ("ROTATOR_SHARDS", "4", "shards", 4),
+        ("ROTATOR_SHARDS", "1", "shards", 1),
     ],
 )
 def test_each_variable_is_parsed(variable: str, value: str, field: str, expected: object) -> None:
@@ -171,10 +170,10 @@ def test_file_sink_dir() -> None:
 
 
 def test_shard_index_defaults_to_the_job_completion_index() -> None:
-    environ = {**MINIMAL, "ROTATOR_SHARDS": "3", "JOB_COMPLETION_INDEX": "2"}
-    assert load_settings(environ).shard_index == 2
-    explicit = {**environ, "ROTATOR_SHARD_INDEX": "1"}
-    assert load_settings(explicit).shard_index == 1
+    environ = {**MINIMAL, "JOB_COMPLETION_INDEX": "0"}
+    assert load_settings(environ).shard_index == 0
+    explicit = {**environ, "ROTATOR_SHARD_INDEX": "0"}
+    assert load_settings(explicit).shard_index == 0
     assert problems_of({**MINIMAL, "JOB_COMPLETION_INDEX": "x"}) == [
         "JOB_COMPLETION_INDEX (default of ROTATOR_SHARD_INDEX): must be an integer >= 0, got 'x'"
     ]
@@ -280,28 +279,31 @@ def test_max_age_must_not_exceed_validity() -> None:
 
 def test_shard_index_must_be_below_shards() -> None:
     assert problems(ROTATOR_SHARDS="2", ROTATOR_SHARD_INDEX="2") == [
-        "ROTATOR_SHARD_INDEX: must be below ROTATOR_SHARDS (2), got 2"
+        "ROTATOR_SHARD_INDEX: must be below ROTATOR_SHARDS (2), got 2",
+        "ROTATOR_SHARDS: sharding is not available in this version, got 2",
     ]
 
 
-def test_a_credential_is_required_unless_a_workspaces_file_is_given(tmp_path: Path) -> None:
-    assert problems_of({"ROTATOR_KEY_NAMES": "*"}) == [
-        "ROTATOR_API_KEY: required (or ROTATOR_API_KEY_FILE; or ROTATOR_WORKSPACES_FILE for "
-        "several workspaces)"
-    ]
+def test_features_not_built_yet_are_refused_not_ignored(tmp_path: Path) -> None:
     workspaces = tmp_path / "workspaces.yaml"
     workspaces.write_text("[]")
-    settings = load_settings({"ROTATOR_KEY_NAMES": "*", "ROTATOR_WORKSPACES_FILE": str(workspaces)})
-    assert settings.workspaces_file == workspaces
-    with pytest.raises(ConfigError) as caught:
-        settings.read_api_key()
-    assert caught.value.problems[0].startswith("ROTATOR_API_KEY: not set")
+    assert problems(ROTATOR_WORKSPACES_FILE=str(workspaces), ROTATOR_SELF_KEY_NAME="me") == [
+        "ROTATOR_WORKSPACES_FILE: managing several workspaces is not available in this version",
+        "ROTATOR_SELF_KEY_NAME: rotating the rotator's own key is not available in this version",
+    ]
+
+
+def test_a_credential_is_required() -> None:
+    assert problems_of({"ROTATOR_KEY_NAMES": "*"}) == [
+        "ROTATOR_API_KEY: required (or ROTATOR_API_KEY_FILE)"
+    ]
 
 
 def test_workspaces_file_must_be_readable(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
-    assert problems_of({"ROTATOR_KEY_NAMES": "*", "ROTATOR_WORKSPACES_FILE": str(missing)}) == [
-        f"ROTATOR_WORKSPACES_FILE: cannot read {str(missing)!r}: No such file or directory"
+    assert problems(ROTATOR_WORKSPACES_FILE=str(missing)) == [
+        f"ROTATOR_WORKSPACES_FILE: cannot read {str(missing)!r}: No such file or directory",
+        "ROTATOR_WORKSPACES_FILE: managing several workspaces is not available in this version",
     ]
 
 
@@ -366,8 +368,7 @@ def test_all_problems_are_reported_at_once() -> None:
         }
     )
     assert sorted(found) == [
-        "ROTATOR_API_KEY: required (or ROTATOR_API_KEY_FILE; or ROTATOR_WORKSPACES_FILE for "
-        "several workspaces)",
+        "ROTATOR_API_KEY: required (or ROTATOR_API_KEY_FILE)",
         "ROTATOR_API_URL: must be https unless the host is loopback, got 'http://pm.example.com'",
         "ROTATOR_GRACE_HOUR: unknown variable; did you mean ROTATOR_GRACE_HOURS?",
         "ROTATOR_GRACE_HOURS: must be a number >= 0, got 'abc'",
