@@ -27,7 +27,7 @@ from prometheus_client import (
 from prometheus_client.exposition import pushadd_to_gateway
 
 # ``*_created`` series double every counter for no use on dashboards; Pushgateway keeps them stale.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 #: Pass durations seen in practice: a handful of API calls per credential, up to minutes.
 _DURATION_BUCKETS = (0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
