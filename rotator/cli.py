@@ -25,13 +25,6 @@ from rotator.logging import get_logger
 EXIT_OK, EXIT_UNDONE, EXIT_CONFIG, EXIT_UNUSABLE = 0, 1, 2, 3
 
 _ENV_HELP = "Reads the ROTATOR_* environment variables listed in README.md."
-_COMMANDS_ENV = {
-    "run-once": "ROTATOR_API_URL, ROTATOR_API_KEY(_FILE), ROTATOR_KEY_NAMES, "
-    "ROTATOR_EXCLUDE_KEY_NAMES, ROTATOR_VALIDITY_DAYS, ROTATOR_ROTATE_BEFORE_DAYS, "
-    "ROTATOR_MAX_AGE_DAYS, ROTATOR_GRACE_HOURS, ROTATOR_ORPHAN_MIN_AGE_MINUTES, ROTATOR_DRY_RUN, "
-    "ROTATOR_SINK, ROTATOR_SINK_FILE_DIR, ROTATOR_LOG_FORMAT, ROTATOR_LOG_LEVEL, "
-    "ROTATOR_HTTP_TIMEOUT_SECONDS, ROTATOR_HTTP_MAX_RETRIES, ROTATOR_PUSHGATEWAY_URL and the rest",
-}
 
 
 def _print_problems(problems: Sequence[str], stream: TextIO) -> None:
@@ -182,6 +175,15 @@ def _print_table(rows: list[dict[str, Any]], columns: list[str], *, empty: str) 
 
 # ------------------------------------------------------------------------- parser
 
+
+def _environment_epilog() -> str:
+    from rotator.settings import describe_variables  # noqa: PLC0415
+
+    lines = ["environment variables (README.md has defaults and details):"]
+    lines += [f"  {name}" for name in sorted(describe_variables())]
+    return "\n".join(lines)
+
+
 Handler = Callable[[argparse.Namespace, dict[str, str]], int]
 
 
@@ -193,8 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rotator {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
-        command = sub.add_parser(name, help=help_text, description=f"{help_text} {_ENV_HELP}")
+    def add(
+        name: str, handler: Handler, help_text: str, *, reads_env: bool = True
+    ) -> argparse.ArgumentParser:
+        command = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=_environment_epilog() if reads_env else "Reads no ROTATOR_* variable.",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         command.set_defaults(handler=handler)
         return command
 
@@ -220,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         "emulator",
         _cmd_emulator,
         "Serve the bundled emulator of the ProjectManager API-key endpoints on 127.0.0.1.",
+        reads_env=False,
     )
     emulator.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
     emulator.add_argument("--seed", help="JSON file of workspaces and keys to start with")
@@ -228,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_demo,
         "Start the emulator with keys of several ages, run a real pass with the file sink in a "
         "temporary folder, and show the inventory before and after.",
+        reads_env=False,
     )
     return parser
 
