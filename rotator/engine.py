@@ -204,10 +204,6 @@ class PassReport:
             return 1
         return 0
 
-    @property
-    def succeeded(self) -> bool:
-        return self.exit_code == 0
-
 
 class _StepFailedError(RotatorError):
     """A credential's step failed; the credential is left safe (internal control flow)."""
@@ -313,9 +309,6 @@ class _WorkspaceRun:
     log: structlog.typing.FilteringBoundLogger
     attempts: int = 0
     failures: int = 0
-
-    def keys_of(self, credential: str) -> list[ApiKey]:
-        return [k for k in self.keys if k.base_name == credential]
 
 
 class Engine:

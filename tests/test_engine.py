@@ -6,11 +6,12 @@ in the engine to see it fail.
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 
-from rotator.engine import Action, Outcome
+from rotator.engine import Action, Engine, Outcome
 from rotator.errors import SinkError, SinkUnavailableError
 from rotator.models import Secret, SinkRecord
 from rotator.policy import RotationPolicy
@@ -407,3 +408,166 @@ def test_unusable_credential_gives_exit_3(world: World) -> None:
     world.admin_secret = "not-a-real-key"
     report = world.run()
     assert report.exit_code == 3
+
+
+# ------------------------------------------------------------- edges and settling
+
+
+def _pending(world: World, credential: str, *, delivered: bool) -> tuple[str, str]:
+    """Leave ``credential`` as a pass that died between the two phases of delivery would."""
+    old_id, _old_secret = _expiring(world, credential)
+    stamp = world.emu.now().strftime("%Y-%m-%dT%H:%M:%SZ")
+    new_id, new_secret = world.emu.add_key(world.workspace_id, f"{credential}@{stamp}")
+    record = world.sink.read_record(credential)
+    assert record is not None
+    world.sink.write_record(credential, record.with_pending(new_id, Secret(new_secret).sha256()))
+    if delivered:
+        world.sink.write_secret(credential, Secret(new_secret))
+    return old_id, new_id
+
+
+def test_plan_shows_how_pending_deliveries_will_be_settled(world: World) -> None:
+    _pending(world, "app-done", delivered=True)
+    _old, lost = _pending(world, "app-lost", delivered=False)
+    world.sink.write_record("app-bad", SinkRecord(key_id="x", key_name="app-other"))
+    world.add_key("app-bad", days_left=100)
+    actions = {(a.credential, a.action): a for a in world.engine().plan([world.workspace()])}
+    assert ("app-done", Action.FINISH_DELIVERY) in actions
+    assert actions[("app-lost", Action.REVOKE_ORPHAN)].key_id == lost
+    assert ("app-bad", Action.BLOCKED) in actions
+
+
+def test_pending_delivery_is_finished_and_old_key_retired(world: World) -> None:
+    old_id, new_id = _pending(world, "app-billing", delivered=True)
+    report = world.run()
+    assert report.exit_code == 0
+    assert [k["id"] for k in world.live("app-billing")] == [new_id]
+    record = world.sink.read_record("app-billing")
+    assert record is not None and record.key_id == new_id and record.previous_key_id == old_id
+
+
+def test_pending_key_never_delivered_is_revoked_and_rotation_redone(world: World) -> None:
+    old_id, lost_id = _pending(world, "app-billing", delivered=False)
+    report = world.run()
+    assert report.exit_code == 0
+    live = [k["id"] for k in world.live("app-billing")]
+    assert lost_id not in live and old_id not in live and len(live) == 1
+    assert world.works(world.held_secret("app-billing"))
+
+
+def test_workspace_id_mismatch_is_refused(world: World) -> None:
+    _expiring(world)
+    workspace = world.workspace()
+    workspace.expected_workspace_id = "00000000-0000-0000-0000-000000000000"
+    report = world.engine().run_pass([workspace])
+    assert report.exit_code == 3
+    assert not [r for r in world.emu.request_log() if r["method"] == "POST"]
+
+
+def test_failed_pending_record_rolls_back(world: World) -> None:
+    assert isinstance(world.sink, MemorySink)
+    old_id, old_secret = _expiring(world)
+    world.sink.fail_next["write_record"] = SinkUnavailableError("timed out")
+    report = world.run()
+    assert report.exit_code == 1
+    assert [k["id"] for k in world.live("app-billing")] == [old_id]
+    assert world.held_secret("app-billing") == Secret(old_secret)
+
+
+def test_failed_current_record_keeps_both_keys_until_next_pass(world: World) -> None:
+    sink = world.sink
+    assert isinstance(sink, MemorySink)
+    old_id, _ = _expiring(world)
+
+    def fail_the_current_record_write(step: str, _credential: str) -> None:
+        if step == "secret-written":
+            sink.fail_next["write_record"] = SinkError("disk full")
+
+    report = world.run(checkpoint=fail_the_current_record_write)
+    assert report.exit_code == 1
+    assert old_id in [k["id"] for k in world.live("app-billing")]  # never revoked
+    assert world.works(world.held_secret("app-billing"))
+    assert world.run().exit_code == 0  # the pending record lets this pass finish
+    assert len(world.live("app-billing")) == 1
+
+
+def test_stop_request_ends_the_pass_between_credentials(world: World) -> None:
+    _expiring(world, "app-a")
+    _expiring(world, "app-b")
+    stop = threading.Event()
+
+    def stop_after_first(step: str, _credential: str) -> None:
+        if step == "delivered":
+            stop.set()  # what serve does on SIGTERM
+
+    engine = Engine(
+        world.config(),
+        clock=world.emu.now,
+        sleep=lambda _s: None,
+        checkpoint=stop_after_first,
+        stop_requested=stop,
+    )
+    report = engine.run_pass([world.workspace()])
+    assert report.stopped_early
+    assert report.exit_code == 1
+    assert report.rotations_succeeded == 1
+    assert not world.sink.read_record("app-a").has_pending  # type: ignore[union-attr]
+
+
+def test_retire_that_fails_is_reported_and_retried(world: World) -> None:
+    old_id, _ = _expiring(world)
+    world.emu.add_fault("DELETE", f"/api/data/api-keys/{old_id}/revoke", status=500, times=-1)
+    report = world.run()
+    assert report.exit_code == 1
+    failed = [e for e in world.events() if e["event"] == "rotation.failed"]
+    assert failed[0]["step"] == "retire"
+    assert world.works(world.held_secret("app-billing"))
+    world.emu.clear_faults()
+    assert world.run().exit_code == 0
+    assert old_id not in [k["id"] for k in world.live()]
+
+
+def test_revoke_that_leaves_the_key_listed_is_a_failure(world: World) -> None:
+    old_id, _ = _expiring(world)
+    world.emu.add_fault("DELETE", f"/api/data/api-keys/{old_id}/revoke", status=400, times=-1)
+    report = world.run()
+    assert report.exit_code == 1
+    assert old_id in [k["id"] for k in world.live()]
+    failed = [e for e in world.events() if e["event"] == "rotation.failed"]
+    assert "still listed" in str(failed[0]["error"])
+
+
+def test_due_key_waits_while_its_previous_is_in_grace(world: World) -> None:
+    prev_id, _ = world.add_key("app-billing", days_left=3)
+    cur_id, cur_secret = world.add_key("app-billing@2026-01-01T00:00:00Z", days_left=4)
+    world.deliver("app-billing", cur_id, cur_secret)
+    record = world.sink.read_record("app-billing")
+    assert record is not None
+    world.sink.write_record(
+        "app-billing",
+        SinkRecord(
+            **{
+                **record.__dict__,
+                "previous_key_id": prev_id,
+                "retire_previous_after": world.emu.now() + timedelta(hours=5),
+            }
+        ),
+    )
+    report = world.run()
+    assert report.exit_code == 0
+    assert not [r for r in world.emu.request_log() if r["method"] == "POST"]
+    assert "rotation.deferred" in [e["event"] for e in world.events()]
+
+
+def test_failed_rollback_is_logged_and_left_for_the_orphan_rule(world: World) -> None:
+    _old_id, _ = _expiring(world)
+    world.emu.set_variants(propagation_failures=100)
+    world.emu.add_fault("DELETE", "*", status=500, times=-1)
+    report = world.run()
+    assert report.exit_code == 1
+    assert "rotation.rollback_failed" in [e["event"] for e in world.events()]
+    world.emu.clear_faults()
+    world.emu.advance(timedelta(minutes=11))
+    world.emu.set_variants(propagation_failures=0)
+    world.run()
+    assert len(world.live("app-billing")) == 1
