@@ -117,9 +117,21 @@ def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:
     settings = _load(environ)
     trigger = parse_schedule(settings.schedule, settings.timezone)
     fires = [t.isoformat() for t in next_fire_times(trigger, utc_now(), 3)]
+    warnings = []
+    if settings.self_key_name is None and any("*" in p or "?" in p for p in settings.key_names):
+        # The API cannot tell which listed key is the rotator's own: a wildcard may select it,
+        # and rotating it with a grace period would end with the rotator locked out.
+        warnings.append(
+            "ROTATOR_KEY_NAMES has wildcards and ROTATOR_SELF_KEY_NAME is unset: make sure "
+            "neither selects the rotator's own key (add it to ROTATOR_EXCLUDE_KEY_NAMES)"
+        )
     if args.json:
-        _print_json({"settings": redacted(settings), "next_fire_times": fires})
+        _print_json(
+            {"settings": redacted(settings), "next_fire_times": fires, "warnings": warnings}
+        )
         return EXIT_OK
+    for warning in warnings:
+        print(f"warning: {warning}")
     print("Effective settings (secrets redacted):")
     for name, value in redacted(settings).items():
         print(f"  {name}={'' if value is None else value}")
