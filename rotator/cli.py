@@ -10,11 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any, TextIO
 
 from rotator import __version__
@@ -50,7 +53,18 @@ def _cmd_run_once(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
     settings = _load(environ)
     metrics = Metrics()
-    report = run_pass_with_metrics(settings, build_engine(settings), metrics)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        # A CronJob pod being deleted: finish the credential in flight (never stop between
+        # create and deliver), then stop; the next run picks up the rest.
+        get_logger().warning("pass.stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    engine = build_engine(settings, stop_requested=stop)
+    report = run_pass_with_metrics(settings, engine, metrics)
     try:
         push_metrics(settings, metrics)
     except OSError as exc:
