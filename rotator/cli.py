@@ -157,12 +157,18 @@ def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 def _cmd_emulator(args: argparse.Namespace, environ: dict[str, str]) -> int:
     from rotator.emulator import run  # noqa: PLC0415 - only this command and demo load it
+    from rotator.settings import check_no_unknown_variables  # noqa: PLC0415
+
+    check_no_unknown_variables(environ)
 
     return run(args.port, Path(args.seed) if args.seed else None)
 
 
 def _cmd_demo(args: argparse.Namespace, environ: dict[str, str]) -> int:
     from rotator.demo import run_demo  # noqa: PLC0415
+    from rotator.settings import check_no_unknown_variables  # noqa: PLC0415
+
+    check_no_unknown_variables(environ)
 
     return run_demo(sys.stdout)
 

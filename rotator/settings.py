@@ -810,3 +810,24 @@ def describe_variables() -> dict[str, str]:
             for variable, field_name in _sink_variables(kind, model).items():
                 described[variable] = model.model_fields[field_name].description or ""
     return dict(sorted(described.items()))
+
+
+def check_no_unknown_variables(environ: Mapping[str, str] | None = None) -> None:
+    """ConfigError naming each unknown ROTATOR_* variable, for commands that read no setting.
+
+    ``demo`` and ``emulator`` take nothing from the environment, but a typo must never pass
+    silently in any command (contract.md).
+    """
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    known = _known_variables()
+    problems = [
+        _unknown_variable_problem(name, known)
+        for name in sorted(env)
+        if name.startswith(PREFIX)
+        and not _KUBERNETES_SERVICE_VARIABLE.match(name)
+        and env[name].strip()
+        and name not in known
+        and not (name.endswith("_FILE") and name.removesuffix("_FILE") in known)
+    ]
+    if problems:
+        raise ConfigError(problems)
