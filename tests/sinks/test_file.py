@@ -305,9 +305,7 @@ def test_folder_that_is_a_file_is_a_sink_error(tmp_path: Path) -> None:
         pass
 
 
-def test_failed_replace_is_a_sink_error_without_temporary(
-    sink: FileSink, directory: Path
-) -> None:
+def test_failed_replace_is_a_sink_error_without_temporary(sink: FileSink, directory: Path) -> None:
     # A folder where the secret file belongs makes the final rename fail after the temporary
     # file was written: even root cannot replace a non-empty folder with a file.
     sink.write_record("billing-sync", SinkRecord(key_id="k1", key_name="billing-sync"))
