@@ -15,7 +15,9 @@ and a graceful stop on SIGTERM or SIGINT.
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +75,12 @@ class Service:
     def metrics_text(self) -> bytes:
         return self._metrics.exposition()
 
+    def next_run_time(self) -> datetime | None:
+        """When the scheduler next starts a pass (in ROTATOR_TIMEZONE); None when none is due."""
+        job = self._scheduler.get_job(_JOB_ID)
+        next_fire: datetime | None = job.next_run_time if job else None
+        return next_fire
+
     # --------------------------------------------------------------- lifecycle
 
     def _run_pass(self) -> None:
@@ -87,8 +95,7 @@ class Service:
                 self._pass_done.notify_all()
 
     def _after_pass(self, _event: JobExecutionEvent) -> None:
-        job = self._scheduler.get_job(_JOB_ID)
-        next_fire: datetime | None = job.next_run_time if job else None
+        next_fire = self.next_run_time()
         self._log.info("schedule.next", next_fire_time=next_fire.isoformat() if next_fire else None)
 
     def start(self) -> None:
@@ -180,4 +187,12 @@ def serve(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     service.start()
-    return service.wait_and_stop()
+    code = service.wait_and_stop()
+    if code != 0:
+        # The pass thread is still running and the interpreter would join it on the way out
+        # (concurrent.futures' atexit hook), overstaying ROTATOR_SHUTDOWN_TIMEOUT_SECONDS by as
+        # long as the stuck request takes. Abandoning it is the point: leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

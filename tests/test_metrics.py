@@ -1,0 +1,245 @@
+"""``rotator.metrics``: series replaced per workspace, pass outcomes, and no secret in any label.
+
+Values are read back through the registry and the exposition text, the way Prometheus sees them.
+The pass-level tests drive a real pass (``rotator.app.run_pass_with_metrics``) against the
+emulator on loopback with the file sink.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from rotator.app import build_engine, run_pass_with_metrics
+from rotator.emulator import Emulator
+from rotator.metrics import ManagedKeySample, Metrics, UnmanagedKeySample
+from rotator.settings import Settings, load_settings
+
+T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+
+
+def managed(credential: str, key_id: str, role: str, days: float = 100) -> ManagedKeySample:
+    return ManagedKeySample(
+        credential=credential,
+        key_id=key_id,
+        role=role,
+        expires=T0 + timedelta(days=days),
+        rotation_due=T0 + timedelta(days=days - 30),
+    )
+
+
+def unmanaged(name: str, key_id: str, days: float = 200) -> UnmanagedKeySample:
+    return UnmanagedKeySample(key_name=name, key_id=key_id, expires=T0 + timedelta(days=days))
+
+
+def samples(metrics: Metrics, name: str) -> dict[frozenset[tuple[str, str]], float]:
+    """The samples named ``name`` as the exposition text shows them, keyed by label set."""
+    found: dict[frozenset[tuple[str, str]], float] = {}
+    for family in text_string_to_metric_families(metrics.exposition().decode()):
+        for sample in family.samples:
+            if sample.name == name:
+                found[frozenset(sample.labels.items())] = sample.value
+    return found
+
+
+def lbl(**labels: str) -> frozenset[tuple[str, str]]:
+    return frozenset(labels.items())
+
+
+EXPIRY = "rotator_managed_key_expiry_timestamp_seconds"
+DUE = "rotator_managed_key_rotation_due_timestamp_seconds"
+UNMANAGED = "rotator_unmanaged_key_expiry_timestamp_seconds"
+
+
+# ------------------------------------------------------------------------------ set_keys
+
+
+def test_set_keys_exposes_expiry_due_time_and_unmanaged_keys() -> None:
+    metrics = Metrics()
+    metrics.set_keys(
+        "acme",
+        [managed("app-a", "k1", "current", days=100), managed("app-a", "k0", "previous", days=3)],
+        [unmanaged("admin", "adm")],
+    )
+    assert samples(metrics, EXPIRY) == {
+        lbl(workspace="acme", credential="app-a", key_id="k1", role="current"): (
+            T0 + timedelta(days=100)
+        ).timestamp(),
+        lbl(workspace="acme", credential="app-a", key_id="k0", role="previous"): (
+            T0 + timedelta(days=3)
+        ).timestamp(),
+    }
+    # Only the current key of a credential has a rotation due time.
+    assert samples(metrics, DUE) == {
+        lbl(workspace="acme", credential="app-a", key_id="k1"): (
+            T0 + timedelta(days=70)
+        ).timestamp()
+    }
+    assert samples(metrics, UNMANAGED) == {
+        lbl(workspace="acme", key_name="admin", key_id="adm"): (
+            T0 + timedelta(days=200)
+        ).timestamp()
+    }
+
+
+def test_set_keys_replaces_the_series_and_removed_keys_disappear() -> None:
+    metrics = Metrics()
+    metrics.set_keys(
+        "acme",
+        [managed("app-a", "k1", "current"), managed("app-a", "k0", "previous")],
+        [unmanaged("admin", "adm"), unmanaged("old-admin", "adm0")],
+    )
+    # After the grace period: k0 revoked, a person removed old-admin.
+    metrics.set_keys("acme", [managed("app-a", "k1", "current")], [unmanaged("admin", "adm")])
+    assert set(samples(metrics, EXPIRY)) == {
+        lbl(workspace="acme", credential="app-a", key_id="k1", role="current")
+    }
+    assert set(samples(metrics, UNMANAGED)) == {
+        lbl(workspace="acme", key_name="admin", key_id="adm")
+    }
+
+    # A key whose role changed is one series, not two.
+    metrics.set_keys("acme", [managed("app-a", "k1", "previous")], [])
+    assert set(samples(metrics, EXPIRY)) == {
+        lbl(workspace="acme", credential="app-a", key_id="k1", role="previous")
+    }
+    assert samples(metrics, DUE) == {}
+    assert samples(metrics, UNMANAGED) == {}
+
+
+def test_set_keys_of_one_workspace_leaves_the_others_alone() -> None:
+    metrics = Metrics()
+    metrics.set_keys("acme", [managed("app-a", "k1", "current")], [])
+    metrics.set_keys("globex", [managed("app-g", "g1", "current")], [])
+    metrics.set_keys("globex", [], [])
+    assert set(samples(metrics, EXPIRY)) == {
+        lbl(workspace="acme", credential="app-a", key_id="k1", role="current")
+    }
+
+
+# ------------------------------------------------------------------------ pass outcomes
+
+
+def test_record_pass_keeps_the_last_successful_time_when_a_pass_fails() -> None:
+    metrics = Metrics()
+    good, bad = T0, T0 + timedelta(days=1)
+    metrics.record_pass("acme", ended_at=good, succeeded=True, duration_s=2.0)
+    metrics.record_pass("acme", ended_at=bad, succeeded=False, duration_s=None)
+    assert samples(metrics, "rotator_last_successful_pass_timestamp_seconds") == {
+        lbl(workspace="acme"): good.timestamp()
+    }
+    assert samples(metrics, "rotator_last_pass_timestamp_seconds") == {
+        lbl(workspace="acme"): bad.timestamp()
+    }
+    assert samples(metrics, "rotator_last_pass_success") == {lbl(workspace="acme"): 0}
+    assert samples(metrics, "rotator_pass_duration_seconds_count") == {lbl(): 1}
+    assert samples(metrics, "rotator_pass_duration_seconds_sum") == {lbl(): 2.0}
+
+    metrics.record_pass("acme", ended_at=bad + timedelta(days=1), succeeded=True, duration_s=None)
+    assert samples(metrics, "rotator_last_pass_success") == {lbl(workspace="acme"): 1}
+
+
+def test_a_failed_first_pass_exposes_no_last_successful_time() -> None:
+    metrics = Metrics()
+    metrics.record_pass("acme", ended_at=T0, succeeded=False, duration_s=None)
+    assert samples(metrics, "rotator_last_successful_pass_timestamp_seconds") == {}
+    assert samples(metrics, "rotator_last_pass_success") == {lbl(workspace="acme"): 0}
+
+
+def test_rotations_and_api_requests_are_counted() -> None:
+    metrics = Metrics()
+    metrics.record_rotations("acme", "succeeded", 2)
+    metrics.record_rotations("acme", "succeeded", 1)
+    metrics.record_rotations("acme", "failed", 0)
+    metrics.observe_api("create", "200")
+    metrics.observe_api("create", "200")
+    metrics.observe_api("me", "error")
+    assert samples(metrics, "rotator_rotations_total") == {
+        lbl(workspace="acme", result="succeeded"): 3,
+        # A zero count still creates the series, so a rate() over it starts at 0.
+        lbl(workspace="acme", result="failed"): 0,
+    }
+    assert samples(metrics, "rotator_api_requests_total") == {
+        lbl(endpoint="create", status="200"): 2,
+        lbl(endpoint="me", status="error"): 1,
+    }
+    assert "rotator_rotations_created" not in metrics.exposition().decode()
+
+
+# ------------------------------------------------------------------- a real pass, no secret
+
+
+def _settings(emu: Emulator, admin_secret: str, sink_dir: Path) -> Settings:
+    return load_settings(
+        {
+            "ROTATOR_API_URL": emu.url,
+            "ROTATOR_API_KEY": admin_secret,
+            "ROTATOR_KEY_NAMES": "app-*",
+            "ROTATOR_SINK_FILE_DIR": str(sink_dir),
+            "ROTATOR_WORKSPACE_NAME": "acme",
+            "ROTATOR_GRACE_HOURS": "0",
+            "ROTATOR_HTTP_MAX_RETRIES": "0",
+        }
+    )
+
+
+def test_a_real_pass_exposes_its_keys_and_no_secret_anywhere(tmp_path: Path) -> None:
+    with Emulator() as emu:
+        workspace = emu.add_workspace("Acme")
+        admin_id, admin_secret = emu.add_key(
+            workspace, "rotator-admin", expires=emu.now() + timedelta(days=700)
+        )
+        old_id, _ = emu.add_key(workspace, "app-billing", expires=emu.now() + timedelta(days=5))
+        emu.add_key(workspace, "app-stable", expires=emu.now() + timedelta(days=400))
+        settings = _settings(emu, admin_secret, tmp_path / "secrets")
+        metrics = Metrics()
+        report = run_pass_with_metrics(settings, build_engine(settings), metrics)
+        assert report.exit_code == 0
+        keys = {k["id"]: k for k in emu.keys(workspace)}
+        issued = emu.issued_secrets()
+
+    text = metrics.exposition().decode()
+    assert len(issued) == 4  # admin, two seeded, one created
+    for secret in issued:
+        assert secret not in text
+    new_id = next(i for i, k in keys.items() if str(k["name"]).startswith("app-billing@"))
+    assert old_id not in keys  # grace 0: revoked in the same pass, so no series either
+    assert old_id not in text
+    expiry = samples(metrics, EXPIRY)
+    assert expiry[
+        lbl(workspace="acme", credential="app-billing", key_id=new_id, role="current")
+    ] == (pytest.approx(keys[new_id]["expires"].timestamp(), abs=1e-3))
+    assert lbl(workspace="acme", key_name="rotator-admin", key_id=admin_id) in samples(
+        metrics, UNMANAGED
+    )
+    requests = samples(metrics, "rotator_api_requests_total")
+    assert sum(requests.values()) >= 5  # me, list, create, verify, revoke, list
+    assert (
+        samples(metrics, "rotator_rotations_total")[lbl(workspace="acme", result="succeeded")] == 1
+    )
+    assert samples(metrics, "rotator_last_pass_success") == {lbl(workspace="acme"): 1}
+
+
+def test_a_pass_the_api_refuses_records_a_failure_and_keeps_the_key_series(tmp_path: Path) -> None:
+    with Emulator() as emu:
+        workspace = emu.add_workspace("Acme")
+        _admin_id, admin_secret = emu.add_key(
+            workspace, "rotator-admin", expires=emu.now() + timedelta(days=700)
+        )
+        emu.add_key(workspace, "app-stable", expires=emu.now() + timedelta(days=400))
+        settings = _settings(emu, admin_secret, tmp_path / "secrets")
+        metrics = Metrics()
+        run_pass_with_metrics(settings, build_engine(settings), metrics)
+        good = samples(metrics, "rotator_last_successful_pass_timestamp_seconds")
+        before = samples(metrics, EXPIRY)
+        emu.add_fault("GET", "/api/data/api-keys", status=503, times=-1)
+        report = run_pass_with_metrics(settings, build_engine(settings), metrics)
+    assert report.exit_code == 3
+    assert samples(metrics, "rotator_last_pass_success") == {lbl(workspace="acme"): 0}
+    assert samples(metrics, "rotator_last_successful_pass_timestamp_seconds") == good
+    # What the keys were at the last successful listing is still the best knowledge there is.
+    assert samples(metrics, EXPIRY) == before
+    assert samples(metrics, "rotator_api_requests_total")[lbl(endpoint="list", status="503")] >= 1
