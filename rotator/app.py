@@ -26,8 +26,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def engine_config(settings: Settings, *, dry_run: bool | None = None) -> EngineConfig:
-    """The engine's view of ``settings``; ``dry_run`` overrides ROTATOR_DRY_RUN (``plan``)."""
+def engine_config(
+    settings: Settings, *, dry_run: bool | None = None, emergency: bool = False
+) -> EngineConfig:
+    """The engine's view of ``settings``; ``dry_run`` overrides ROTATOR_DRY_RUN (``plan``);
+    ``emergency`` takes ROTATOR_EMERGENCY_GRACE_HOURS as the grace (``rotate --now``)."""
+    grace_hours = settings.emergency_grace_hours if emergency else settings.grace_hours
     return EngineConfig(
         policy=RotationPolicy(
             key_names=tuple(settings.key_names),
@@ -36,7 +40,7 @@ def engine_config(settings: Settings, *, dry_run: bool | None = None) -> EngineC
             rotate_before_days=settings.rotate_before_days,
             max_age_days=settings.max_age_days,
         ),
-        grace=timedelta(hours=settings.grace_hours),
+        grace=timedelta(hours=grace_hours),
         orphan_min_age=timedelta(minutes=settings.orphan_min_age_minutes),
         dry_run=settings.dry_run if dry_run is None else dry_run,
         max_failure_ratio=settings.max_failure_ratio,
@@ -50,8 +54,9 @@ def build_engine(
     dry_run: bool | None = None,
     clock: Callable[[], datetime] = utc_now,
     stop_requested: threading.Event | None = None,
+    emergency: bool = False,
 ) -> Engine:
-    config = engine_config(settings, dry_run=dry_run)
+    config = engine_config(settings, dry_run=dry_run, emergency=emergency)
     return Engine(config, clock=clock, stop_requested=stop_requested)
 
 

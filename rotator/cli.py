@@ -74,6 +74,33 @@ def _cmd_run_once(args: argparse.Namespace, environ: dict[str, str]) -> int:
     return report.exit_code
 
 
+def _cmd_rotate(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    from rotator.app import build_engine, open_workspaces  # noqa: PLC0415
+
+    settings = _load(environ)
+    if not args.now:
+        raise ConfigError(["rotate: --now is required (it rotates at once, whatever the policy)"])
+    if args.workspace is not None and args.workspace != settings.workspace_name:
+        raise ConfigError(
+            [
+                f"--workspace: no workspace {args.workspace!r} is configured "
+                f"(ROTATOR_WORKSPACE_NAME is {settings.workspace_name!r})"
+            ]
+        )
+    engine = build_engine(settings, emergency=True)
+    with open_workspaces(settings) as workspaces:
+        report = engine.run_pass(workspaces, forced={args.name})
+    usable = [w for w in report.workspaces if w.usable and not w.locked]
+    if usable and all(args.name in w.not_found for w in usable):
+        raise ConfigError(
+            [
+                f"{args.name}: no credential of that name is managed here (no listed key has "
+                "that base name, or ROTATOR_KEY_NAMES / ROTATOR_EXCLUDE_KEY_NAMES leave it out)"
+            ]
+        )
+    return report.exit_code
+
+
 def _cmd_serve(args: argparse.Namespace, environ: dict[str, str]) -> int:
     from rotator.service import serve  # noqa: PLC0415
 
@@ -247,6 +274,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Run passes on ROTATOR_SCHEDULE; serve /healthz, /readyz and /metrics on "
         "ROTATOR_HTTP_PORT; on SIGTERM finish the credential in flight and exit.",
     )
+    rotate = add(
+        "rotate",
+        _cmd_rotate,
+        "Rotate one credential at once, whatever the policy (a leaked key): first retire a "
+        "previous key still in its grace period, then replace the current one, with "
+        "ROTATOR_EMERGENCY_GRACE_HOURS as the grace period.",
+    )
+    rotate.add_argument("name", help="the credential: a key's base name")
+    rotate.add_argument("--now", action="store_true", help="required: rotate now")
+    rotate.add_argument("--workspace", help="the workspace label (ROTATOR_WORKSPACE_NAME)")
     plan = add("plan", _cmd_plan, "Show what a pass would do now, changing nothing.")
     plan.add_argument("--json", action="store_true", help="print a JSON array")
     status = add("status", _cmd_status, "Show every key of every workspace and its role.")

@@ -173,6 +173,8 @@ class WorkspaceReport:
     error: str | None = None
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     inventory: list[KeyStatus] = field(default_factory=list)
+    #: Credentials a forced rotation named that this workspace does not manage.
+    not_found: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -475,7 +477,12 @@ class Engine:
     def run_pass(
         self, workspaces: Sequence[Workspace], *, forced: Collection[str] = ()
     ) -> PassReport:
-        """One pass over ``workspaces``; ``forced``: credentials to rotate whatever the policy."""
+        """One pass over ``workspaces``.
+
+        ``forced`` names credentials to rotate at once whatever the policy (``rotator rotate
+        --now``, a leaked key): the pass then touches only those, and first retires a previous
+        key still in its grace period. Only managed credentials can be forced (invariant 6).
+        """
         run_id = uuid.uuid4().hex
         started = time.monotonic()
         report = PassReport(run_id=run_id, started_at=self._clock())
@@ -546,6 +553,9 @@ class Engine:
             {k.base_name for k in run.keys if is_managed(k.base_name, self._config.policy)}
         )
         problems = run.workspace.sink.check_names(credentials)
+        if forced:
+            run.report.not_found = sorted(forced.difference(credentials))
+            credentials = [c for c in credentials if c in forced]
         prepared: list[tuple[str, CredentialView | None]] = []
         for credential in credentials:
             clog = run.log.bind(credential=credential)
@@ -554,7 +564,7 @@ class Engine:
                 prepared.append((credential, None))
                 continue
             try:
-                view = self._settle(run, report, credential, clog)
+                view = self._settle(run, report, credential, clog, retire_now=credential in forced)
             except _StepFailedError as exc:
                 self._fail(run, report, credential, exc.step, exc.error, clog)
                 prepared.append((credential, None))
@@ -584,8 +594,14 @@ class Engine:
         report: PassReport,
         credential: str,
         clog: structlog.typing.FilteringBoundLogger,
+        *,
+        retire_now: bool = False,
     ) -> CredentialView:
-        """Finish or undo an interrupted delivery, retire a previous key, revoke orphans."""
+        """Finish or undo an interrupted delivery, retire a previous key, revoke orphans.
+
+        ``retire_now`` retires the previous key even inside its grace period (a forced rotation:
+        a credential has at most one previous key).
+        """
         sink = run.workspace.sink
         dry = self._config.dry_run
         for _ in range(3):
@@ -647,7 +663,7 @@ class Engine:
         if dry:
             return view
         now = self._clock()
-        if view.previous is not None and view.previous_retire_due(now):
+        if view.previous is not None and (retire_now or view.previous_retire_due(now)):
             self._revoke(run, credential, view.previous, Step.RETIRE)
             clog.info("rotation.revoked", key_id=view.previous.id)
             self._step(
