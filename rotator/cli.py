@@ -107,47 +107,40 @@ def _cmd_serve(args: argparse.Namespace, environ: dict[str, str]) -> int:
     return serve(_load(environ))
 
 
-def _cmd_plan(args: argparse.Namespace, environ: dict[str, str]) -> int:
+_PLAN_COLUMNS = ["workspace", "credential", "action", "reason", "days_left", "key_id"]
+_STATUS_COLUMNS = [
+    "workspace", "name", "key_id", "expires", "days_left", "age_days", "managed", "role", "due",
+    "reason",
+]  # fmt: skip
+
+
+def _report(
+    args: argparse.Namespace,
+    environ: dict[str, str],
+    collect: Callable[[Any, list[Any]], Sequence[Any]],
+    columns: list[str],
+    empty: str,
+) -> int:
+    """A read-only command: rows from a dry-run engine, as a table or JSON (plan, status)."""
     from rotator.app import build_engine, open_workspaces  # noqa: PLC0415
 
     settings = _load(environ)
     engine = build_engine(settings, dry_run=True)
     with open_workspaces(settings) as workspaces:
-        actions = engine.plan(workspaces)
-    rows = [asdict(a) for a in actions]
+        rows = [asdict(item) for item in collect(engine, workspaces)]
     if args.json:
         _print_json(rows)
     else:
-        columns = ["workspace", "credential", "action", "reason", "days_left", "key_id"]
-        _print_table(rows, columns, empty="nothing to do")
+        _print_table(rows, columns, empty=empty)
     return EXIT_OK
+
+
+def _cmd_plan(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    return _report(args, environ, lambda e, w: e.plan(w), _PLAN_COLUMNS, "nothing to do")
 
 
 def _cmd_status(args: argparse.Namespace, environ: dict[str, str]) -> int:
-    from rotator.app import build_engine, open_workspaces  # noqa: PLC0415
-
-    settings = _load(environ)
-    engine = build_engine(settings, dry_run=True)
-    with open_workspaces(settings) as workspaces:
-        statuses = engine.inventory(workspaces)
-    rows = [asdict(s) for s in statuses]
-    if args.json:
-        _print_json(rows)
-    else:
-        columns = [
-            "workspace",
-            "name",
-            "key_id",
-            "expires",
-            "days_left",
-            "age_days",
-            "managed",
-            "role",
-            "due",
-            "reason",
-        ]
-        _print_table(rows, columns, empty="no keys")
-    return EXIT_OK
+    return _report(args, environ, lambda e, w: e.inventory(w), _STATUS_COLUMNS, "no keys")
 
 
 def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:

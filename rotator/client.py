@@ -30,7 +30,6 @@ confirms every revoke by listing.
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import math
 import random
 import re
@@ -57,7 +56,7 @@ from rotator.errors import (
     ApiServerError,
     ApiTransportError,
 )
-from rotator.models import ApiKey, Identity, NewKey, Secret, utc
+from rotator.models import ApiKey, Identity, NewKey, Secret, is_loopback_host, utc
 
 __all__ = ["ProjectManagerClient", "parse_api_datetime", "parse_retry_after"]
 
@@ -127,15 +126,6 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (utc(when) - now).total_seconds())
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _bearer(credential: Secret) -> str:
     """The Authorization header value; refuses what no header could carry, without echoing it."""
     token = credential.reveal()
@@ -184,7 +174,7 @@ class ProjectManagerClient:
             url = httpx.URL(base_url)
         except httpx.InvalidURL:
             raise ValueError("API base URL is not a valid URL") from None
-        loopback = _is_loopback(url.host)
+        loopback = is_loopback_host(url.host)
         if url.scheme not in ("http", "https") or not url.host:
             raise ValueError("API base URL must be an absolute http(s) URL")
         if url.scheme != "https" and not loopback:

@@ -7,6 +7,7 @@ Nothing here does I/O or reads settings. A secret is held only inside :class:`Se
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -171,3 +172,14 @@ def rotator_created_at(key_name: str) -> datetime | None:
 def rotator_key_name(base: str, now: datetime) -> str:
     """The ``tokenName`` of a replacement for credential ``base`` created at ``now``."""
     return f"{base}@{utc(now).strftime(_SUFFIX_FORMAT)}"
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` is this machine (``localhost``, 127.0.0.0/8, ``::1``): where plain http
+    is allowed, for the bundled emulator and tests."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -19,7 +19,6 @@ It must not know how the settings are used: no API calls, no sink I/O, no loggin
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import os
 import re
 from collections.abc import Collection, Mapping
@@ -43,7 +42,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from rotator.errors import ConfigError
-from rotator.models import Secret
+from rotator.models import Secret, is_loopback_host
 from rotator.schedule import load_zone, parse_schedule
 
 __all__ = [
@@ -61,7 +60,6 @@ REDACTED = "**********"
 
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
-_LOOPBACK_NAMES = frozenset({"localhost"})
 #: Kubernetes injects these for a Service named ``rotator``; they are not settings.
 _KUBERNETES_SERVICE_VARIABLE = re.compile(r"^ROTATOR_(SERVICE_HOST|SERVICE_PORT(_.*)?|PORT(_.*)?)$")
 
@@ -108,18 +106,9 @@ def _split_url(value: str) -> SplitResult:
     return parts
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_api_url(value: str) -> str:
     parts = _split_url(value)
-    if parts.scheme != "https" and not _is_loopback(parts.hostname or ""):
+    if parts.scheme != "https" and not is_loopback_host(parts.hostname or ""):
         # The rotator's own admin key travels in every request: never in clear text off-host.
         raise ValueError("must be https unless the host is loopback")
     return value.rstrip("/")

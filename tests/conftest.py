@@ -10,7 +10,7 @@ import io
 import json
 import os
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -106,6 +106,15 @@ class World:
                 delivered_at=self.emu.now(),
                 secret_sha256=Secret(secret).sha256(),
             ),
+        )
+
+    def set_previous(self, credential: str, key_id: str, retire_after: datetime) -> None:
+        """Record ``key_id`` as the credential's previous key, retired after ``retire_after``."""
+        record = self.sink.read_record(credential)
+        assert record is not None
+        self.sink.write_record(
+            credential,
+            replace(record, previous_key_id=key_id, retire_previous_after=retire_after),
         )
 
     def live(self, credential: str | None = None) -> list[dict[str, object]]:

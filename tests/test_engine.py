@@ -541,18 +541,7 @@ def test_due_key_waits_while_its_previous_is_in_grace(world: World) -> None:
     prev_id, _ = world.add_key("app-billing", days_left=3)
     cur_id, cur_secret = world.add_key("app-billing@2026-01-01T00:00:00Z", days_left=4)
     world.deliver("app-billing", cur_id, cur_secret)
-    record = world.sink.read_record("app-billing")
-    assert record is not None
-    world.sink.write_record(
-        "app-billing",
-        SinkRecord(
-            **{
-                **record.__dict__,
-                "previous_key_id": prev_id,
-                "retire_previous_after": world.emu.now() + timedelta(hours=5),
-            }
-        ),
-    )
+    world.set_previous("app-billing", prev_id, world.emu.now() + timedelta(hours=5))
     report = world.run()
     assert report.exit_code == 0
     assert not [r for r in world.emu.request_log() if r["method"] == "POST"]

@@ -57,18 +57,7 @@ def test_forced_rotation_first_retires_a_previous_key_in_its_grace_period(world:
     previous_id, _ = world.add_key("app-billing", days_left=300)
     current_id, current_secret = world.add_key("app-billing@2026-01-01T00:00:00Z", days_left=700)
     world.deliver("app-billing", current_id, current_secret)
-    record = world.sink.read_record("app-billing")
-    assert record is not None
-    world.sink.write_record(
-        "app-billing",
-        type(record)(
-            **{
-                **record.__dict__,
-                "previous_key_id": previous_id,
-                "retire_previous_after": world.emu.now() + timedelta(hours=20),
-            }
-        ),
-    )
+    world.set_previous("app-billing", previous_id, world.emu.now() + timedelta(hours=20))
     engine = world.engine(grace=timedelta(hours=2))
     report = engine.run_pass([world.workspace()], forced={"app-billing"})
     assert report.exit_code == 0
