@@ -941,7 +941,9 @@ class Engine:
             run.keys = provider.list_keys()
         except ApiError as exc:
             raise _StepFailedError(step, f"could not confirm the revoke: {exc}") from exc
-        if any(k.id == key.id for k in run.keys):
+        now = utc(self._clock())
+        # An expired key no longer works, whether or not the API still lists it (unknown 1).
+        if any(k.id == key.id and utc(k.expires) > now for k in run.keys):
             raise _StepFailedError(step, f"key {key.id} is still listed after its revoke")
 
     # ---------------------------------------------------------------------- helpers

@@ -560,3 +560,15 @@ def test_failed_rollback_is_logged_and_left_for_the_orphan_rule(world: World) ->
     world.emu.set_variants(propagation_failures=0)
     world.run()
     assert len(world.live("app-billing")) == 1
+
+
+def test_an_expired_previous_key_the_api_will_not_revoke_counts_as_retired(world: World) -> None:
+    old_id, old_secret = world.add_key("app-billing", days_left=0.5)
+    world.deliver("app-billing", old_id, old_secret)
+    world.emu.add_fault("DELETE", f"/api/data/api-keys/{old_id}/revoke", status=400, times=-1)
+    assert world.run(grace=timedelta(days=1)).exit_code == 0
+    world.emu.advance(timedelta(days=2))  # the old key expired; the API still lists it
+    assert old_id in [k["id"] for k in world.live("app-billing")]
+    report = world.run(grace=timedelta(days=1))
+    assert report.exit_code == 0
+    assert world.works(world.held_secret("app-billing"))
