@@ -852,6 +852,18 @@ class Engine:
             raise _StepFailedError(Step.DELIVER, str(exc)) from exc
         self._checkpoint("secret-written", credential)
 
+        # Read the secret back before the metadata names the new key current: if the sink lost
+        # the write, the old key must stay current (and is never retired).
+        try:
+            stored = sink.stored_sha256(credential)
+        except SinkError as exc:
+            raise _StepFailedError(
+                Step.DELIVER, f"{exc} (the next pass settles the delivery from its hash)"
+            ) from exc
+        if stored != digest:
+            self._after_failed_secret_write(run, report, credential, base, new, digest, clog)
+            raise _StepFailedError(Step.DELIVER, "read-back: the sink does not hold the new key")
+
         now = self._clock()
         current = SinkRecord(
             key_id=new.key.id,
@@ -864,15 +876,16 @@ class Engine:
         )
         try:
             sink.write_record(credential, current)
-            stored = sink.stored_sha256(credential)
             readback = sink.read_record(credential)
         except SinkError as exc:
             # The secret is in the sink; the pending record lets the next pass finish.
             raise _StepFailedError(
                 Step.DELIVER, f"{exc} (the next pass finishes the delivery)"
             ) from exc
-        if stored != digest or readback is None or readback.key_id != new.key.id:
-            raise _StepFailedError(Step.DELIVER, "read-back does not match what was written")
+        if readback is None or readback.key_id != new.key.id:
+            raise _StepFailedError(
+                Step.DELIVER, "read-back: the metadata does not name the new key"
+            )
         clog.info("rotation.delivered", key_id=new.key.id, sink=sink.kind)
         self._step(report, run, credential, "rotation.delivered", new.key.id, sink.describe())
 
