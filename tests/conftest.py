@@ -146,6 +146,27 @@ class World:
         return [json.loads(line) for line in self.log_stream.getvalue().splitlines() if line]
 
 
+class Crash(BaseException):
+    """Stands for the process dying: the engine catches Exception, never this."""
+
+
+def crash_at(step: str) -> Callable[[str, str], None]:
+    """An engine checkpoint that dies at ``step`` (created, verified, pending-recorded, ...)."""
+
+    def checkpoint(reached: str, _credential: str) -> None:
+        if reached == step:
+            raise Crash(step)
+
+    return checkpoint
+
+
+def deliver_due(world: World, credential: str = "app-billing") -> tuple[str, str]:
+    """A credential whose sink holds a key 5 days from expiry, as a past rotation left it."""
+    key_id, secret = world.add_key(credential, days_left=5)
+    world.deliver(credential, key_id, secret)
+    return key_id, secret
+
+
 def _world(emu: Emulator, sink: Sink) -> World:
     workspace_id = emu.add_workspace("Acme")
     _id, admin_secret = emu.add_key(

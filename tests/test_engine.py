@@ -16,32 +16,13 @@ from rotator.errors import SinkError, SinkUnavailableError
 from rotator.models import Secret, SinkRecord
 from rotator.policy import RotationPolicy
 from rotator.sinks.memory import MemorySink
-from tests.conftest import World
-
-
-class Crash(BaseException):
-    """Stands for the process dying: the engine catches Exception, never this."""
-
-
-def crash_at(step: str):  # type: ignore[no-untyped-def]
-    def checkpoint(reached: str, _credential: str) -> None:
-        if reached == step:
-            raise Crash(step)
-
-    return checkpoint
-
-
-def _expiring(world: World, credential: str = "app-billing") -> tuple[str, str]:
-    key_id, secret = world.add_key(credential, days_left=5)
-    world.deliver(credential, key_id, secret)
-    return key_id, secret
-
+from tests.conftest import Crash, World, crash_at, deliver_due
 
 # ------------------------------------------------------------------ the normal path
 
 
 def test_due_key_is_replaced_delivered_and_old_revoked_with_grace_zero(world: World) -> None:
-    old_id, old_secret = _expiring(world)
+    old_id, old_secret = deliver_due(world)
     report = world.run()
     assert report.exit_code == 0
     live = world.live("app-billing")
@@ -91,7 +72,7 @@ def test_max_age_rotates_an_old_key(world: World) -> None:
 
 
 def test_grace_period_keeps_the_previous_key_until_a_later_pass(world: World) -> None:
-    old_id, _ = _expiring(world)
+    old_id, _ = deliver_due(world)
     first = world.run(grace=timedelta(hours=24))
     assert first.exit_code == 0
     assert old_id in [k["id"] for k in world.live("app-billing")]
@@ -125,7 +106,7 @@ def test_missing_key_is_rotated_at_once(world: World) -> None:
 
 
 def test_dry_run_changes_nothing(world: World) -> None:
-    _expiring(world)
+    deliver_due(world)
     before = world.live()
     record_before = world.sink.read_record("app-billing")
     report = world.run(dry_run=True)
@@ -136,7 +117,7 @@ def test_dry_run_changes_nothing(world: World) -> None:
 
 
 def test_plan_lists_actions_without_changing_anything(world: World) -> None:
-    _expiring(world)
+    deliver_due(world)
     world.add_key("app-crm", days_left=300)
     stray_id, _ = world.add_key("app-billing@2020-01-01T00:00:00Z", days_left=400)
     before = world.live()
@@ -192,7 +173,7 @@ def test_orphan_is_revoked_only_once_old_enough(world: World) -> None:
 
 
 def test_invariant_1_verify_failure_rolls_back_and_keeps_old(world: World) -> None:
-    old_id, old_secret = _expiring(world)
+    old_id, old_secret = deliver_due(world)
     world.emu.set_variants(propagation_failures=100)  # the new key never authenticates
     report = world.run()
     assert report.exit_code == 1
@@ -205,7 +186,7 @@ def test_invariant_1_verify_failure_rolls_back_and_keeps_old(world: World) -> No
 
 def test_invariant_1_delivery_that_surely_failed_rolls_back(world: World) -> None:
     assert isinstance(world.sink, MemorySink)
-    old_id, old_secret = _expiring(world)
+    old_id, old_secret = deliver_due(world)
     world.sink.fail_next["write_secret"] = SinkError("disk full")
     report = world.run()
     assert report.exit_code == 1
@@ -217,7 +198,7 @@ def test_invariant_1_delivery_that_surely_failed_rolls_back(world: World) -> Non
 
 def test_invariant_1_unknown_sink_state_revokes_nothing(world: World) -> None:
     assert isinstance(world.sink, MemorySink)
-    old_id, _ = _expiring(world)
+    old_id, _ = deliver_due(world)
     world.sink.fail_next["write_secret"] = SinkUnavailableError("timed out")
     world.sink.fail_always["stored_sha256"] = SinkUnavailableError("unreachable")
     report = world.run()
@@ -238,7 +219,7 @@ def test_invariant_1_write_that_landed_despite_error_is_finished_not_rolled_back
     world: World,
 ) -> None:
     assert isinstance(world.sink, MemorySink)
-    old_id, _ = _expiring(world)
+    old_id, _ = deliver_due(world)
     world.sink.fail_next_after_applying["write_secret"] = SinkUnavailableError("timed out")
     first = world.run()
     assert first.exit_code == 1
@@ -253,7 +234,7 @@ def test_invariant_1_write_that_landed_despite_error_is_finished_not_rolled_back
 
 
 def test_invariant_2_sink_always_holds_a_working_key(world: World) -> None:
-    _expiring(world)
+    deliver_due(world)
     seen: list[tuple[str, bool]] = []
 
     def check(step: str, credential: str) -> None:
@@ -273,7 +254,7 @@ def test_invariant_2_sink_always_holds_a_working_key(world: World) -> None:
 
 
 def test_invariant_3_key_created_before_a_crash_is_found_and_revoked(world: World) -> None:
-    _expiring(world)
+    deliver_due(world)
     with pytest.raises(Crash):
         world.run(checkpoint=crash_at("verified"))
     stray = [k for k in world.live("app-billing") if "@" in str(k["name"])]
@@ -294,7 +275,7 @@ def test_invariant_4_crash_at_each_step_converges(
     step: str, sink_kind: str, world: World, file_world: World
 ) -> None:
     w = world if sink_kind == "memory" else file_world
-    old_id, _ = _expiring(w)
+    old_id, _ = deliver_due(w)
     with pytest.raises(Crash):
         w.run(checkpoint=crash_at(step))
     assert w.works(w.held_secret("app-billing"))
@@ -318,8 +299,8 @@ def test_invariant_4_crash_at_each_step_converges(
 
 def test_invariant_5_no_secret_in_logs_errors_reprs_or_metadata(file_world: World) -> None:
     w = file_world
-    _expiring(w, "app-billing")
-    _expiring(w, "app-crm")
+    deliver_due(w, "app-billing")
+    deliver_due(w, "app-crm")
     w.emu.set_variants(propagation_failures=1)  # one verify retry, logged
     report = w.run()
     assert report.exit_code == 0
@@ -334,7 +315,7 @@ def test_invariant_5_no_secret_in_logs_errors_reprs_or_metadata(file_world: Worl
 
 
 def test_invariant_6_unselected_and_extra_keys_are_never_touched(world: World) -> None:
-    _expiring(world)
+    deliver_due(world)
     odata_id, _ = world.add_key("powerbi-feed", days_left=3)  # not selected: expiring anyway
     extra_id, _ = world.add_key("app-billing", days_left=2)  # a person's extra key
     excluded_id, _ = world.add_key("app-legacy", days_left=1)
@@ -352,8 +333,8 @@ def test_invariant_6_unselected_and_extra_keys_are_never_touched(world: World) -
 
 def test_invariant_7_one_failure_does_not_stop_the_others(world: World) -> None:
     assert isinstance(world.sink, MemorySink)
-    _expiring(world, "app-billing")
-    _expiring(world, "app-crm")
+    deliver_due(world, "app-billing")
+    deliver_due(world, "app-crm")
     world.sink.name_problems["app-billing"] = "collides with another credential"
     report = world.run()
     assert report.exit_code == 1
@@ -375,7 +356,7 @@ def test_invariant_7_breaker_stops_creating_after_repeated_failures(world: World
 
 
 def test_invariant_8_a_held_lock_skips_the_workspace(world: World) -> None:
-    old_id, _ = _expiring(world)
+    old_id, _ = deliver_due(world)
     with world.sink.lock():
         report = world.run()
     assert report.exit_code == 1
@@ -415,7 +396,7 @@ def test_unusable_credential_gives_exit_3(world: World) -> None:
 
 def _pending(world: World, credential: str, *, delivered: bool) -> tuple[str, str]:
     """Leave ``credential`` as a pass that died between the two phases of delivery would."""
-    old_id, _old_secret = _expiring(world, credential)
+    old_id, _old_secret = deliver_due(world, credential)
     stamp = world.emu.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     new_id, new_secret = world.emu.add_key(world.workspace_id, f"{credential}@{stamp}")
     record = world.sink.read_record(credential)
@@ -456,7 +437,7 @@ def test_pending_key_never_delivered_is_revoked_and_rotation_redone(world: World
 
 
 def test_workspace_id_mismatch_is_refused(world: World) -> None:
-    _expiring(world)
+    deliver_due(world)
     workspace = world.workspace()
     workspace.expected_workspace_id = "00000000-0000-0000-0000-000000000000"
     report = world.engine().run_pass([workspace])
@@ -466,7 +447,7 @@ def test_workspace_id_mismatch_is_refused(world: World) -> None:
 
 def test_failed_pending_record_rolls_back(world: World) -> None:
     assert isinstance(world.sink, MemorySink)
-    old_id, old_secret = _expiring(world)
+    old_id, old_secret = deliver_due(world)
     world.sink.fail_next["write_record"] = SinkUnavailableError("timed out")
     report = world.run()
     assert report.exit_code == 1
@@ -477,7 +458,7 @@ def test_failed_pending_record_rolls_back(world: World) -> None:
 def test_failed_current_record_keeps_both_keys_until_next_pass(world: World) -> None:
     sink = world.sink
     assert isinstance(sink, MemorySink)
-    old_id, _ = _expiring(world)
+    old_id, _ = deliver_due(world)
 
     def fail_the_current_record_write(step: str, _credential: str) -> None:
         if step == "secret-written":
@@ -492,8 +473,8 @@ def test_failed_current_record_keeps_both_keys_until_next_pass(world: World) -> 
 
 
 def test_stop_request_ends_the_pass_between_credentials(world: World) -> None:
-    _expiring(world, "app-a")
-    _expiring(world, "app-b")
+    deliver_due(world, "app-a")
+    deliver_due(world, "app-b")
     stop = threading.Event()
 
     def stop_after_first(step: str, _credential: str) -> None:
@@ -515,7 +496,7 @@ def test_stop_request_ends_the_pass_between_credentials(world: World) -> None:
 
 
 def test_retire_that_fails_is_reported_and_retried(world: World) -> None:
-    old_id, _ = _expiring(world)
+    old_id, _ = deliver_due(world)
     world.emu.add_fault("DELETE", f"/api/data/api-keys/{old_id}/revoke", status=500, times=-1)
     report = world.run()
     assert report.exit_code == 1
@@ -528,7 +509,7 @@ def test_retire_that_fails_is_reported_and_retried(world: World) -> None:
 
 
 def test_revoke_that_leaves_the_key_listed_is_a_failure(world: World) -> None:
-    old_id, _ = _expiring(world)
+    old_id, _ = deliver_due(world)
     world.emu.add_fault("DELETE", f"/api/data/api-keys/{old_id}/revoke", status=400, times=-1)
     report = world.run()
     assert report.exit_code == 1
@@ -549,7 +530,7 @@ def test_due_key_waits_while_its_previous_is_in_grace(world: World) -> None:
 
 
 def test_failed_rollback_is_logged_and_left_for_the_orphan_rule(world: World) -> None:
-    _old_id, _ = _expiring(world)
+    _old_id, _ = deliver_due(world)
     world.emu.set_variants(propagation_failures=100)
     world.emu.add_fault("DELETE", "*", status=500, times=-1)
     report = world.run()

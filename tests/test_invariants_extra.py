@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -28,25 +27,7 @@ from rotator.logging import get_logger
 from rotator.models import ApiKey, Identity, NewKey, Secret
 from rotator.policy import RotationPolicy
 from rotator.sinks.memory import MemorySink
-from tests.conftest import World
-
-
-class Crash(BaseException):
-    """Stands for the process dying: the engine catches Exception, never this."""
-
-
-def crash_at(step: str) -> Callable[[str, str], None]:
-    def checkpoint(reached: str, _credential: str) -> None:
-        if reached == step:
-            raise Crash(step)
-
-    return checkpoint
-
-
-def _expiring(world: World, credential: str = "app-billing") -> tuple[str, str]:
-    key_id, secret = world.add_key(credential, days_left=5)
-    world.deliver(credential, key_id, secret)
-    return key_id, secret
+from tests.conftest import Crash, World, crash_at, deliver_due
 
 
 def _events(world: World, name: str) -> list[dict[str, object]]:
@@ -102,7 +83,7 @@ def test_invariant_1_read_back_mismatch_keeps_the_old_key(losing_world: World) -
     """Mutant: the read-back comparison after delivery is skipped (the write is trusted)."""
     w = losing_world
     assert isinstance(w.sink, _LosingSink)
-    old_id, old_secret = _expiring(w)
+    old_id, old_secret = deliver_due(w)
     w.sink.lose_next_secret_write = True
     report = w.run()
     assert report.exit_code == 1
@@ -120,7 +101,7 @@ def test_invariant_2_pass_after_a_read_back_mismatch_keeps_the_held_key(
 ) -> None:
     w = losing_world
     assert isinstance(w.sink, _LosingSink)
-    _expiring(w)
+    deliver_due(w)
     w.sink.lose_next_secret_write = True
     w.run()
     w.emu.advance(timedelta(minutes=11))
@@ -133,7 +114,7 @@ def test_invariant_2_pass_after_a_read_back_mismatch_keeps_the_held_key(
 
 def test_invariant_2_key_answering_for_another_workspace_is_never_delivered(world: World) -> None:
     """Mutant: verify skips the same-workspace check of ``me`` with the new key."""
-    old_id, old_secret = _expiring(world)
+    old_id, old_secret = deliver_due(world)
     workspace = Workspace(
         name="acme", provider=_ForeignWorkspaceProvider(world.client()), sink=world.sink
     )
@@ -174,7 +155,7 @@ def test_invariant_4_first_rotation_without_metadata_converges_after_a_crash(
 def test_invariant_4_retire_and_rotate_happen_in_one_pass(world: World) -> None:
     """Mutant: the rotate step uses the view from before settling (previous already retired)."""
     policy = RotationPolicy(key_names=("app-*",), rotate_before_days=30, max_age_days=1)
-    old_id, _ = _expiring(world)
+    old_id, _ = deliver_due(world)
     first = world.run(policy=policy, grace=timedelta(hours=24))
     assert first.rotations_succeeded == 1
     world.emu.advance(timedelta(days=2))  # grace over, and the new key is over max age
@@ -202,7 +183,7 @@ def test_invariant_5_no_secret_on_failure_paths(world: World) -> None:
     """Mutants: the new secret put into the verify / delivery failure message."""
     assert isinstance(world.sink, MemorySink)
     for name in ("app-verify", "app-deliver", "app-unknown"):
-        _expiring(world, name)
+        deliver_due(world, name)
     reports = []
     world.emu.set_variants(propagation_failures=100)
     reports.append(world.run(policy=RotationPolicy(key_names=("app-verify",))))
@@ -259,7 +240,7 @@ def test_invariant_6_metadata_naming_another_credentials_key_revokes_nothing(
 
 def test_invariant_7_an_unusable_workspace_does_not_stop_the_others(world: World) -> None:
     """Mutant: the pass stops at the first workspace it cannot use."""
-    _expiring(world)
+    deliver_due(world)
     bad_client = ProjectManagerClient(
         world.emu.url, Secret("not-a-real-key"), max_retries=1, sleep=lambda _s: None
     )
