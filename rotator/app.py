@@ -118,21 +118,10 @@ def record_report(metrics: Metrics, report: PassReport, policy: RotationPolicy) 
             ]
             metrics.set_keys(ws.name, managed, unmanaged)
         outcomes = list(ws.outcomes.values())
-        rolled_back = sum(
-            1
-            for step in report.steps
-            if step.workspace == ws.name and step.event == "rotation.rolled_back"
-        )
         metrics.record_rotations(ws.name, "succeeded", outcomes.count(Outcome.ROTATED))
         metrics.record_rotations(ws.name, "failed", outcomes.count(Outcome.FAILED))
-        metrics.record_rotations(ws.name, "rolled_back", rolled_back)
-        ok = (
-            ws.usable
-            and not ws.locked
-            and not ws.breaker_tripped
-            and Outcome.FAILED not in outcomes
-        )
-        metrics.record_pass(ws.name, ended_at=utc_now(), succeeded=ok, duration_s=None)
+        metrics.record_rotations(ws.name, "rolled_back", ws.rolled_back)
+        metrics.record_pass(ws.name, ended_at=utc_now(), succeeded=ws.succeeded, duration_s=None)
     metrics.pass_duration.observe(report.duration_s)
 
 

@@ -45,7 +45,6 @@ from rotator.errors import (
     LockHeldError,
     RotatorError,
     SinkError,
-    SinkMetadataError,
 )
 from rotator.logging import get_logger
 from rotator.models import (
@@ -175,6 +174,17 @@ class WorkspaceReport:
     inventory: list[KeyStatus] = field(default_factory=list)
     #: Credentials a forced rotation named that this workspace does not manage.
     not_found: list[str] = field(default_factory=list)
+    rolled_back: int = 0
+
+    @property
+    def succeeded(self) -> bool:
+        """The pass left nothing undone in this workspace."""
+        return (
+            self.usable
+            and not self.locked
+            and not self.breaker_tripped
+            and Outcome.FAILED not in self.outcomes.values()
+        )
 
 
 @dataclass
@@ -188,7 +198,6 @@ class PassReport:
     steps: list[StepRecord] = field(default_factory=list)
     rotations_succeeded: int = 0
     rotations_failed: int = 0
-    rolled_back: int = 0
     stopped_early: bool = False
 
     def count(self, outcome: Outcome) -> int:
@@ -199,10 +208,7 @@ class PassReport:
         """0 all done, 1 something left undone, 3 no workspace could be used (contract.md)."""
         if self.workspaces and not any(w.usable for w in self.workspaces):
             return 3
-        if self.stopped_early or any(
-            not w.usable or w.locked or w.breaker_tripped or Outcome.FAILED in w.outcomes.values()
-            for w in self.workspaces
-        ):
+        if self.stopped_early or not all(w.succeeded for w in self.workspaces):
             return 1
         return 0
 
@@ -358,8 +364,9 @@ class Engine:
         self, ws: Workspace, keys: Sequence[ApiKey]
     ) -> dict[str, CredentialView | SinkError]:
         views: dict[str, CredentialView | SinkError] = {}
-        problems = ws.sink.check_names(self._credentials(keys))
-        for credential in self._credentials(keys):
+        credentials = self._credentials(keys)
+        problems = ws.sink.check_names(credentials)
+        for credential in credentials:
             if credential in problems:
                 views[credential] = SinkError(problems[credential])
                 continue
@@ -549,9 +556,7 @@ class Engine:
     def _run_credentials(
         self, run: _WorkspaceRun, report: PassReport, budget: list[int], forced: set[str]
     ) -> None:
-        credentials = sorted(
-            {k.base_name for k in run.keys if is_managed(k.base_name, self._config.policy)}
-        )
+        credentials = self._credentials(run.keys)
         problems = run.workspace.sink.check_names(credentials)
         if forced:
             run.report.not_found = sorted(forced.difference(credentials))
@@ -607,9 +612,7 @@ class Engine:
         for _ in range(3):
             try:
                 view = self._view(run.workspace, run.keys, credential)
-            except SinkMetadataError as exc:
-                raise _StepFailedError(Step.RECONCILE, str(exc)) from exc
-            except SinkError as exc:
+            except SinkError as exc:  # unreadable metadata included: no action on it
                 raise _StepFailedError(Step.RECONCILE, str(exc)) from exc
             record = view.record
             if record is None or record.pending_key_id is None or dry:
@@ -935,7 +938,7 @@ class Engine:
         except _StepFailedError as exc:
             clog.error("rotation.rollback_failed", key_id=key.id, error=exc.error)
             return
-        report.rolled_back += 1
+        run.report.rolled_back += 1
         clog.warning("rotation.rolled_back", key_id=key.id)
         self._step(report, run, credential, "rotation.rolled_back", key.id)
 

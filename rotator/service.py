@@ -25,7 +25,6 @@ from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from rotator.app import build_engine, run_pass_with_metrics
@@ -47,13 +46,14 @@ class Service:
         self._settings = settings
         self._log = get_logger()
         self._metrics = Metrics()
-        self._stop_pass = threading.Event()
+        # Set once on SIGTERM/SIGINT: stops scheduling, and the engine's pass after its credential.
         self._stopping = threading.Event()
         self._pass_running = threading.Event()
         self._pass_done = threading.Condition()
-        self._engine = build_engine(settings, stop_requested=self._stop_pass)
+        self._engine = build_engine(settings, stop_requested=self._stopping)
         self._trigger = parse_schedule(settings.schedule, settings.timezone)
-        self._scheduler = BackgroundScheduler(timezone=ZoneInfo(settings.timezone))
+        self._zone = ZoneInfo(settings.timezone)
+        self._scheduler = BackgroundScheduler(timezone=self._zone)
         self._http = ThreadingHTTPServer((host, settings.http_port), _handler_for(self))
         self._http.daemon_threads = True
         self._http_thread = threading.Thread(
@@ -93,16 +93,15 @@ class Service:
             with self._pass_done:
                 self._pass_running.clear()
                 self._pass_done.notify_all()
-
-    def _after_pass(self, _event: JobExecutionEvent) -> None:
-        next_fire = self.next_run_time()
+        # From the trigger, not the job: the scheduler may not have advanced the job yet.
+        next_fire = self._trigger.get_next_fire_time(None, datetime.now(self._zone))
         self._log.info("schedule.next", next_fire_time=next_fire.isoformat() if next_fire else None)
 
     def start(self) -> None:
         self._http_thread.start()
         options: dict[str, Any] = {}
         if self._settings.run_on_start:
-            options["next_run_time"] = datetime.now(ZoneInfo(self._settings.timezone))
+            options["next_run_time"] = datetime.now(self._zone)
         self._scheduler.add_job(
             self._run_pass,
             trigger=self._trigger,
@@ -112,7 +111,6 @@ class Service:
             misfire_grace_time=MISFIRE_GRACE_SECONDS,
             **options,
         )
-        self._scheduler.add_listener(self._after_pass, EVENT_JOB_EXECUTED)
         self._scheduler.start()
         self._log.info(
             "service.started",
@@ -124,7 +122,6 @@ class Service:
     def request_stop(self) -> None:
         """Stop scheduling and ask a pass in flight to stop after its current credential."""
         self._stopping.set()
-        self._stop_pass.set()
 
     def wait_and_stop(self) -> int:
         """Block until a stop is requested, then shut down; returns the exit code."""
