@@ -21,9 +21,13 @@ a raw response body or a header: only the API envelope's own message, a status, 
     ├── SinkError                   a sink failed; .state_unknown: whether it might hold the write
     │   ├── SinkUnavailableError    unreachable or timed out: its state is unknown
     │   ├── SinkConflictError       a compare-and-set write lost to another writer
+    │   ├── SinkPermissionError     the backend refused the sink's identity (RBAC, policy, IAM)
     │   ├── SinkMetadataError       the stored metadata cannot be read or trusted
     │   └── SinkNameError           a credential's name cannot be stored (collision, reserved)
-    └── LockHeldError               another pass holds the workspace's lock
+    └── LockError                   the workspace's pass lock
+        ├── LockHeldError           another pass holds it
+        ├── LockLostError           a held lock was lost mid-pass (not renewed, taken over)
+        └── LockUnavailableError    it could not be taken at all (I/O, the API refused)
 """
 
 from __future__ import annotations
@@ -117,5 +121,21 @@ class SinkNameError(SinkError):
     """A credential's name cannot be stored: it is reserved or collides with another's."""
 
 
-class LockHeldError(RotatorError):
+class SinkPermissionError(SinkError):
+    """The backend refused the sink's identity (RBAC, a Vault policy, IAM); nothing changed."""
+
+
+class LockError(RotatorError):
+    """The pass lock of a workspace could not be taken or kept."""
+
+
+class LockHeldError(LockError):
     """Another pass holds the lock of this workspace."""
+
+
+class LockLostError(LockError):
+    """A lock this pass held is no longer its own (a renewal failed, another holder took it)."""
+
+
+class LockUnavailableError(LockError):
+    """The lock could not be taken at all: its file or its API could not be used."""

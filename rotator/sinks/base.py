@@ -2,49 +2,147 @@
 
 A sink stores, per credential (a base name within one workspace), the secret its consumer reads
 and beside it a :class:`~rotator.models.SinkRecord` of metadata that never holds the secret. The
-engine drives a two-phase delivery through it (record pending, write secret, record current,
+rotation drives a two-phase delivery through it (record pending, write secret, record current,
 read back by hash); a sink only stores and reads back, it decides nothing.
 
-Errors are :mod:`rotator.errors` ``SinkError`` subclasses; ``SinkUnavailableError`` means the
-state of the write is unknown, and the engine then does nothing irreversible.
+Versions. :meth:`Sink.read` returns the record, the SHA-256 of the stored secret and an opaque
+*version token* of what it read, all in one :class:`SinkState`. Every write takes the version
+the caller last saw (``None``: nothing is stored yet) and returns the new one. A backend with
+compare-and-set (Kubernetes ``resourceVersion``, Vault ``cas``, AWS version ids) makes the check
+atomic; the others check under the workspace's pass lock. A mismatch raises
+``SinkConflictError`` and changes nothing: the caller reads again and decides again, it never
+overwrites.
+
+Errors are :mod:`rotator.errors` ``SinkError`` subclasses:
+
+- ``SinkUnavailableError`` (``state_unknown``): unreachable, timed out, or a write that may have
+  landed; the caller does nothing irreversible and the next read settles it;
+- ``SinkConflictError``: another writer changed the credential first (see above);
+- ``SinkPermissionError``: the backend refused the sink's identity (RBAC, a policy, IAM);
+- ``SinkMetadataError``: the stored metadata cannot be read or trusted;
+- ``SinkNameError``: the credential cannot be stored under its name.
+
+No message, ``repr`` or log line of a sink ever carries a secret or a token.
+
+Consumers. A backend that can restart the programs reading a credential (Kubernetes workloads)
+implements :meth:`Sink.rollout`; the others answer ``READY`` at once. The rotation calls it after
+each delivery (which starts the restarts) and again before it retires a previous key, which it
+does only once the answer is ``READY``.
+
+Concurrency: a sink is used by several threads of one pass at once, never on the same
+credential at the same time; calls on different credentials must be safe together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from rotator.models import Secret, SinkRecord
+
+
+@dataclass(frozen=True)
+class SinkState:
+    """What a sink holds for one credential, read at one moment."""
+
+    #: The metadata, or None when the sink holds none for this credential.
+    record: SinkRecord | None
+    #: SHA-256 (lowercase hex) of the secret stored now, or None when there is none.
+    secret_sha256: str | None
+    #: Opaque token of what was read, passed back to the next write; None: nothing stored.
+    version: str | None
+
+    @property
+    def empty(self) -> bool:
+        return self.record is None and self.secret_sha256 is None
+
+
+EMPTY = SinkState(record=None, secret_sha256=None, version=None)
+
+
+class RolloutState(StrEnum):
+    """Whether the consumers of a credential run with what the sink delivered last."""
+
+    #: Every consumer was restarted and is ready (or the sink has no consumers to restart).
+    READY = "ready"
+    #: A restart is under way.
+    WAITING = "waiting"
+    #: A restart did not finish in time; the previous key must stay.
+    STALLED = "stalled"
+
+
+@dataclass(frozen=True)
+class WorkloadRollout:
+    """One consumer's restart, as :meth:`Sink.rollout` found or started it."""
+
+    kind: str
+    name: str
+    state: RolloutState
+    #: True when this call issued the restart (log ``rollout.started``).
+    started: bool = False
 
 
 @runtime_checkable
 class Sink(Protocol):
     """Where one workspace's credentials are delivered."""
 
-    #: The ROTATOR_SINK value of this backend (``file``, ``memory``, ...), for logs.
+    #: The ROTATOR_SINK value of this backend (``file``, ``kubernetes``, ...), for logs.
     kind: str
 
     def describe(self) -> str:
         """Where this sink writes, for logs and ``check-config``; never a secret or token."""
 
     def check_names(self, credentials: Collection[str]) -> Mapping[str, str]:
-        """Problems with storing these credentials, by credential (collisions, reserved names).
+        """Problems with storing these credentials together, by credential; no side effects.
 
-        A credential named here must not be delivered this pass; the others may.
+        Collisions (two credentials mapping to one stored name) are reported for each of them,
+        and so are names that can never be stored. A credential named here must not be read or
+        written this pass; the others may.
         """
 
-    def read_record(self, credential: str) -> SinkRecord | None:
-        """The stored metadata, or None when there is none; SinkMetadataError when unreadable."""
+    def list_credentials(self) -> Sequence[str]:
+        """The credentials this sink holds metadata for (the credentials it remembers)."""
 
-    def write_record(self, credential: str, record: SinkRecord) -> None:
-        """Replace the metadata durably and atomically."""
+    def read(self, credential: str) -> SinkState:
+        """The stored record, the stored secret's hash and a version token, read together.
 
-    def write_secret(self, credential: str, secret: Secret) -> None:
-        """Replace the secret durably and atomically."""
+        ``SinkMetadataError`` when the metadata exists but cannot be parsed or trusted.
+        """
 
-    def stored_sha256(self, credential: str) -> str | None:
-        """SHA-256 (lowercase hex) of the secret stored now, or None when there is none."""
+    def write_record(
+        self, credential: str, record: SinkRecord, *, expected_version: str | None
+    ) -> str | None:
+        """Replace the metadata durably; ``SinkConflictError`` when the version moved on."""
 
-    def lock(self) -> AbstractContextManager[None]:
-        """Hold this workspace's pass lock; raises LockHeldError at once when another holds it."""
+    def write_secret(
+        self, credential: str, secret: Secret, *, expected_version: str | None
+    ) -> str | None:
+        """Replace the secret durably; ``SinkConflictError`` when the version moved on."""
+
+    def rollout(
+        self, credential: str, delivered_at: datetime, now: datetime
+    ) -> Sequence[WorkloadRollout]:
+        """Make the consumers of ``credential`` pick up the delivery of ``delivered_at``.
+
+        Restarts each consumer not yet restarted since then and reports every one's state; a
+        restart not finished by the sink's deadline is ``STALLED``. Empty: nothing to restart.
+        """
+
+    def prepare(self) -> None:
+        """Called once a pass, with the workspace's lock held, before any read or write: tidy
+        what a killed pass may have left (the file sink's temporary files)."""
+
+    def close(self) -> None:
+        """Release connections; the sink is not used afterwards."""
+
+
+def rollout_state(workloads: Sequence[WorkloadRollout]) -> RolloutState:
+    """The state of a credential's consumers as one: stalled beats waiting beats ready."""
+    states = {w.state for w in workloads}
+    for state in (RolloutState.STALLED, RolloutState.WAITING):
+        if state in states:
+            return state
+    return RolloutState.READY

@@ -5,7 +5,11 @@ The layout is part of the contract with ops (contract.md, "The file sink"): for 
 :class:`~rotator.models.SinkRecord`, where ``<name>`` is B with every character outside
 ``A-Za-z0-9._-`` replaced by ``_``. Every write is atomic and durable: a temporary file
 ``.<target>.tmp-<16 hex>`` in the same folder, created 0600, written, fsynced, renamed over the
-target, then the folder fsynced. The pass lock is ``fcntl.flock`` on ``.rotator.lock``.
+target, then the folder fsynced. The metadata also names its credential (``"credential"``), so
+:meth:`FileSink.list_credentials` knows a credential even when its name needed escaping. Reads
+open regular files only (no symlink, FIFO or device) up to a size limit. The version token of a
+credential is a digest of its metadata file and its secret's hash. The pass lock lives in
+:mod:`rotator.locks.file`.
 
 Times in the metadata are ISO 8601 UTC with ``Z``: whole seconds when the instant has none
 (``2026-11-27T03:00:00Z``), else with microseconds (``2026-11-27T03:00:00.250000Z``), so a
@@ -25,23 +29,26 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Collection, Iterator, Mapping
+import stat
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from rotator.errors import (
-    LockHeldError,
+    SinkConflictError,
     SinkError,
     SinkMetadataError,
     SinkNameError,
     SinkUnavailableError,
 )
 from rotator.models import Secret, SinkRecord, base_name, utc
+from rotator.sinks.base import SinkState, WorkloadRollout
 
-LOCK_FILE_NAME: Final = ".rotator.lock"
 META_SUFFIX: Final = ".meta.json"
+#: The file lock's name (rotator.locks.file), reserved here when the lock shares the folder.
+LOCK_FILE_NAME: Final = ".rotator.lock"
 
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 _TEMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{16}$")
@@ -50,6 +57,8 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _MAX_NAME_LENGTH: Final = 255 - len(".") - len(META_SUFFIX) - len(".tmp-") - 16
 # Metadata is a few hundred bytes; a huge file is not ours and is not read into memory.
 _MAX_META_BYTES: Final = 64 * 1024
+# A key is well under a kilobyte; anything larger at the secret's path is not a key of ours.
+_MAX_SECRET_BYTES: Final = 64 * 1024
 # Errors of a network file system whose outcome cannot be known from here.
 _UNKNOWN_OUTCOME_ERRNOS: Final = frozenset({errno.ETIMEDOUT, errno.ESTALE, errno.EIO})
 
@@ -89,8 +98,6 @@ class FileSink:
 
     def __init__(self, directory: Path) -> None:
         self._directory = Path(os.path.abspath(directory))
-        # Credentials that collide with another, as found by the last check_names call.
-        self._collisions: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"FileSink(directory={str(self._directory)!r})"
@@ -113,81 +120,84 @@ class FileSink:
                 problems[credential] = problem
             else:
                 by_name.setdefault(file_name(credential), []).append(credential)
-        collisions: dict[str, str] = {}
         for name, sharing in by_name.items():
             if len(sharing) < 2:
                 continue
             for credential in sharing:
                 others = ", ".join(repr(other) for other in sharing if other != credential)
-                collisions[credential] = f"file name {name!r} is also that of {others}"
-        self._collisions = collisions
-        problems.update(collisions)
+                problems[credential] = f"file name {name!r} is also that of {others}"
         return problems
 
-    def read_record(self, credential: str) -> SinkRecord | None:
-        path = self._meta_path(credential)
+    def list_credentials(self) -> Sequence[str]:
         try:
-            with path.open("rb") as meta_file:
-                raw = meta_file.read(_MAX_META_BYTES + 1)
+            entries = list(os.scandir(self._directory))
         except FileNotFoundError:
-            return None
+            return []
         except OSError as exc:
-            raise _translate(exc, f"cannot read {path}") from exc
-        if len(raw) > _MAX_META_BYTES:
-            raise SinkMetadataError(f"{path} is larger than {_MAX_META_BYTES} bytes")
+            raise _translate(exc, f"cannot list {self._directory}") from exc
+        found: set[str] = set()
+        for entry in entries:
+            if not entry.name.endswith(META_SUFFIX) or entry.name.startswith("."):
+                continue
+            stem = entry.name.removesuffix(META_SUFFIX)
+            try:
+                raw = _read_regular(Path(entry.path), _MAX_META_BYTES)
+                document = json.loads(raw.decode("utf-8")) if raw is not None else None
+            except (SinkError, UnicodeDecodeError, json.JSONDecodeError):
+                document = None
+            # The record names its credential; an older or unreadable one is known by its file
+            # name (reading it then reports what is wrong with it).
+            named = document.get("credential") if isinstance(document, dict) else None
+            if isinstance(named, str) and file_name(named) == stem:
+                found.add(named)
+            else:
+                found.add(stem)
+        return sorted(found)
+
+    def read(self, credential: str) -> SinkState:
+        meta_path = self._meta_path(credential)
+        raw_meta = _read_regular(meta_path, _MAX_META_BYTES, metadata=True)
+        secret_path = self._secret_path(credential)
+        raw_secret = _read_regular(secret_path, _MAX_SECRET_BYTES)
+        record = None if raw_meta is None else _parse_record(raw_meta, meta_path, credential)
+        digest = None if raw_secret is None else hashlib.sha256(raw_secret).hexdigest()
+        return SinkState(record=record, secret_sha256=digest, version=_version(raw_meta, digest))
+
+    def write_record(
+        self, credential: str, record: SinkRecord, *, expected_version: str | None
+    ) -> str | None:
+        data = (json.dumps(_record_to_json(record, credential), indent=2) + "\n").encode()
+        with self._compare_and_set(credential, expected_version):
+            self._atomic_write(self._meta_path(credential), data)
+            return self._current_version(credential)
+
+    def write_secret(
+        self, credential: str, secret: Secret, *, expected_version: str | None
+    ) -> str | None:
+        with self._compare_and_set(credential, expected_version):
+            self._atomic_write(self._secret_path(credential), secret.reveal().encode())
+            return self._current_version(credential)
+
+    def rollout(
+        self, credential: str, delivered_at: datetime, now: datetime
+    ) -> Sequence[WorkloadRollout]:
+        return ()
+
+    def prepare(self) -> None:
+        """Remove temporary files a killed pass left; call only while holding the pass lock."""
         try:
-            document = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            # Name the file only: a decoder message about its content must not reach a log.
-            raise SinkMetadataError(f"{path} is not valid UTF-8 JSON") from exc
-        record = _record_from_json(document, path)
-        if record.key_name is not None and base_name(record.key_name) != credential:
-            raise SinkMetadataError(
-                f"{path} names a key of another credential, not of {credential!r}"
-            )
-        return record
-
-    def write_record(self, credential: str, record: SinkRecord) -> None:
-        data = (json.dumps(_record_to_json(record), indent=2) + "\n").encode()
-        self._atomic_write(self._meta_path(credential), data)
-
-    def write_secret(self, credential: str, secret: Secret) -> None:
-        self._atomic_write(self._secret_path(credential), secret.reveal().encode())
-
-    def stored_sha256(self, credential: str) -> str | None:
-        path = self._secret_path(credential)
-        try:
-            content = path.read_bytes()
+            entries = list(os.scandir(self._directory))
         except FileNotFoundError:
-            return None
+            return
         except OSError as exc:
-            raise _translate(exc, f"cannot read {path}") from exc
-        return hashlib.sha256(content).hexdigest()
+            raise _translate(exc, f"cannot list {self._directory}") from exc
+        for entry in entries:
+            if _TEMP_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
+                with suppress(FileNotFoundError):
+                    os.unlink(entry.path)
 
-    @contextmanager
-    def lock(self) -> Iterator[None]:
-        self._ensure_directory()
-        path = self._directory / LOCK_FILE_NAME
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        except OSError as exc:
-            raise _translate(exc, f"cannot open the lock {path}") from exc
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise LockHeldError(f"{path} is held by another pass") from exc
-            except OSError as exc:
-                raise _translate(exc, f"cannot lock {path}") from exc
-            try:
-                # Holding the lock, no other pass writes here: a temporary file now is one a
-                # killed process left behind.
-                self._remove_stale_temporaries()
-                yield
-            finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+    def close(self) -> None:
+        return None
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -197,11 +207,42 @@ class FileSink:
     def _meta_path(self, credential: str) -> Path:
         return self._directory / (self._checked_name(credential) + META_SUFFIX)
 
-    def _checked_name(self, credential: str) -> str:
-        problem = _reserved_name_problem(credential) or self._collisions.get(credential)
+    @staticmethod
+    def _checked_name(credential: str) -> str:
+        problem = _reserved_name_problem(credential)
         if problem is not None:
             raise SinkNameError(f"credential {credential!r} cannot be stored: {problem}")
         return file_name(credential)
+
+    def _current_version(self, credential: str) -> str | None:
+        raw_meta = _read_regular(self._meta_path(credential), _MAX_META_BYTES, metadata=True)
+        raw_secret = _read_regular(self._secret_path(credential), _MAX_SECRET_BYTES)
+        digest = None if raw_secret is None else hashlib.sha256(raw_secret).hexdigest()
+        return _version(raw_meta, digest)
+
+    @contextmanager
+    def _compare_and_set(self, credential: str, expected: str | None) -> Iterator[None]:
+        """Hold the folder's write guard while checking ``expected`` and writing.
+
+        The guard is ``flock`` on the folder itself (each call opens its own descriptor, so it
+        is exclusive among threads and processes alike) and is held only for one write. It
+        catches a person's edit, or a second writer, between this pass's read and its write.
+        """
+        self._ensure_directory()
+        try:
+            fd = os.open(self._directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise _translate(exc, f"cannot open {self._directory}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            current = self._current_version(credential)
+            if current != expected:
+                raise SinkConflictError(
+                    f"{self._meta_path(credential)}: {credential!r} changed since it was read"
+                )
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
 
     def _ensure_directory(self) -> None:
         try:
@@ -231,6 +272,7 @@ class FileSink:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            # rename replaces a symlink at the target itself; it never writes through it.
             os.replace(temporary, target)
         except BaseException as exc:
             # Whatever stopped the write (an OSError, an interrupt), no temporary outlives it.
@@ -254,15 +296,59 @@ class FileSink:
         finally:
             os.close(fd)
 
-    def _remove_stale_temporaries(self) -> None:
-        try:
-            entries = list(os.scandir(self._directory))
-        except OSError as exc:
-            raise _translate(exc, f"cannot list {self._directory}") from exc
-        for entry in entries:
-            if _TEMP_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
-                with suppress(FileNotFoundError):
-                    os.unlink(entry.path)
+
+def _version(raw_meta: bytes | None, secret_sha256: str | None) -> str | None:
+    """The version token of what is stored: a digest of the metadata and the secret's hash."""
+    if raw_meta is None and secret_sha256 is None:
+        return None
+    digest = hashlib.sha256()
+    digest.update(raw_meta or b"-")
+    digest.update(b"\0" + (secret_sha256 or "-").encode())
+    return digest.hexdigest()[:32]
+
+
+def _read_regular(path: Path, limit: int, *, metadata: bool = False) -> bytes | None:
+    """The bytes of a regular file, or None when there is none; never follows a symlink and
+    never blocks on a FIFO or a device (a hostile or mistaken file at a sink path)."""
+    error = SinkMetadataError if metadata else SinkError
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise error(f"{path} is a symlink; refusing to follow it") from exc
+        raise _translate(exc, f"cannot read {path}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise error(f"{path} is not a regular file")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise error(f"{path} is larger than {limit} bytes")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise _translate(exc, f"cannot read {path}") from exc
+    finally:
+        os.close(fd)
+
+
+def _parse_record(raw: bytes, path: Path, credential: str) -> SinkRecord:
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # Name the file only: a decoder message about its content must not reach a log.
+        raise SinkMetadataError(f"{path} is not valid UTF-8 JSON") from exc
+    record = _record_from_json(document, path)
+    named = document.get("credential")
+    if named is not None and named != credential:
+        raise SinkMetadataError(f"{path} is the record of another credential, not {credential!r}")
+    if record.key_name is not None and base_name(record.key_name) != credential:
+        raise SinkMetadataError(f"{path} names a key of another credential, not of {credential!r}")
+    return record
 
 
 def _reserved_name_problem(credential: str) -> str | None:
@@ -289,11 +375,12 @@ def _translate(exc: OSError, what: str) -> SinkError:
     return SinkError(message)
 
 
-def _record_to_json(record: SinkRecord) -> dict[str, str | None]:
+def _record_to_json(record: SinkRecord, credential: str) -> dict[str, str | None]:
     def time(value: datetime | None) -> str | None:
         return None if value is None else format_time(value)
 
     document: dict[str, str | None] = {
+        "credential": credential,
         "key_id": record.key_id,
         "key_name": record.key_name,
         "expires": time(record.expires),

@@ -1,17 +1,18 @@
-"""An in-memory sink: a dict per credential, thread-safe, for tests of the engine and the CLI.
+"""An in-memory sink: dicts per credential, thread-safe, for tests of the engine and the CLI.
 
-It follows the same contract as every other backend (tests/sinks/test_contract.py), and adds
-hooks that let a test inject failures without patching anything:
+It follows the same contract as every other backend (tests/sinks/test_contract.py), with a
+version counter per credential for compare-and-set, and adds hooks that let a test inject
+failures without patching anything:
 
 - ``fail_next[operation] = error``: the next call of that operation raises ``error`` and changes
   nothing (one shot);
 - ``fail_next_after_applying[operation] = error``: the next write applies, *then* raises (a
   timeout whose write landed: ``SinkUnavailableError`` with the sink holding the new value);
 - ``fail_always[operation] = error``: every call raises, until the entry is removed;
-- ``name_problems[credential] = problem``: ``check_names`` reports it and every operation on
-  that credential raises ``SinkNameError``.
+- ``name_problems[credential] = problem``: ``check_names`` reports it;
+- ``rollouts[credential] = [WorkloadRollout, ...]``: what :meth:`rollout` answers.
 
-Operations are ``write_secret``, ``write_record``, ``read_record`` and ``stored_sha256``.
+Operations are ``read``, ``write_secret``, ``write_record`` and ``list_credentials``.
 ``operations`` logs each call as ``(operation, credential)`` in order, so a test can assert the
 two-phase order of a delivery. It knows nothing of the engine or of any other backend.
 """
@@ -19,15 +20,17 @@ two-phase order of a delivery. It knows nothing of the engine or of any other ba
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Final
 
-from rotator.errors import LockHeldError, SinkError, SinkMetadataError, SinkNameError
+from rotator.errors import SinkConflictError, SinkError, SinkMetadataError
 from rotator.models import Secret, SinkRecord, base_name
+from rotator.sinks.base import SinkState, WorkloadRollout
 
 #: The operations failures can be injected into.
-OPERATIONS: Final = frozenset({"write_secret", "write_record", "read_record", "stored_sha256"})
+OPERATIONS: Final = frozenset({"read", "write_secret", "write_record", "list_credentials"})
 #: The operations that change what is stored (the only ones ``fail_next_after_applying`` fits).
 _WRITES: Final = frozenset({"write_secret", "write_record"})
 
@@ -49,12 +52,12 @@ class MemorySink:
         self.fail_next_after_applying: dict[str, SinkError] = dict(fail_next_after_applying or {})
         self.fail_always: dict[str, SinkError] = dict(fail_always or {})
         self.name_problems: dict[str, str] = dict(name_problems or {})
+        self.rollouts: dict[str, list[WorkloadRollout]] = {}
         self.operations: list[tuple[str, str]] = []
         self._secrets: dict[str, Secret] = {}
         self._records: dict[str, SinkRecord] = {}
-        # Guards the dicts above; the pass lock below is a separate, non-blocking one.
+        self._versions: dict[str, int] = {}
         self._state_lock = threading.Lock()
-        self._pass_lock = threading.Lock()
         self._check_hooks()
 
     def __repr__(self) -> str:
@@ -72,9 +75,15 @@ class MemorySink:
             if (problem := self._name_problem(credential)) is not None
         }
 
-    def read_record(self, credential: str) -> SinkRecord | None:
-        with self._operation("read_record", credential):
+    def list_credentials(self) -> Sequence[str]:
+        with self._operation("list_credentials", ""):
+            return sorted(self._records)
+
+    def read(self, credential: str) -> SinkState:
+        with self._operation("read", credential):
             record = self._records.get(credential)
+            secret = self._secrets.get(credential)
+            version = self._versions.get(credential)
         if (
             record is not None
             and record.key_name is not None
@@ -83,29 +92,36 @@ class MemorySink:
             raise SinkMetadataError(
                 f"memory record of {credential!r} names a key of another credential"
             )
-        return record
+        return SinkState(
+            record=record,
+            secret_sha256=None if secret is None else secret.sha256(),
+            version=None if version is None else str(version),
+        )
 
-    def write_record(self, credential: str, record: SinkRecord) -> None:
-        with self._operation("write_record", credential):
+    def write_record(
+        self, credential: str, record: SinkRecord, *, expected_version: str | None
+    ) -> str | None:
+        with self._operation("write_record", credential, expected_version) as bump:
             self._records[credential] = record
+            return bump()
 
-    def write_secret(self, credential: str, secret: Secret) -> None:
-        with self._operation("write_secret", credential):
+    def write_secret(
+        self, credential: str, secret: Secret, *, expected_version: str | None
+    ) -> str | None:
+        with self._operation("write_secret", credential, expected_version) as bump:
             self._secrets[credential] = secret
+            return bump()
 
-    def stored_sha256(self, credential: str) -> str | None:
-        with self._operation("stored_sha256", credential):
-            secret = self._secrets.get(credential)
-        return None if secret is None else secret.sha256()
+    def rollout(
+        self, credential: str, delivered_at: datetime, now: datetime
+    ) -> Sequence[WorkloadRollout]:
+        return list(self.rollouts.get(credential, ()))
 
-    @contextmanager
-    def lock(self) -> Iterator[None]:
-        if not self._pass_lock.acquire(blocking=False):
-            raise LockHeldError("the memory sink's pass lock is held")
-        try:
-            yield
-        finally:
-            self._pass_lock.release()
+    def prepare(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
 
     # -- for tests ---------------------------------------------------------------------------
 
@@ -118,6 +134,19 @@ class MemorySink:
         """The stored record as written, bypassing checks and injected failures."""
         with self._state_lock:
             return self._records.get(credential)
+
+    def put(self, credential: str, *, record: SinkRecord | None, secret: Secret | None) -> None:
+        """Set what is stored, as another writer (or a person) would, moving the version on."""
+        with self._state_lock:
+            if record is None:
+                self._records.pop(credential, None)
+            else:
+                self._records[credential] = record
+            if secret is None:
+                self._secrets.pop(credential, None)
+            else:
+                self._secrets[credential] = secret
+            self._versions[credential] = self._versions.get(credential, 0) + 1
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -140,18 +169,37 @@ class MemorySink:
                 )
 
     @contextmanager
-    def _operation(self, operation: str, credential: str) -> Iterator[None]:
+    def _operation(
+        self, operation: str, credential: str, expected_version: str | None = None
+    ) -> Iterator[_Bump]:
         """Run one operation's body under the state lock, with the injected failures around it."""
         self._check_hooks()
         with self._state_lock:
             self.operations.append((operation, credential))
-            problem = self._name_problem(credential)
-            if problem is not None:
-                raise SinkNameError(f"{credential!r}: {problem}")
             if operation in self.fail_always:
                 raise self.fail_always[operation]
             if operation in self.fail_next:
                 raise self.fail_next.pop(operation)
-            yield
+            if operation in _WRITES:
+                current = self._versions.get(credential)
+                seen = None if current is None else str(current)
+                if expected_version != seen:
+                    raise SinkConflictError(
+                        f"memory: {credential!r} changed since it was read "
+                        f"(version {seen}, expected {expected_version})"
+                    )
+            yield _Bump(self._versions, credential)
             if operation in self.fail_next_after_applying:
                 raise self.fail_next_after_applying.pop(operation)
+
+
+class _Bump:
+    """Moves a credential's version on after a write; returns the new version token."""
+
+    def __init__(self, versions: dict[str, int], credential: str) -> None:
+        self._versions = versions
+        self._credential = credential
+
+    def __call__(self) -> str:
+        self._versions[self._credential] = self._versions.get(self._credential, 0) + 1
+        return str(self._versions[self._credential])

@@ -1,24 +1,27 @@
-"""The contract every sink backend meets, parametrized over each one (memory, file).
+"""The contract every sink backend meets, parametrized over each one.
 
-A new backend joins by adding a factory to ``_BACKENDS``: one that makes a fresh, empty sink,
-and one that opens a second view of the same storage (another process's, for the lock).
+Backends come from ``tests/sinks/backend_<kind>.py`` modules (see ``tests/sinks/backends.py``);
+a backend that needs a server starts it. What is asserted here is what the rotation relies on:
+two-phase delivery round-trips exactly, the version token detects every other writer,
+``list_credentials`` knows what was stored, errors are SinkErrors, no secret shows anywhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from rotator.errors import LockHeldError, SinkMetadataError, SinkNameError
+from rotator.errors import SinkConflictError, SinkError, SinkMetadataError
 from rotator.models import Secret, SinkRecord
-from rotator.sinks.base import Sink
-from rotator.sinks.file import FileSink
-from rotator.sinks.memory import MemorySink
+from rotator.sinks.base import RolloutState, Sink, rollout_state
+from tests.sinks.backends import Backend, discover
 
+BACKENDS = discover()
 SECRET = Secret("pm-key-5ecret-VALUE-0123456789")
 OTHER_SECRET = Secret("pm-key-another-one-ÄÖÜ-9876")
 FULL_RECORD = SinkRecord(
@@ -32,29 +35,13 @@ FULL_RECORD = SinkRecord(
 )
 
 
-@dataclass
-class Backend:
-    sink: Sink
-    #: Another handle on the same storage, as a second pass would open it.
-    reopen: Callable[[], Sink]
-
-
-def _memory(tmp_path: Path) -> Backend:
-    sink = MemorySink()
-    return Backend(sink, lambda: sink)
-
-
-def _file(tmp_path: Path) -> Backend:
-    directory = tmp_path / "secrets"
-    return Backend(FileSink(directory), lambda: FileSink(directory))
-
-
-_BACKENDS: dict[str, Callable[[Path], Backend]] = {"memory": _memory, "file": _file}
-
-
-@pytest.fixture(params=sorted(_BACKENDS))
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    return _BACKENDS[request.param](tmp_path)
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    made = BACKENDS[request.param](request, tmp_path)
+    yield made
+    made.sink.close()
+    for cleanup in made.cleanups:
+        cleanup()
 
 
 @pytest.fixture
@@ -62,122 +49,246 @@ def sink(backend: Backend) -> Sink:
     return backend.sink
 
 
+def deliver(sink: Sink, credential: str, record: SinkRecord, secret: Secret) -> str | None:
+    """The rotation's two-phase delivery: pending record, secret, current record."""
+    version = sink.read(credential).version
+    pending = sink.read(credential).record or SinkRecord()
+    version = sink.write_record(
+        credential,
+        pending.with_pending(record.key_id or "", secret.sha256()),
+        expected_version=version,
+    )
+    version = sink.write_secret(credential, secret, expected_version=version)
+    return sink.write_record(credential, record, expected_version=version)
+
+
 def test_implements_the_protocol(sink: Sink) -> None:
     assert isinstance(sink, Sink)
-    assert sink.kind in _BACKENDS
+    assert sink.kind
 
 
-def test_nothing_stored_reads_as_none(sink: Sink) -> None:
-    assert sink.read_record("billing-sync") is None
-    assert sink.stored_sha256("billing-sync") is None
+def test_nothing_stored_reads_as_empty(sink: Sink) -> None:
+    state = sink.read("billing-sync")
+    assert state.record is None
+    assert state.secret_sha256 is None
+    assert state.version is None
+    assert state.empty
+    assert list(sink.list_credentials()) == []
 
 
-def test_secret_round_trips_by_hash(sink: Sink) -> None:
-    sink.write_secret("billing-sync", SECRET)
-    assert sink.stored_sha256("billing-sync") == SECRET.sha256()
+def test_two_phase_delivery_round_trips(backend: Backend) -> None:
+    sink = backend.sink
+    sink.prepare()
+    version = sink.write_record(
+        "billing-sync", SinkRecord().with_pending("k-new", SECRET.sha256()), expected_version=None
+    )
+    state = sink.read("billing-sync")
+    assert state.record == SinkRecord(pending_key_id="k-new", pending_secret_sha256=SECRET.sha256())
+    assert state.secret_sha256 is None
+    assert state.version == version
 
-    sink.write_secret("billing-sync", OTHER_SECRET)
-    assert sink.stored_sha256("billing-sync") == OTHER_SECRET.sha256()
-    assert sink.stored_sha256("billing-sync") != SECRET.sha256()
+    version = sink.write_secret("billing-sync", SECRET, expected_version=version)
+    state = sink.read("billing-sync")
+    assert state.secret_sha256 == SECRET.sha256()
+    assert state.record is not None and state.record.pending_key_id == "k-new"
+    assert backend.consumer_reads("billing-sync") == SECRET.reveal()
 
-
-def test_record_round_trips_exactly(sink: Sink) -> None:
-    sink.write_record("billing-sync", FULL_RECORD)
-    assert sink.read_record("billing-sync") == FULL_RECORD
-
-
-def test_empty_record_round_trips(sink: Sink) -> None:
-    sink.write_record("billing-sync", SinkRecord())
-    assert sink.read_record("billing-sync") == SinkRecord()
-
-
-def test_pending_then_settled_round_trips(sink: Sink) -> None:
-    pending = FULL_RECORD.with_pending("k-next", OTHER_SECRET.sha256())
-    sink.write_record("billing-sync", pending)
-    read = sink.read_record("billing-sync")
-    assert read == pending
-    assert read is not None
-    assert read.has_pending
-
-    sink.write_record("billing-sync", pending.without_pending())
-    settled = sink.read_record("billing-sync")
-    assert settled == FULL_RECORD
-    assert settled is not None
-    assert not settled.has_pending
+    version = sink.write_record("billing-sync", FULL_RECORD, expected_version=version)
+    state = sink.read("billing-sync")
+    assert state.record == FULL_RECORD
+    assert state.version == version
+    assert backend.reopen().read("billing-sync") == state
 
 
-def test_first_delivery_pending_record_without_a_current_key(sink: Sink) -> None:
-    pending = SinkRecord().with_pending("k-first", SECRET.sha256())
-    sink.write_record("billing-sync", pending)
-    assert sink.read_record("billing-sync") == pending
+def test_overwrite_with_the_next_rotation(backend: Backend) -> None:
+    sink = backend.sink
+    deliver(sink, "billing-sync", FULL_RECORD, SECRET)
+    second = replace(
+        FULL_RECORD,
+        key_id="k-newer",
+        key_name="billing-sync@2027-11-27T03:00:00Z",
+        secret_sha256=OTHER_SECRET.sha256(),
+        previous_key_id="k-new",
+    )
+    deliver(sink, "billing-sync", second, OTHER_SECRET)
+    state = sink.read("billing-sync")
+    assert state.record == second
+    assert state.secret_sha256 == OTHER_SECRET.sha256()
+    assert backend.consumer_reads("billing-sync") == OTHER_SECRET.reveal()
 
 
-def test_credentials_are_independent(sink: Sink) -> None:
-    sink.write_secret("billing-sync", SECRET)
-    sink.write_record("billing-sync", FULL_RECORD)
-    assert sink.stored_sha256("crm-export") is None
-    assert sink.read_record("crm-export") is None
+def test_every_write_moves_the_version_on(sink: Sink) -> None:
+    seen = {sink.read("billing-sync").version}
+    version = sink.write_record("billing-sync", FULL_RECORD, expected_version=None)
+    seen.add(version)
+    version = sink.write_secret("billing-sync", SECRET, expected_version=version)
+    seen.add(version)
+    version = sink.write_record(
+        "billing-sync", replace(FULL_RECORD, previous_key_id=None), expected_version=version
+    )
+    seen.add(version)
+    assert len(seen) == 4
 
-    sink.write_secret("crm-export", OTHER_SECRET)
-    assert sink.stored_sha256("billing-sync") == SECRET.sha256()
+
+def test_a_stale_version_is_refused_and_changes_nothing(backend: Backend) -> None:
+    sink = backend.sink
+    stale = sink.write_record("billing-sync", FULL_RECORD, expected_version=None)
+    other = backend.reopen()
+    other.write_secret("billing-sync", OTHER_SECRET, expected_version=stale)
+    before = sink.read("billing-sync")
+    with pytest.raises(SinkConflictError):
+        sink.write_secret("billing-sync", SECRET, expected_version=stale)
+    with pytest.raises(SinkConflictError):
+        sink.write_record("billing-sync", SinkRecord(key_id="x"), expected_version=stale)
+    assert sink.read("billing-sync") == before
+    assert backend.consumer_reads("billing-sync") == OTHER_SECRET.reveal()
+
+
+def test_creating_what_another_writer_created_is_a_conflict(backend: Backend) -> None:
+    backend.reopen().write_record("billing-sync", FULL_RECORD, expected_version=None)
+    with pytest.raises(SinkConflictError):
+        backend.sink.write_record("billing-sync", SinkRecord(key_id="x"), expected_version=None)
+    assert backend.sink.read("billing-sync").record == FULL_RECORD
+
+
+def test_concurrent_writers_of_one_version_one_wins(backend: Backend) -> None:
+    version = backend.sink.write_record("billing-sync", FULL_RECORD, expected_version=None)
+    handles = [backend.sink, backend.reopen()]
+    outcomes: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def write(handle: Sink, secret: Secret) -> None:
+        barrier.wait()
+        try:
+            handle.write_secret("billing-sync", secret, expected_version=version)
+            outcomes.append("won")
+        except SinkConflictError:
+            outcomes.append("conflict")
+
+    threads = [
+        threading.Thread(target=write, args=(h, s))
+        for h, s in zip(handles, (SECRET, OTHER_SECRET), strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    # Without an atomic compare-and-set both could "win"; the suite demands at most one.
+    assert sorted(outcomes) in (["conflict", "won"], ["conflict", "conflict"])
+
+
+def test_credentials_are_independent_and_listed(backend: Backend) -> None:
+    sink = backend.sink
+    deliver(sink, "billing-sync", FULL_RECORD, SECRET)
+    crm = replace(FULL_RECORD, key_name="crm-export@2026-11-27T03:00:00Z", key_id="k-crm")
+    deliver(sink, "crm-export", crm, OTHER_SECRET)
+    assert sink.read("billing-sync").secret_sha256 == SECRET.sha256()
+    assert sink.read("crm-export").record == crm
+    assert sorted(backend.reopen().list_credentials()) == ["billing-sync", "crm-export"]
+
+
+def test_a_credential_with_only_a_pending_record_is_listed(sink: Sink) -> None:
+    sink.write_record(
+        "first-one", SinkRecord().with_pending("k1", SECRET.sha256()), expected_version=None
+    )
+    assert list(sink.list_credentials()) == ["first-one"]
 
 
 def test_record_of_another_credential_is_never_trusted(sink: Sink) -> None:
     sink.write_record(
-        "billing-sync", SinkRecord(key_id="k1", key_name="crm-export@2026-01-01T00:00:00Z")
+        "billing-sync",
+        SinkRecord(key_id="k1", key_name="crm-export@2026-01-01T00:00:00Z"),
+        expected_version=None,
     )
     with pytest.raises(SinkMetadataError):
-        sink.read_record("billing-sync")
+        sink.read("billing-sync")
 
 
 def test_record_naming_a_key_a_person_made_is_trusted(sink: Sink) -> None:
     record = SinkRecord(key_id="k1", key_name="billing-sync")
-    sink.write_record("billing-sync", record)
-    assert sink.read_record("billing-sync") == record
+    sink.write_record("billing-sync", record, expected_version=None)
+    assert sink.read("billing-sync").record == record
 
 
 def test_ordinary_names_have_no_problem(sink: Sink) -> None:
-    assert dict(sink.check_names(["billing-sync", "crm_export", "Reports.2026"])) == {}
+    assert dict(sink.check_names(["billing-sync", "crm_export", "reports.2026"])) == {}
 
 
 def test_empty_name_is_refused(sink: Sink) -> None:
     problems = sink.check_names(["", "billing-sync"])
     assert set(problems) == {""}
-    with pytest.raises(SinkNameError):
-        sink.write_secret("", SECRET)
-    with pytest.raises(SinkNameError):
-        sink.write_record("", SinkRecord())
-    with pytest.raises(SinkNameError):
-        sink.read_record("")
-    with pytest.raises(SinkNameError):
-        sink.stored_sha256("")
 
 
-def test_lock_is_exclusive_and_released(backend: Backend) -> None:
-    second = backend.reopen()
-    with backend.sink.lock(), pytest.raises(LockHeldError), second.lock():
-        pytest.fail("two holders of one lock")
-    with second.lock():
-        pass
+def test_check_names_has_no_side_effects(sink: Sink) -> None:
+    sink.check_names(["billing-sync", ""])
+    assert list(sink.list_credentials()) == []
+    assert sink.read("billing-sync").empty
 
 
-def test_lock_is_released_when_the_pass_fails(backend: Backend) -> None:
-    with pytest.raises(RuntimeError, match="pass failed"), backend.sink.lock():
-        raise RuntimeError("pass failed")
-    with backend.reopen().lock():
-        pass
-
-
-def test_lock_is_reentrant_for_sequential_passes(sink: Sink) -> None:
-    for _ in range(3):
-        with sink.lock():
-            sink.write_secret("billing-sync", SECRET)
-    assert sink.stored_sha256("billing-sync") == SECRET.sha256()
+def test_consumers_of_a_fresh_sink_are_ready(sink: Sink) -> None:
+    now = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+    assert rollout_state(sink.rollout("billing-sync", now, now)) is RolloutState.READY
 
 
 def test_describe_and_repr_never_show_the_secret(sink: Sink) -> None:
-    sink.write_secret("billing-sync", SECRET)
-    sink.write_record("billing-sync", FULL_RECORD)
-    for text in (sink.describe(), repr(sink), str(sink)):
+    deliver(sink, "billing-sync", FULL_RECORD, SECRET)
+    for text in (sink.describe(), repr(sink), str(sink), repr(sink.read("billing-sync"))):
         assert SECRET.reveal() not in text
     assert sink.describe().startswith(sink.kind)
+
+
+@pytest.mark.parametrize("kind", sorted(BACKENDS))
+def test_unreachable_backend_is_a_sink_error(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    made = BACKENDS[kind](request, tmp_path)
+    try:
+        if made.unavailable is None:
+            return  # the memory sink is always reachable: nothing to assert
+        broken = made.unavailable()
+        with pytest.raises(SinkError) as caught:
+            broken.write_secret("billing-sync", SECRET, expected_version=None)
+        assert SECRET.reveal() not in str(caught.value)
+        with pytest.raises(SinkError):
+            broken.read("billing-sync")
+    finally:
+        for cleanup in made.cleanups:
+            cleanup()
+
+
+@pytest.mark.parametrize("kind", sorted(BACKENDS))
+def test_refused_identity_is_a_sink_error_and_changes_nothing(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    made = BACKENDS[kind](request, tmp_path)
+    try:
+        if made.forbidden is None:
+            return  # memory and file have no identity to refuse
+        made.sink.write_record("billing-sync", FULL_RECORD, expected_version=None)
+        before = made.sink.read("billing-sync")
+        with pytest.raises(SinkError) as caught:
+            made.forbidden().write_secret("billing-sync", SECRET, expected_version=before.version)
+        assert SECRET.reveal() not in str(caught.value)
+        assert made.sink.read("billing-sync") == before
+    finally:
+        for cleanup in made.cleanups:
+            cleanup()
+
+
+@pytest.mark.parametrize("kind", sorted(BACKENDS))
+def test_a_write_whose_answer_is_lost_is_settled_by_reading(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    made = BACKENDS[kind](request, tmp_path)
+    try:
+        if made.lose_next_answer is None:
+            return  # a local file write has no answer to lose
+        version = made.sink.write_record("billing-sync", FULL_RECORD, expected_version=None)
+        made.lose_next_answer()
+        with pytest.raises(SinkError) as caught:
+            made.sink.write_secret("billing-sync", SECRET, expected_version=version)
+        assert caught.value.state_unknown
+        assert made.reopen().read("billing-sync").secret_sha256 == SECRET.sha256()
+    finally:
+        for cleanup in made.cleanups:
+            cleanup()
