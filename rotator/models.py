@@ -14,7 +14,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 #: Marker format of keys the rotator creates: ``<base>@<UTC YYYY-MM-DDTHH:MM:SSZ>`` (contract.md).
-_SUFFIX_RE = re.compile(r"^(?P<base>.*)@(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)$")
+#: DOTALL and ``\Z``: the rule covers every character a name may hold, a newline included.
+_SUFFIX_RE = re.compile(r"^(?P<base>.*)@(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)\Z", re.DOTALL)
+#: Characters no managed name may hold: C0/C1 controls, DEL, line and paragraph separators.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SUFFIX_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -65,9 +68,15 @@ class ApiKey:
     def base_name(self) -> str:
         return base_name(self.name)
 
-    @property
-    def made_by_rotator(self) -> bool:
-        return rotator_created_at(self.name) is not None
+    def made_by(self, user_id: str | None) -> bool:
+        """Whether the rotator made this key: its name carries the marker *and* it was created
+        by ``user_id``, the user the rotator's own credential acts as. A person can type a
+        marker into a name, but cannot create a key as the rotator's user."""
+        return (
+            user_id is not None
+            and self.created_by == user_id
+            and rotator_created_at(self.name) is not None
+        )
 
 
 @dataclass(frozen=True)
@@ -159,6 +168,11 @@ def base_name(key_name: str) -> str:
     """A key's name without the rotator's ``@<UTC time>`` suffix (contract.md, Key names)."""
     match = _SUFFIX_RE.match(key_name)
     return match.group("base") if match else key_name
+
+
+def has_control_characters(name: str) -> bool:
+    """Whether ``name`` holds a character no log line, file name or header should carry."""
+    return _CONTROL_RE.search(name) is not None
 
 
 def rotator_created_at(key_name: str) -> datetime | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 
 from rotator.models import ApiKey, Decision, Reason, utc
@@ -50,18 +50,24 @@ def days_left(key: ApiKey, now: datetime) -> float:
 
 
 def age_days(key: ApiKey, now: datetime, policy: RotationPolicy) -> float:
-    """Days since ``key`` was created, derived from its expiry and the validity window."""
-    created = utc(key.expires) - policy.validity_days * _DAY
-    return (utc(now) - created) / _DAY
+    """Days since ``key`` was created, derived from its expiry and the validity window.
+
+    Computed as ``validity - days_left`` so that an absurd ``expires`` (.NET's
+    ``DateTime.MinValue``, year 1) never leaves the range of ``datetime``.
+    """
+    return policy.validity_days - days_left(key, now)
 
 
 def rotation_due_at(key: ApiKey, policy: RotationPolicy) -> datetime:
-    """The first instant at which :func:`decide` calls ``key`` due (for metrics and status)."""
-    due = utc(key.expires) - policy.rotate_before_days * _DAY
+    """The first instant at which :func:`decide` calls ``key`` due (for metrics and status);
+    clamped to ``datetime.min`` for a key whose expiry is that far in the past."""
+    before = policy.rotate_before_days
     if policy.max_age_days is not None:
-        created = utc(key.expires) - policy.validity_days * _DAY
-        due = min(due, created + policy.max_age_days * _DAY)
-    return due
+        before = max(before, policy.validity_days - policy.max_age_days)
+    try:
+        return utc(key.expires) - before * _DAY
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def decide(key: ApiKey, now: datetime, policy: RotationPolicy, *, forced: bool = False) -> Decision:

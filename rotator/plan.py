@@ -1,0 +1,193 @@
+"""Pure planning: credential views -> the ordered actions of a pass. The only set of rules.
+
+The pass executes exactly what :func:`plan_workspace` returns and ``rotator plan`` prints the
+same list. Per credential, in this order:
+
+1. **blocked**: the metadata cannot be trusted (or read): nothing else is planned for it.
+2. **finish-delivery**: a pending key the sink holds is made current; its grace period starts
+   *now*, so the key it replaced becomes previous, retired after ``now + grace``.
+   **revoke-orphan** (``pending-not-delivered``): a pending key the sink does not hold was never
+   delivered; it is revoked and the pending record cleared.
+3. **retire**: the previous key, once its grace period is over; never while the current key is
+   missing (the previous may then be the only key that still works). ``rotate --now`` retires
+   it at once.
+4. **revoke-orphan**: rotator-made keys no sink holds, older than the orphan minimum age.
+5. **rotate**: the current key is due (``expiring``, ``max-age``), ``missing``, or ``forced``;
+   deferred while a previous key is still in its grace period, except when missing or forced.
+
+Each step sees what the steps before it change (after finish-delivery the new key is current
+and not due, so nothing rotates). Rotations come last, most urgent first, so a budget or a
+breaker defers the least urgent ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from rotator.models import ApiKey, Decision, Reason, utc
+from rotator.policy import RotationPolicy, decide, missing
+from rotator.reconcile import CredentialView
+
+
+class Action(StrEnum):
+    """What a pass does to a credential (``plan --json`` ``action``)."""
+
+    ROTATE = "rotate"
+    RETIRE = "retire"
+    REVOKE_ORPHAN = "revoke-orphan"
+    FINISH_DELIVERY = "finish-delivery"
+    BLOCKED = "blocked"
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    policy: RotationPolicy
+    grace: timedelta = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    """One action of a pass; ``key_id`` is the key it acts on (the current key for rotate)."""
+
+    workspace: str
+    credential: str
+    key_id: str | None
+    action: Action
+    reason: str
+    days_left: float | None
+
+    @property
+    def creates(self) -> bool:
+        return self.action is Action.ROTATE
+
+
+@dataclass(frozen=True)
+class _Model:
+    """What the plan believes about a credential after the actions planned so far."""
+
+    current: ApiKey | None
+    previous: ApiKey | None
+    retire_after: datetime | None
+    decision: Decision | None
+
+
+def plan_credential(
+    workspace: str,
+    view: CredentialView,
+    now: datetime,
+    config: PlanConfig,
+    *,
+    forced: bool = False,
+) -> list[PlannedAction]:
+    """The actions of one credential, in the order they are executed."""
+    credential = view.credential
+
+    def act(key: ApiKey | None, action: Action, reason: str, days: float | None = None) -> None:
+        out.append(
+            PlannedAction(workspace, credential, key.id if key else None, action, reason, days)
+        )
+
+    out: list[PlannedAction] = []
+    if view.blocked is not None:
+        out.append(PlannedAction(workspace, credential, None, Action.BLOCKED, view.blocked, None))
+        return out
+    record = view.record
+    model = _Model(
+        current=view.current,
+        previous=view.previous,
+        retire_after=record.retire_previous_after if record else None,
+        decision=view.decision,
+    )
+    if record is not None and record.pending_key_id is not None:
+        if view.pending_delivered:
+            out.append(
+                PlannedAction(
+                    workspace,
+                    credential,
+                    record.pending_key_id,
+                    Action.FINISH_DELIVERY,
+                    "pending-delivered",
+                    None,
+                )
+            )
+            new = view.pending
+            model = _Model(
+                current=new,
+                previous=view.current,
+                retire_after=utc(now) + config.grace,
+                decision=decide(new, now, config.policy) if new else missing(),
+            )
+        else:
+            out.append(
+                PlannedAction(
+                    workspace,
+                    credential,
+                    record.pending_key_id,
+                    Action.REVOKE_ORPHAN,
+                    "pending-not-delivered",
+                    None,
+                )
+            )
+
+    retiring = False
+    if model.previous is not None and model.current is not None:
+        over = model.retire_after is None or utc(model.retire_after) <= utc(now)
+        if over or forced:
+            act(model.previous, Action.RETIRE, "forced" if forced and not over else "grace-over")
+            retiring = True
+
+    for orphan in view.orphans:
+        act(orphan, Action.REVOKE_ORPHAN, "orphan")
+
+    decision = model.decision
+    if forced:
+        decision = (
+            decide(model.current, now, config.policy, forced=True) if model.current else missing()
+        )
+    if decision is not None and decision.due:
+        in_grace = model.previous is not None and not retiring
+        if not in_grace or decision.reason in (Reason.MISSING, Reason.FORCED):
+            act(model.current, Action.ROTATE, str(decision.reason), round(decision.days_left, 3))
+    return out
+
+
+def plan_workspace(
+    workspace: str,
+    views: Iterable[CredentialView],
+    now: datetime,
+    config: PlanConfig,
+    *,
+    forced: Collection[str] | None = None,
+) -> list[PlannedAction]:
+    """Every action of one workspace's pass: each credential's settling actions first (by
+    name), then its rotations, most urgent first.
+
+    ``forced`` (``rotate --now``) limits the pass to the named credentials and forces them.
+    """
+    settle: list[PlannedAction] = []
+    rotations: list[tuple[tuple[int, float], str, PlannedAction]] = []
+    for view in sorted(views, key=lambda v: v.credential):
+        if forced is not None and view.credential not in forced:
+            continue
+        actions = plan_credential(workspace, view, now, config, forced=forced is not None)
+        for action in actions:
+            if action.action is Action.ROTATE:
+                days = action.days_left if action.days_left is not None else 0.0
+                first = action.reason in (Reason.MISSING, Reason.FORCED)
+                rotations.append(((0 if first else 1, days), view.credential, action))
+            else:
+                settle.append(action)
+    rotations.sort(key=lambda item: (item[0], item[1]))
+    return settle + [action for _urgency, _credential, action in rotations]
+
+
+__all__ = [
+    "Action",
+    "PlanConfig",
+    "PlannedAction",
+    "plan_credential",
+    "plan_workspace",
+]

@@ -1,0 +1,706 @@
+"""A pass over every workspace: locks, survey (reconcile) and plan per workspace, one pool of
+threads under both concurrency limits, the budget, the circuit breaker, and stop.
+
+The work of a pass is a set of jobs, each bound to one workspace: *open* (take the lock, ask
+``me``, list the keys, read what the sink holds, reconcile, plan), one job per credential (its
+planned actions, :class:`~rotator.rotation.CredentialWork`), and *close* (one list confirming
+every revoke of the workspace, the inventory, release the lock). A single scheduler thread
+submits jobs to one thread pool: at most ``concurrency`` in flight over all workspaces and
+``workspace_concurrency`` in one; a workspace's slot is taken before its job is submitted, so no
+pool thread ever sits waiting for a slot, and the pool stays full while any workspace has work.
+A slow or broken workspace only ever holds its own slots.
+
+Rules held here:
+
+- the budget (ROTATOR_MAX_ROTATIONS_PER_PASS) is taken when a rotating job is submitted, in
+  each workspace's most-urgent-first order, so it is exact under any concurrency;
+- the breaker: once at least 3 rotations of a workspace were attempted and more than
+  ROTATOR_MAX_FAILURE_RATIO of them failed, no new create starts there; settling, retiring and
+  orphan revokes go on (invariant 7);
+- a lost lock (a Lease not renewed) stops the workspace before its next create;
+- a stop (SIGTERM) submits nothing new; jobs in flight finish (never between create and
+  deliver), and every opened workspace is still closed, so its lock is released;
+- the rotator's own credential (``self_key_name``) rotates last in its workspace, after every
+  other job of that workspace finished.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import structlog
+
+from rotator.errors import ApiAuthError, ApiError, LockError, LockHeldError, SinkError
+from rotator.locks.base import HeldLock, PassLock
+from rotator.logging import get_logger
+from rotator.models import ApiKey, Identity, Role
+from rotator.plan import Action, PlanConfig, PlannedAction, plan_workspace
+from rotator.policy import decide, is_managed
+from rotator.reconcile import (
+    CredentialView,
+    ReconcileConfig,
+    WorkspaceKeys,
+    credentials_of,
+    reconcile,
+    sort_keys,
+)
+from rotator.report import KeyStatus, PassReport, WorkspaceReport
+from rotator.rotation import (
+    CredentialResult,
+    CredentialWork,
+    KeyProvider,
+    Outcome,
+    RotationConfig,
+    Step,
+    StepRecord,
+    WorkspaceContext,
+    expired_or_gone,
+)
+from rotator.sinks.base import Sink
+
+
+@dataclass(frozen=True)
+class PassConfig:
+    """The settings a pass obeys, as plain values (built by ``rotator.app`` from Settings)."""
+
+    reconcile: ReconcileConfig
+    rotation: RotationConfig = field(default_factory=RotationConfig)
+    dry_run: bool = False
+    max_failure_ratio: float = 0.5
+    max_rotations_per_pass: int = 50
+    concurrency: int = 8
+    workspace_concurrency: int = 2
+
+    @property
+    def plan(self) -> PlanConfig:
+        return PlanConfig(policy=self.reconcile.policy, grace=self.rotation.grace)
+
+
+@dataclass
+class Workspace:
+    """One workspace: its label, the API client holding its own credential, sink and lock."""
+
+    name: str
+    provider: KeyProvider
+    sink: Sink
+    lock: PassLock | None = None
+    expected_workspace_id: str | None = None
+    #: The base name of the rotator's own key here (rotated last), or None.
+    self_key_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Survey:
+    """One workspace read at one instant: who we are, its keys, each credential's view."""
+
+    identity: Identity
+    keys: tuple[ApiKey, ...]
+    sorted_keys: WorkspaceKeys
+    views: dict[str, CredentialView]
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class ReadOnly(Generic[T]):
+    """The rows of a read-only command, and the workspaces that could not be read (by name)."""
+
+    rows: list[T] = field(default_factory=list)
+    unusable: dict[str, str] = field(default_factory=dict)
+
+
+def survey(
+    ws: Workspace,
+    now: datetime,
+    config: ReconcileConfig,
+    log: structlog.typing.FilteringBoundLogger,
+) -> Survey:
+    """Read the provider and the sink, and reconcile every credential. Changes nothing.
+
+    Raises ApiError when the workspace cannot be used (its credential refused, the API down).
+    """
+    identity = ws.provider.me()
+    if ws.expected_workspace_id and identity.workspace_id != ws.expected_workspace_id:
+        raise ApiAuthError("the credential answers for another workspace", endpoint="me")
+    keys = tuple(ws.provider.list_keys())
+    return survey_keys(ws, keys, identity, now, config, log)
+
+
+def survey_keys(
+    ws: Workspace,
+    keys: Sequence[ApiKey],
+    identity: Identity,
+    now: datetime,
+    config: ReconcileConfig,
+    log: structlog.typing.FilteringBoundLogger,
+) -> Survey:
+    policy = _policy_with_self(config, ws)
+    grouped = sort_keys(keys, policy)
+    for refused in grouped.refused:
+        log.warning("key.refused", key_id=refused.key_id, reason=refused.reason)
+    try:
+        remembered: Sequence[str] = ws.sink.list_credentials()
+    except SinkError as exc:
+        log.warning("sink.list_failed", error=str(exc))
+        remembered = ()
+    credentials = credentials_of(grouped, remembered, policy)
+    problems = ws.sink.check_names(credentials)
+    all_keys = {k.id: k for k in keys}
+    views: dict[str, CredentialView] = {}
+    for credential in credentials:
+        own = grouped.by_credential.get(credential, ())
+        if credential in problems:
+            views[credential] = CredentialView(
+                credential, None, blocked=f"its name cannot be stored: {problems[credential]}"
+            )
+            continue
+        try:
+            state: Any = ws.sink.read(credential)
+        except SinkError as exc:
+            state = exc
+        views[credential] = reconcile(
+            credential,
+            own,
+            state,
+            all_keys=all_keys,
+            me_user_id=identity.user_id,
+            now=now,
+            config=replace(config, policy=policy),
+        )
+    return Survey(identity, tuple(keys), grouped, views)
+
+
+def _policy_with_self(config: ReconcileConfig, ws: Workspace) -> Any:
+    """The policy of a workspace: its own key is managed when named, whatever the globs say."""
+    policy = config.policy
+    if ws.self_key_name and not is_managed(ws.self_key_name, policy):
+        policy = replace(policy, key_names=(*policy.key_names, ws.self_key_name))
+    return policy
+
+
+def inventory(
+    ws: Workspace, found: Survey, now: datetime, config: ReconcileConfig
+) -> list[KeyStatus]:
+    """Every listed key with its role, plus a row for each remembered credential with no key."""
+    policy = _policy_with_self(config, ws)
+    out: list[KeyStatus] = []
+    for key in sorted(found.keys, key=lambda k: (k.base_name, k.expires)):
+        decision = decide(key, now, policy)
+        view = found.views.get(key.base_name)
+        role, due, reason = Role.UNMANAGED, False, "unmanaged"
+        if view is not None and view.blocked is not None:
+            role, reason = Role.UNKNOWN, "blocked"
+        elif view is not None:
+            role = view.roles().get(key.id, Role.UNKNOWN)
+            if role is Role.CURRENT and view.decision is not None:
+                due, reason = view.decision.due, str(view.decision.reason)
+            else:
+                reason = str(role)
+        out.append(
+            KeyStatus(
+                workspace=ws.name,
+                name=key.name,
+                credential=key.base_name,
+                key_id=key.id,
+                expires=key.expires,
+                days_left=round(decision.days_left, 3),
+                age_days=round(decision.age_days, 3),
+                managed=view is not None,
+                due=due,
+                reason=reason,
+                role=role,
+            )
+        )
+    listed = {k.base_name for k in found.keys}
+    for credential, view in sorted(found.views.items()):
+        if credential in listed or view.record is None:
+            continue
+        out.append(
+            KeyStatus(
+                workspace=ws.name,
+                name=credential,
+                credential=credential,
+                key_id=view.record.key_id,
+                expires=view.record.expires,
+                days_left=None,
+                age_days=None,
+                managed=True,
+                due=view.blocked is None,
+                reason="blocked" if view.blocked else "missing",
+                role=Role.CURRENT,
+            )
+        )
+    return out
+
+
+def plan_of(ws: Workspace, found: Survey, now: datetime, config: PassConfig,
+            forced: Collection[str] | None = None) -> list[PlannedAction]:  # fmt: skip
+    """The actions a pass takes in ``ws``; the self key's rotation, if any, last."""
+    actions = plan_workspace(ws.name, found.views.values(), now, config.plan, forced=forced)
+    if ws.self_key_name is None:
+        return actions
+    own = [a for a in actions if a.credential == ws.self_key_name and a.creates]
+    return [a for a in actions if a not in own] + own
+
+
+# --------------------------------------------------------------------------- the pass
+
+
+@dataclass
+class _Job:
+    workspace: _WorkspaceRun
+    kind: str  # "open", "credential", "close"
+    credential: str | None = None
+    actions: tuple[PlannedAction, ...] = ()
+
+
+@dataclass
+class _WorkspaceRun:
+    """The scheduler's bookkeeping for one workspace; touched by the scheduler thread only,
+    except ``breaker_tripped`` and ``held`` which jobs read."""
+
+    ws: Workspace
+    report: WorkspaceReport
+    log: structlog.typing.FilteringBoundLogger
+    stack: ExitStack = field(default_factory=ExitStack)
+    held: HeldLock | None = None
+    found: Survey | None = None
+    queue: deque[_Job] = field(default_factory=deque)
+    last: list[_Job] = field(default_factory=list)
+    in_flight: int = 0
+    opened: bool = False
+    opening: bool = False
+    closing: bool = False
+    closed: bool = False
+    attempts: int = 0
+    failures: int = 0
+    breaker_tripped: bool = False
+    changed: bool = False
+
+    @property
+    def idle(self) -> bool:
+        return self.in_flight == 0 and not self.queue and not self.last
+
+
+class Runner:
+    """Runs passes. ``clock`` gives ``now`` (tests pass the emulator's clock)."""
+
+    def __init__(
+        self,
+        config: PassConfig,
+        *,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], None] = time.sleep,
+        checkpoint: Callable[[str, str], None] | None = None,
+        stop_requested: threading.Event | None = None,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._sleep = sleep
+        # Called at each step boundary with (step, credential): lets tests stop a pass at an
+        # exact point, as a crash would, without touching the internals.
+        self._checkpoint = checkpoint or (lambda _step, _credential: None)
+        self._stop = stop_requested or threading.Event()
+        self._log = get_logger()
+
+    @property
+    def config(self) -> PassConfig:
+        return self._config
+
+    # ----------------------------------------------------------------- read-only views
+
+    def plan(self, workspaces: Sequence[Workspace]) -> ReadOnly[PlannedAction]:
+        """What a pass would do now (``rotator plan``). Changes nothing, takes no lock."""
+        return self._read_only(
+            workspaces, lambda ws, found: plan_of(ws, found, self._clock(), self._config)
+        )
+
+    def inventory(self, workspaces: Sequence[Workspace]) -> ReadOnly[KeyStatus]:
+        """Every key of every workspace with its role (``rotator status``). Changes nothing."""
+        return self._read_only(
+            workspaces,
+            lambda ws, found: inventory(ws, found, self._clock(), self._config.reconcile),
+        )
+
+    def _read_only(
+        self, workspaces: Sequence[Workspace], rows_of: Callable[[Workspace, Survey], list[T]]
+    ) -> ReadOnly[T]:
+        result: ReadOnly[T] = ReadOnly()
+        for ws in workspaces:
+            log = self._log.bind(workspace=ws.name)
+            try:
+                found = survey(ws, self._clock(), self._config.reconcile, log)
+            except ApiError as exc:
+                log.error("workspace.unusable", error=str(exc))
+                result.unusable[ws.name] = str(exc)
+                continue
+            result.rows.extend(rows_of(ws, found))
+        return result
+
+    # ----------------------------------------------------------------------- the pass
+
+    def run_pass(
+        self, workspaces: Sequence[Workspace], *, forced: Collection[str] | None = None
+    ) -> PassReport:
+        """One pass over ``workspaces``.
+
+        ``forced`` names credentials to rotate at once whatever the policy (``rotate --now``):
+        the pass then touches only those, and first retires a previous key still in its grace
+        period. Only managed credentials can be forced (invariant 6).
+        """
+        run_id = uuid.uuid4().hex
+        started = time.monotonic()
+        report = PassReport(run_id=run_id, started_at=self._clock())
+        with structlog.contextvars.bound_contextvars(run_id=run_id):
+            self._log.info(
+                "pass.started",
+                dry_run=self._config.dry_run,
+                workspaces=[w.name for w in workspaces],
+            )
+            runs = [
+                _WorkspaceRun(ws, WorkspaceReport(name=ws.name), self._log.bind(workspace=ws.name))
+                for ws in workspaces
+            ]
+            report.workspaces = [r.report for r in runs]
+            _Scheduler(self, runs, report, forced).run()
+            report.duration_s = round(time.monotonic() - started, 3)
+            self._log.info(
+                "pass.finished",
+                rotated=report.count(Outcome.ROTATED),
+                failed=report.count(Outcome.FAILED),
+                unchanged=report.count(Outcome.UNCHANGED),
+                duration_s=report.duration_s,
+                exit_code=report.exit_code,
+            )
+        return report
+
+    # ------------------------------------------------------------- jobs (pool threads)
+
+    @staticmethod
+    def _fail_late(run: _WorkspaceRun, credential: str, error: str) -> None:
+        """A credential's revoke was not confirmed by the closing list: it failed after all."""
+        result = run.report.results[credential]
+        step = result.failed_step or Step.RETIRE
+        run.log.error("rotation.failed", credential=credential, step=str(step), error=error)
+        run.report.results[credential] = replace(
+            result, outcome=Outcome.FAILED, failed_step=step, error=error
+        )
+
+    def _open(self, run: _WorkspaceRun, forced: Collection[str] | None) -> list[_Job]:
+        """Take the lock, survey and plan; the credential jobs of this workspace."""
+        ws, log = run.ws, run.log
+        if ws.lock is not None and not self._config.dry_run:
+            run.held = run.stack.enter_context(ws.lock.hold())
+            ws.sink.prepare()
+        now = self._clock()
+        found = survey(ws, now, self._config.reconcile, log)
+        run.found = found
+        for credential, view in found.views.items():
+            if view.decision is not None and view.blocked is None:
+                log.info(
+                    "key.evaluated",
+                    credential=credential,
+                    key_id=view.current.id if view.current else (
+                        view.record.key_id if view.record else None
+                    ),
+                    due=view.decision.due,
+                    reason=str(view.decision.reason),
+                    days_left=round(view.decision.days_left, 3),
+                )  # fmt: skip
+        if forced is not None:
+            run.report.not_found = sorted(set(forced).difference(found.views))
+        actions = plan_of(ws, found, now, self._config, forced)
+        by_credential: dict[str, list[PlannedAction]] = {}
+        for action in actions:
+            by_credential.setdefault(action.credential, []).append(action)
+        if self._config.dry_run:
+            for action in actions:
+                log.info(
+                    "rotation.planned", credential=action.credential, key_id=action.key_id,
+                    action=str(action.action), reason=action.reason, dry_run=True,
+                )  # fmt: skip
+            return []
+        # Settling-only credentials first, then rotating ones in the plan's urgency order.
+        order = {a.credential: i for i, a in enumerate(actions)}
+        rotating = {a.credential for a in actions if a.creates}
+        return [
+            _Job(run, "credential", c, tuple(acts))
+            for c, acts in sorted(
+                by_credential.items(), key=lambda item: (item[0] in rotating, order[item[0]])
+            )
+        ]
+
+    def _credential(self, job: _Job, steps: list[StepRecord]) -> CredentialResult:
+        run = job.workspace
+        if run.found is None or job.credential is None:
+            raise RuntimeError("a credential job before its workspace was opened")
+        ctx = WorkspaceContext(
+            name=run.ws.name,
+            provider=run.ws.provider,
+            sink=run.ws.sink,
+            identity=run.found.identity,
+            config=self._config.rotation,
+            clock=self._clock,
+            sleep=self._sleep,
+            checkpoint=self._checkpoint,
+            steps=steps,
+            log=run.log,
+        )
+
+        def before_create() -> str | None:
+            if run.breaker_tripped:
+                return "breaker"
+            if self._stop.is_set():
+                return "stopped"
+            if run.held is not None:
+                try:
+                    run.held.check()
+                except LockError:
+                    return "lock-lost"
+            return None
+
+        work = CredentialWork(
+            ctx, run.found.views[job.credential], job.actions, before_create=before_create
+        )
+        return work.run()
+
+    def _close(self, run: _WorkspaceRun) -> None:
+        """Confirm every revoke with one list, build the inventory, release the lock."""
+        try:
+            found = run.found
+            if found is None:
+                return
+            revoked = {c: r.revoked for c, r in run.report.results.items() if r.revoked}
+            if run.changed:
+                now = self._clock()
+                try:
+                    keys: tuple[ApiKey, ...] | None = tuple(run.ws.provider.list_keys())
+                except ApiError as exc:
+                    keys = None
+                    problem = f"could not confirm the revoke: {exc}"
+                for credential, ids in revoked.items():
+                    still = [i for i in ids if keys is None or not expired_or_gone(i, keys, now)]
+                    if still:
+                        error = problem if keys is None else (
+                            f"key {still[0]} is still listed after its revoke"
+                        )  # fmt: skip
+                        self._fail_late(run, credential, error)
+                if keys is not None:
+                    found = survey_keys(
+                        run.ws, keys, found.identity, now, self._config.reconcile, run.log
+                    )
+            run.report.inventory = inventory(run.ws, found, self._clock(), self._config.reconcile)
+        finally:
+            run.stack.close()
+
+
+class _Scheduler:
+    """Feeds the pool: one thread (the caller's) decides what runs next."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        runs: list[_WorkspaceRun],
+        report: PassReport,
+        forced: Collection[str] | None,
+    ) -> None:
+        self._runner = runner
+        self._runs = runs
+        self._report = report
+        self._forced = forced
+        self._config = runner.config
+        self._budget = self._config.max_rotations_per_pass
+        self._budget_logged = False
+        self._futures: dict[Future[Any], _Job] = {}
+        self._cursor = 0
+
+    def run(self) -> None:
+        with ThreadPoolExecutor(
+            max_workers=self._config.concurrency, thread_name_prefix="rotator"
+        ) as pool:
+            while True:
+                while len(self._futures) < self._config.concurrency:
+                    job = self._next_job()
+                    if job is None:
+                        break
+                    job.workspace.in_flight += 1
+                    future = pool.submit(self._execute, job)
+                    self._futures[future] = job
+                if not self._futures:
+                    break
+                done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._finished(self._futures.pop(future), future)
+        if self._runner._stop.is_set() and any(not r.closed for r in self._runs):
+            self._report.stopped_early = True
+
+    # -- choosing -------------------------------------------------------------------------
+
+    def _next_job(self) -> _Job | None:
+        """The next job with a free slot, round-robin over workspaces; None when none can run."""
+        stopping = self._runner._stop.is_set()
+        count = len(self._runs)
+        for offset in range(count):
+            run = self._runs[(self._cursor + offset) % count]
+            if run.closed or run.closing or run.in_flight >= self._config.workspace_concurrency:
+                continue
+            job = self._job_of(run, stopping)
+            if job is not None:
+                self._cursor = (self._cursor + offset + 1) % count
+                return job
+        return None
+
+    def _job_of(self, run: _WorkspaceRun, stopping: bool) -> _Job | None:
+        if not run.opened:
+            if run.opening or stopping:
+                if stopping and not run.opening:
+                    self._report.stopped_early = True
+                    run.closed = True
+                return None
+            run.opening = True
+            return _Job(run, "open")
+        while run.queue and not stopping:
+            job = self._take_budget(run.queue.popleft())
+            if job is not None:
+                return job
+        if stopping and run.queue:
+            self._report.stopped_early = True
+            run.queue.clear()
+        if not run.queue and run.in_flight == 0 and run.last and not stopping:
+            run.queue.extend(run.last)
+            run.last.clear()
+            return self._job_of(run, stopping)
+        if run.idle or (stopping and run.in_flight == 0):
+            run.closing = True
+            run.last.clear()
+            return _Job(run, "close")
+        return None
+
+    def _take_budget(self, job: _Job) -> _Job | None:
+        """The job with its rotation kept while the budget lasts; None when nothing is left."""
+        if not any(a.creates for a in job.actions):
+            return job
+        if self._budget > 0:
+            self._budget -= 1
+            return job
+        if not self._budget_logged:
+            job.workspace.log.warning("budget.exhausted", limit=self._config.max_rotations_per_pass)
+            self._budget_logged = True
+        self._report.budget_exhausted = True
+        rest = tuple(a for a in job.actions if not a.creates)
+        if not rest:
+            credential = job.credential or ""
+            job.workspace.report.results[credential] = CredentialResult(
+                credential, Outcome.UNCHANGED, skipped="budget"
+            )
+            return None
+        return replace(job, actions=rest)
+
+    # -- running (pool threads) -----------------------------------------------------------
+
+    def _execute(self, job: _Job) -> object:
+        if job.kind == "open":
+            return self._runner._open(job.workspace, self._forced)
+        if job.kind == "credential":
+            return self._runner._credential(job, self._report.steps)
+        self._runner._close(job.workspace)
+        return None
+
+    # -- results (scheduler thread) -------------------------------------------------------
+
+    def _finished(self, job: _Job, future: Future[Any]) -> None:
+        run = job.workspace
+        run.in_flight -= 1
+        error = future.exception()
+        if job.kind == "open":
+            run.opening = False
+            if error is not None:
+                self._open_failed(run, error)
+                return
+            run.opened = True
+            jobs: list[_Job] = future.result()
+            own = run.ws.self_key_name
+            run.last = [
+                j for j in jobs if j.credential == own and any(a.creates for a in j.actions)
+            ]
+            run.queue.extend(j for j in jobs if j not in run.last)
+            return
+        if job.kind == "close":
+            run.closed = True
+            if error is not None:
+                run.report.failed = True
+                run.report.error = f"closing failed: {_describe(error)}"
+                run.log.error("workspace.close_failed", error=_describe(error))
+            return
+        credential = job.credential or ""
+        if error is not None:  # CredentialWork catches everything; this is a last resort
+            result = CredentialResult(
+                credential, Outcome.FAILED, failed_step=Step.RECONCILE,
+                error=f"unexpected {type(error).__name__}",
+            )  # fmt: skip
+        else:
+            result = future.result()
+        run.report.results[credential] = result
+        if (
+            result.revoked
+            or result.outcome is not Outcome.UNCHANGED
+            or any(a.action is not Action.BLOCKED for a in job.actions)
+        ):
+            run.changed = True
+        if result.skipped == "lock-lost" and not run.report.lock_lost:
+            run.report.lock_lost = True
+            run.log.error("pass.lock_lost", credential=credential)
+        if result.attempted_rotation:
+            run.attempts += 1
+            if result.outcome is Outcome.FAILED:
+                run.failures += 1
+            self._check_breaker(run)
+
+    def _check_breaker(self, run: _WorkspaceRun) -> None:
+        ratio = self._config.max_failure_ratio
+        if run.breaker_tripped or run.attempts < 3 or run.failures / run.attempts <= ratio:
+            return
+        run.breaker_tripped = True
+        run.report.breaker_tripped = True
+        run.log.error(
+            "breaker.tripped",
+            attempts=run.attempts,
+            failures=run.failures,
+            max_failure_ratio=ratio,
+        )
+
+    def _open_failed(self, run: _WorkspaceRun, error: BaseException) -> None:
+        run.stack.close()
+        run.closed = True
+        if isinstance(error, LockHeldError):
+            run.report.locked = True
+            run.report.error = str(error)
+            run.log.warning("pass.locked", error=str(error))
+            return
+        run.report.error = _describe(error)
+        if isinstance(error, ApiError):
+            # Nothing could be done here: its credential was refused or the API is down.
+            run.report.usable = False
+            run.log.error("workspace.unusable", error=_describe(error))
+        else:
+            # The lock or the sink failed: something was left undone (exit 1, not 3).
+            run.report.failed = True
+            run.log.error("workspace.failed", error=_describe(error))
+
+
+def _describe(error: BaseException) -> str:
+    """An error for a report: our own errors say what failed; anything else only its class,
+    since its text could hold anything."""
+    if isinstance(error, ApiError | SinkError | LockError):
+        return str(error)
+    return f"unexpected {type(error).__name__}"
