@@ -84,6 +84,19 @@ class PassReport:
     stopped_early: bool = False
     budget_exhausted: bool = False
 
+    @property
+    def rotations_succeeded(self) -> int:
+        return self.count(Outcome.ROTATED)
+
+    @property
+    def rotations_failed(self) -> int:
+        return sum(
+            1
+            for w in self.workspaces
+            for r in w.results.values()
+            if r.attempted_rotation and r.outcome is Outcome.FAILED
+        )
+
     def count(self, outcome: Outcome) -> int:
         return sum(list(w.outcomes.values()).count(outcome) for w in self.workspaces)
 

@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -117,6 +117,9 @@ class ReadOnly(Generic[T]):
 
     rows: list[T] = field(default_factory=list)
     unusable: dict[str, str] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.rows)
 
 
 def survey(
@@ -286,6 +289,8 @@ class _WorkspaceRun:
     failures: int = 0
     breaker_tripped: bool = False
     changed: bool = False
+    #: Guards attempts, failures and breaker_tripped, which credential jobs update.
+    tally: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def idle(self) -> bool:
@@ -420,6 +425,23 @@ class Runner:
         if forced is not None:
             run.report.not_found = sorted(set(forced).difference(found.views))
         actions = plan_of(ws, found, now, self._config, forced)
+        rotating = {a.credential for a in actions if a.creates}
+        for credential, view in found.views.items():
+            if view.unknown:
+                log.warning(
+                    "key.unknown",
+                    credential=credential,
+                    key_ids=[k.id for k in view.unknown],
+                    detail="rotator-made keys, but the sink holds no metadata to judge them",
+                )
+            due = view.decision is not None and view.decision.due and view.blocked is None
+            if due and credential not in rotating and (forced is None or credential in forced):
+                log.info(
+                    "rotation.deferred",
+                    credential=credential,
+                    reason="previous-in-grace",
+                    key_id=view.previous.id if view.previous else None,
+                )
         by_credential: dict[str, list[PlannedAction]] = {}
         for action in actions:
             by_credential.setdefault(action.credential, []).append(action)
@@ -432,7 +454,6 @@ class Runner:
             return []
         # Settling-only credentials first, then rotating ones in the plan's urgency order.
         order = {a.credential: i for i, a in enumerate(actions)}
-        rotating = {a.credential for a in actions if a.creates}
         return [
             _Job(run, "credential", c, tuple(acts))
             for c, acts in sorted(
@@ -472,7 +493,24 @@ class Runner:
         work = CredentialWork(
             ctx, run.found.views[job.credential], job.actions, before_create=before_create
         )
-        return work.run()
+        result = work.run()
+        if result.attempted_rotation:
+            # Counted here, in the job's thread, so the next create anywhere sees it at once.
+            with run.tally:
+                run.attempts += 1
+                run.failures += result.outcome is Outcome.FAILED
+                if not run.breaker_tripped and _breaker_trips(
+                    run.attempts, run.failures, self._config.max_failure_ratio
+                ):
+                    run.breaker_tripped = True
+                    run.report.breaker_tripped = True
+                    run.log.error(
+                        "breaker.tripped",
+                        attempts=run.attempts,
+                        failures=run.failures,
+                        max_failure_ratio=self._config.max_failure_ratio,
+                    )
+        return result
 
     def _close(self, run: _WorkspaceRun) -> None:
         """Confirm every revoke with one list, build the inventory, release the lock."""
@@ -540,7 +578,16 @@ class _Scheduler:
                     break
                 done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
                 for future in done:
-                    self._finished(self._futures.pop(future), future)
+                    job = self._futures.pop(future)
+                    error = future.exception()
+                    if error is not None and not isinstance(error, Exception):
+                        # An interrupt (or a test's simulated crash) ends the pass at once, as
+                        # the process dying would; only the locks are let go, as death would.
+                        self._runner._stop.set()
+                        for run in self._runs:
+                            run.stack.close()
+                        raise error
+                    self._finished(job, future)
         if self._runner._stop.is_set() and any(not r.closed for r in self._runs):
             self._report.stopped_early = True
 
@@ -660,24 +707,8 @@ class _Scheduler:
         if result.skipped == "lock-lost" and not run.report.lock_lost:
             run.report.lock_lost = True
             run.log.error("pass.lock_lost", credential=credential)
-        if result.attempted_rotation:
-            run.attempts += 1
-            if result.outcome is Outcome.FAILED:
-                run.failures += 1
-            self._check_breaker(run)
-
-    def _check_breaker(self, run: _WorkspaceRun) -> None:
-        ratio = self._config.max_failure_ratio
-        if run.breaker_tripped or run.attempts < 3 or run.failures / run.attempts <= ratio:
-            return
-        run.breaker_tripped = True
-        run.report.breaker_tripped = True
-        run.log.error(
-            "breaker.tripped",
-            attempts=run.attempts,
-            failures=run.failures,
-            max_failure_ratio=ratio,
-        )
+        if result.skipped == "stopped":
+            self._report.stopped_early = True
 
     def _open_failed(self, run: _WorkspaceRun, error: BaseException) -> None:
         run.stack.close()
@@ -696,6 +727,11 @@ class _Scheduler:
             # The lock or the sink failed: something was left undone (exit 1, not 3).
             run.report.failed = True
             run.log.error("workspace.failed", error=_describe(error))
+
+
+def _breaker_trips(attempts: int, failures: int, max_failure_ratio: float) -> bool:
+    """The circuit breaker's rule: at least 3 attempts, and *more* than the ratio failed."""
+    return attempts >= 3 and failures / attempts > max_failure_ratio
 
 
 def _describe(error: BaseException) -> str:

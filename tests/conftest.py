@@ -18,10 +18,14 @@ import pytest
 
 from rotator.client import ProjectManagerClient
 from rotator.emulator import Emulator
-from rotator.engine import Engine, EngineConfig, PassReport, Workspace
+from rotator.locks.memory import MemoryLock
 from rotator.logging import configure as configure_logging
 from rotator.models import Secret, SinkRecord
 from rotator.policy import RotationPolicy
+from rotator.reconcile import ReconcileConfig
+from rotator.report import PassReport
+from rotator.rotation import RotationConfig
+from rotator.runner import PassConfig, Runner, Workspace
 from rotator.sinks.base import Sink
 from rotator.sinks.file import FileSink
 from rotator.sinks.memory import MemorySink
@@ -52,6 +56,7 @@ class World:
     sink: Sink
     log_stream: io.StringIO
     clients: list[ProjectManagerClient] = field(default_factory=list)
+    lock: MemoryLock = field(default_factory=MemoryLock)
 
     def client(self) -> ProjectManagerClient:
         client = ProjectManagerClient(
@@ -60,23 +65,31 @@ class World:
         self.clients.append(client)
         return client
 
-    def workspace(self) -> Workspace:
-        return Workspace(name="acme", provider=self.client(), sink=self.sink)
+    def workspace(self, name: str = "acme") -> Workspace:
+        return Workspace(name=name, provider=self.client(), sink=self.sink, lock=self.lock)
 
-    def config(self, **overrides: object) -> EngineConfig:
-        values: dict[str, object] = {
-            "policy": RotationPolicy(key_names=("app-*",), rotate_before_days=30),
-            "grace": timedelta(0),
-            "orphan_min_age": timedelta(minutes=10),
-            "verify_first_wait_seconds": 0.0,
-        }
-        values.update(overrides)
-        return EngineConfig(**values)  # type: ignore[arg-type]
+    def config(self, **overrides: object) -> PassConfig:
+        """A pass's config; overrides by the old flat names (policy, grace, dry_run, ...)."""
+        policy = overrides.pop(
+            "policy", RotationPolicy(key_names=("app-*",), rotate_before_days=30)
+        )
+        orphan_min_age = overrides.pop("orphan_min_age", timedelta(minutes=10))
+        rotation = RotationConfig(
+            grace=overrides.pop("grace", timedelta(0)),  # type: ignore[arg-type]
+            emergency=bool(overrides.pop("emergency", False)),
+            verify_attempts=overrides.pop("verify_attempts", 5),  # type: ignore[arg-type]
+            verify_first_wait_seconds=overrides.pop("verify_first_wait_seconds", 0.0),  # type: ignore[arg-type]
+        )
+        return PassConfig(
+            reconcile=ReconcileConfig(policy=policy, orphan_min_age=orphan_min_age),  # type: ignore[arg-type]
+            rotation=rotation,
+            **overrides,  # type: ignore[arg-type]
+        )
 
     def engine(
         self, checkpoint: Callable[[str, str], None] | None = None, **overrides: object
-    ) -> Engine:
-        return Engine(
+    ) -> Runner:
+        return Runner(
             self.config(**overrides),
             clock=self.emu.now,
             sleep=lambda _s: None,
@@ -96,7 +109,8 @@ class World:
     def deliver(self, credential: str, key_id: str, secret: str) -> None:
         """Put a key into the sink as a past rotation would have left it."""
         listed = {k["id"]: k for k in self.emu.keys(self.workspace_id)}
-        self.sink.write_secret(credential, Secret(secret))
+        version = self.sink.read(credential).version
+        version = self.sink.write_secret(credential, Secret(secret), expected_version=version)
         self.sink.write_record(
             credential,
             SinkRecord(
@@ -106,13 +120,27 @@ class World:
                 delivered_at=self.emu.now(),
                 secret_sha256=Secret(secret).sha256(),
             ),
+            expected_version=version,
         )
+
+    def record(self, credential: str) -> SinkRecord | None:
+        return self.sink.read(credential).record
+
+    def put_record(self, credential: str, record: SinkRecord) -> None:
+        """Replace the credential's metadata, as a person editing it would."""
+        version = self.sink.read(credential).version
+        self.sink.write_record(credential, record, expected_version=version)
+
+    def put_secret(self, credential: str, secret: Secret) -> None:
+        """Replace the credential's stored secret, as another writer would."""
+        version = self.sink.read(credential).version
+        self.sink.write_secret(credential, secret, expected_version=version)
 
     def set_previous(self, credential: str, key_id: str, retire_after: datetime) -> None:
         """Record ``key_id`` as the credential's previous key, retired after ``retire_after``."""
-        record = self.sink.read_record(credential)
+        record = self.record(credential)
         assert record is not None
-        self.sink.write_record(
+        self.put_record(
             credential,
             replace(record, previous_key_id=key_id, retire_previous_after=retire_after),
         )

@@ -11,7 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from rotator.engine import Action, Engine, Outcome
+from rotator.plan import Action
+from rotator.rotation import Outcome
+from rotator.runner import Runner
 from rotator.errors import SinkError, SinkUnavailableError
 from rotator.models import Secret, SinkRecord
 from rotator.policy import RotationPolicy
@@ -32,7 +34,7 @@ def test_due_key_is_replaced_delivered_and_old_revoked_with_grace_zero(world: Wo
     held = world.held_secret("app-billing")
     assert held is not None and held.reveal() != old_secret
     assert world.works(held)
-    record = world.sink.read_record("app-billing")
+    record = world.record("app-billing")
     assert record is not None
     assert record.key_id == live[0]["id"]
     assert record.previous_key_id == old_id
@@ -108,11 +110,11 @@ def test_missing_key_is_rotated_at_once(world: World) -> None:
 def test_dry_run_changes_nothing(world: World) -> None:
     deliver_due(world)
     before = world.live()
-    record_before = world.sink.read_record("app-billing")
+    record_before = world.record("app-billing")
     report = world.run(dry_run=True)
     assert report.exit_code == 0
     assert world.live() == before
-    assert world.sink.read_record("app-billing") == record_before
+    assert world.record("app-billing") == record_before
     assert "rotation.planned" in [e["event"] for e in world.events()]
 
 
@@ -192,7 +194,7 @@ def test_invariant_1_delivery_that_surely_failed_rolls_back(world: World) -> Non
     assert report.exit_code == 1
     assert [k["id"] for k in world.live("app-billing")] == [old_id]
     assert world.held_secret("app-billing") == Secret(old_secret)
-    record = world.sink.read_record("app-billing")
+    record = world.record("app-billing")
     assert record is not None and not record.has_pending
 
 
@@ -200,7 +202,7 @@ def test_invariant_1_unknown_sink_state_revokes_nothing(world: World) -> None:
     assert isinstance(world.sink, MemorySink)
     old_id, _ = deliver_due(world)
     world.sink.fail_next["write_secret"] = SinkUnavailableError("timed out")
-    world.sink.fail_always["stored_sha256"] = SinkUnavailableError("unreachable")
+    world.sink.fail_always["read_back"] = SinkUnavailableError("unreachable")
     report = world.run()
     assert report.exit_code == 1
     live = world.live("app-billing")
@@ -208,7 +210,7 @@ def test_invariant_1_unknown_sink_state_revokes_nothing(world: World) -> None:
     assert old_id in [k["id"] for k in live]
     assert "rotation.rolled_back" not in [e["event"] for e in world.events()]
     # The sink answers again: the next pass settles from the hash (not delivered: revoke new).
-    del world.sink.fail_always["stored_sha256"]
+    del world.sink.fail_always["read_back"]
     world.run()
     live = world.live("app-billing")
     assert len(live) >= 1
@@ -288,7 +290,7 @@ def test_invariant_4_crash_at_each_step_converges(
     live = w.live("app-billing")
     assert len(live) == 1, live  # one replacement, nothing left behind
     assert live[0]["id"] != old_id
-    record = w.sink.read_record("app-billing")
+    record = w.record("app-billing")
     assert record is not None and record.key_id == live[0]["id"] and not record.has_pending
     # The same end state as an uninterrupted run: exactly one create per crash-free pass.
     creates = [r for r in w.emu.request_log() if r["method"] == "POST"]
@@ -328,7 +330,6 @@ def test_invariant_6_unselected_and_extra_keys_are_never_touched(world: World) -
     assert not any(r["path"].endswith("revoke-all") for r in world.emu.request_log())
     touched = {r["path"] for r in world.emu.request_log() if r["method"] == "DELETE"}
     assert all(odata_id not in p and extra_id not in p and excluded_id not in p for p in touched)
-    assert stamp  # named for readability of the fixture above
 
 
 def test_invariant_7_one_failure_does_not_stop_the_others(world: World) -> None:
@@ -347,7 +348,7 @@ def test_invariant_7_breaker_stops_creating_after_repeated_failures(world: World
     for name in ("app-a", "app-b", "app-c", "app-d", "app-e"):
         world.add_key(name, days_left=3)
     world.emu.add_fault("POST", "/api/data/api-keys", status=400, times=-1)
-    report = world.run()
+    report = world.run(workspace_concurrency=1)
     assert report.exit_code == 1
     assert report.workspaces[0].breaker_tripped
     creates = [r for r in world.emu.request_log() if r["method"] == "POST"]
@@ -357,7 +358,7 @@ def test_invariant_7_breaker_stops_creating_after_repeated_failures(world: World
 
 def test_invariant_8_a_held_lock_skips_the_workspace(world: World) -> None:
     old_id, _ = deliver_due(world)
-    with world.sink.lock():
+    with world.lock.hold():
         report = world.run()
     assert report.exit_code == 1
     assert report.workspaces[0].locked
@@ -377,7 +378,7 @@ def test_budget_limits_rotations_most_urgent_first(world: World) -> None:
 def test_unreadable_metadata_blocks_the_credential(world: World) -> None:
     key_id, secret = world.add_key("app-billing", days_left=3)
     world.deliver("app-billing", key_id, secret)
-    world.sink.write_record("app-billing", SinkRecord(key_id=key_id, key_name="app-other"))
+    world.put_record("app-billing", SinkRecord(key_id=key_id, key_name="app-other"))
     report = world.run()
     assert report.exit_code == 1
     assert [k["id"] for k in world.live("app-billing")] == [key_id]
@@ -399,20 +400,20 @@ def _pending(world: World, credential: str, *, delivered: bool) -> tuple[str, st
     old_id, _old_secret = deliver_due(world, credential)
     stamp = world.emu.now().strftime("%Y-%m-%dT%H:%M:%SZ")
     new_id, new_secret = world.emu.add_key(world.workspace_id, f"{credential}@{stamp}")
-    record = world.sink.read_record(credential)
+    record = world.record(credential)
     assert record is not None
-    world.sink.write_record(credential, record.with_pending(new_id, Secret(new_secret).sha256()))
+    world.put_record(credential, record.with_pending(new_id, Secret(new_secret).sha256()))
     if delivered:
-        world.sink.write_secret(credential, Secret(new_secret))
+        world.put_secret(credential, Secret(new_secret))
     return old_id, new_id
 
 
 def test_plan_shows_how_pending_deliveries_will_be_settled(world: World) -> None:
     _pending(world, "app-done", delivered=True)
     _old, lost = _pending(world, "app-lost", delivered=False)
-    world.sink.write_record("app-bad", SinkRecord(key_id="x", key_name="app-other"))
+    world.put_record("app-bad", SinkRecord(key_id="x", key_name="app-other"))
     world.add_key("app-bad", days_left=100)
-    actions = {(a.credential, a.action): a for a in world.engine().plan([world.workspace()])}
+    actions = {(a.credential, a.action): a for a in world.engine().plan([world.workspace()]).rows}
     assert ("app-done", Action.FINISH_DELIVERY) in actions
     assert actions[("app-lost", Action.REVOKE_ORPHAN)].key_id == lost
     assert ("app-bad", Action.BLOCKED) in actions
@@ -423,7 +424,7 @@ def test_pending_delivery_is_finished_and_old_key_retired(world: World) -> None:
     report = world.run()
     assert report.exit_code == 0
     assert [k["id"] for k in world.live("app-billing")] == [new_id]
-    record = world.sink.read_record("app-billing")
+    record = world.record("app-billing")
     assert record is not None and record.key_id == new_id and record.previous_key_id == old_id
 
 
@@ -481,8 +482,8 @@ def test_stop_request_ends_the_pass_between_credentials(world: World) -> None:
         if step == "delivered":
             stop.set()  # what serve does on SIGTERM
 
-    engine = Engine(
-        world.config(),
+    engine = Runner(
+        world.config(workspace_concurrency=1),
         clock=world.emu.now,
         sleep=lambda _s: None,
         checkpoint=stop_after_first,
@@ -492,7 +493,7 @@ def test_stop_request_ends_the_pass_between_credentials(world: World) -> None:
     assert report.stopped_early
     assert report.exit_code == 1
     assert report.rotations_succeeded == 1
-    assert not world.sink.read_record("app-a").has_pending  # type: ignore[union-attr]
+    assert not world.record("app-a").has_pending  # type: ignore[union-attr]
 
 
 def test_retire_that_fails_is_reported_and_retried(world: World) -> None:

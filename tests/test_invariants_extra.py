@@ -20,7 +20,8 @@ from datetime import timedelta
 import pytest
 
 from rotator.client import ProjectManagerClient
-from rotator.engine import Outcome, Workspace
+from rotator.rotation import Outcome
+from rotator.runner import Workspace
 from rotator.errors import SinkUnavailableError
 from rotator.logging import configure as configure_logging
 from rotator.logging import get_logger
@@ -41,11 +42,13 @@ class _LosingSink(MemorySink):
         super().__init__()
         self.lose_next_secret_write = False
 
-    def write_secret(self, credential: str, secret: Secret) -> None:
+    def write_secret(
+        self, credential: str, secret: Secret, *, expected_version: str | None
+    ) -> str | None:
         if self.lose_next_secret_write:
             self.lose_next_secret_write = False
-            return
-        super().write_secret(credential, secret)
+            return expected_version
+        return super().write_secret(credential, secret, expected_version=expected_version)
 
 
 class _ForeignWorkspaceProvider:
@@ -148,7 +151,7 @@ def test_invariant_4_first_rotation_without_metadata_converges_after_a_crash(
     assert len(live) == 1, live  # the person's old key retired, nothing left behind
     assert live[0]["id"] != old_id
     assert world.works(world.held_secret("app-billing"))
-    record = world.sink.read_record("app-billing")
+    record = world.record("app-billing")
     assert record is not None and record.key_id == live[0]["id"] and not record.has_pending
 
 
@@ -191,7 +194,7 @@ def test_invariant_5_no_secret_on_failure_paths(world: World) -> None:
     world.sink.fail_next["write_secret"] = SinkUnavailableError("disk full")
     reports.append(world.run(policy=RotationPolicy(key_names=("app-deliver",))))
     world.sink.fail_next["write_secret"] = SinkUnavailableError("timed out")
-    world.sink.fail_always["stored_sha256"] = SinkUnavailableError("unreachable")
+    world.sink.fail_always["read_back"] = SinkUnavailableError("unreachable")
     reports.append(world.run(policy=RotationPolicy(key_names=("app-unknown",))))
     assert [r.exit_code for r in reports] == [1, 1, 1]
     steps = [e["step"] for e in _events(world, "rotation.failed")]
@@ -220,10 +223,10 @@ def test_invariant_6_metadata_naming_another_credentials_key_revokes_nothing(
     world.deliver("app-crm", crm_id, crm_secret)
     billing_id, billing_secret = world.add_key("app-billing", days_left=300)
     world.deliver("app-billing", billing_id, billing_secret)
-    record = world.sink.read_record("app-billing")
+    record = world.record("app-billing")
     assert record is not None
     # Corrupt metadata: app-billing's previous key is app-crm's live key, grace long over.
-    world.sink.write_record(
+    world.put_record(
         "app-billing",
         dataclasses.replace(
             record, previous_key_id=crm_id, retire_previous_after=world.emu.now() - timedelta(1)

@@ -12,7 +12,9 @@ failures without patching anything:
 - ``name_problems[credential] = problem``: ``check_names`` reports it;
 - ``rollouts[credential] = [WorkloadRollout, ...]``: what :meth:`rollout` answers.
 
-Operations are ``read``, ``write_secret``, ``write_record`` and ``list_credentials``.
+Operations are ``read``, ``write_secret``, ``write_record`` and ``list_credentials``; a read of a
+credential written since the last :meth:`prepare` (the start of a pass) is also ``read_back``,
+so a test can fail the read-backs of a delivery and nothing else.
 ``operations`` logs each call as ``(operation, credential)`` in order, so a test can assert the
 two-phase order of a delivery. It knows nothing of the engine or of any other backend.
 """
@@ -30,7 +32,9 @@ from rotator.models import Secret, SinkRecord, base_name
 from rotator.sinks.base import SinkState, WorkloadRollout
 
 #: The operations failures can be injected into.
-OPERATIONS: Final = frozenset({"read", "write_secret", "write_record", "list_credentials"})
+OPERATIONS: Final = frozenset(
+    {"read", "read_back", "write_secret", "write_record", "list_credentials"}
+)
 #: The operations that change what is stored (the only ones ``fail_next_after_applying`` fits).
 _WRITES: Final = frozenset({"write_secret", "write_record"})
 
@@ -57,6 +61,7 @@ class MemorySink:
         self._secrets: dict[str, Secret] = {}
         self._records: dict[str, SinkRecord] = {}
         self._versions: dict[str, int] = {}
+        self._written: set[str] = set()
         self._state_lock = threading.Lock()
         self._check_hooks()
 
@@ -80,6 +85,11 @@ class MemorySink:
             return sorted(self._records)
 
     def read(self, credential: str) -> SinkState:
+        with self._state_lock:
+            back = credential in self._written
+        if back:
+            with self._operation("read_back", credential):
+                pass
         with self._operation("read", credential):
             record = self._records.get(credential)
             secret = self._secrets.get(credential)
@@ -118,7 +128,8 @@ class MemorySink:
         return list(self.rollouts.get(credential, ()))
 
     def prepare(self) -> None:
-        return None
+        with self._state_lock:
+            self._written.clear()
 
     def close(self) -> None:
         return None
@@ -188,6 +199,8 @@ class MemorySink:
                         f"memory: {credential!r} changed since it was read "
                         f"(version {seen}, expected {expected_version})"
                     )
+            if operation in _WRITES:
+                self._written.add(credential)
             yield _Bump(self._versions, credential)
             if operation in self.fail_next_after_applying:
                 raise self.fail_next_after_applying.pop(operation)
