@@ -1,120 +1,281 @@
-"""Wiring: from validated Settings to the engine, API clients and sinks of a pass.
+"""Wiring: from validated Settings to the workspaces of a pass (API client, sink, lock each),
+the runner, and metrics. The one wiring for every command.
 
 The CLI and ``serve`` both start passes through here, so both run the same code path. This is
-the only module that turns settings into objects; the engine below it sees plain values.
+the only module that turns settings into objects; the runner below it sees plain values. Each
+sink backend and the Lease lock are imported lazily, when configured, so a missing extra is a
+configuration error naming the ``pip install`` that fixes it, and an unused SDK is never loaded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
 
 from rotator.client import ProjectManagerClient
-from rotator.engine import Engine, EngineConfig, Outcome, PassReport, Workspace
 from rotator.errors import ConfigError
+from rotator.locks.base import PassLock
+from rotator.locks.file import FileLock
 from rotator.metrics import ManagedKeySample, Metrics, UnmanagedKeySample
 from rotator.models import ApiKey
 from rotator.policy import RotationPolicy, rotation_due_at
-from rotator.settings import Settings
+from rotator.reconcile import ReconcileConfig
+from rotator.report import PassReport
+from rotator.rotation import Outcome, RotationConfig
+from rotator.runner import PassConfig, Runner, Workspace
+from rotator.settings import Settings, WorkspaceSettings, read_api_key
 from rotator.sinks.base import Sink
-from rotator.sinks.file import FileSink
+
+#: Mounted in every pod that has a service account: "running in a cluster" for ROTATOR_LOCK=auto.
+SERVICE_ACCOUNT_TOKEN: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def engine_config(
+def pass_config(
     settings: Settings, *, dry_run: bool | None = None, emergency: bool = False
-) -> EngineConfig:
-    """The engine's view of ``settings``; ``dry_run`` overrides ROTATOR_DRY_RUN (``plan``);
-    ``emergency`` takes ROTATOR_EMERGENCY_GRACE_HOURS as the grace (``rotate --now``)."""
+) -> PassConfig:
+    """The runner's view of ``settings``; ``dry_run`` overrides ROTATOR_DRY_RUN (``plan``);
+    ``emergency`` is ``rotate --now``: ROTATOR_EMERGENCY_GRACE_HOURS, no wait for restarts."""
     grace_hours = settings.emergency_grace_hours if emergency else settings.grace_hours
-    return EngineConfig(
-        policy=RotationPolicy(
-            key_names=tuple(settings.key_names),
-            exclude_key_names=tuple(settings.exclude_key_names),
-            validity_days=settings.validity_days,
-            rotate_before_days=settings.rotate_before_days,
-            max_age_days=settings.max_age_days,
+    return PassConfig(
+        reconcile=ReconcileConfig(
+            policy=policy_of(settings),
+            orphan_min_age=timedelta(minutes=settings.orphan_min_age_minutes),
         ),
-        grace=timedelta(hours=grace_hours),
-        orphan_min_age=timedelta(minutes=settings.orphan_min_age_minutes),
+        rotation=RotationConfig(grace=timedelta(hours=grace_hours), emergency=emergency),
         dry_run=settings.dry_run if dry_run is None else dry_run,
         max_failure_ratio=settings.max_failure_ratio,
         max_rotations_per_pass=settings.max_rotations_per_pass,
+        concurrency=settings.concurrency,
+        workspace_concurrency=settings.workspace_concurrency,
     )
 
 
-def build_engine(
+def policy_of(settings: Settings, ws: WorkspaceSettings | None = None) -> RotationPolicy:
+    return RotationPolicy(
+        key_names=tuple(ws.key_names if ws else settings.key_names),
+        exclude_key_names=tuple(ws.exclude_key_names if ws else settings.exclude_key_names),
+        validity_days=settings.validity_days,
+        rotate_before_days=settings.rotate_before_days,
+        max_age_days=settings.max_age_days,
+    )
+
+
+def build_runner(
     settings: Settings,
     *,
     dry_run: bool | None = None,
     clock: Callable[[], datetime] = utc_now,
     stop_requested: threading.Event | None = None,
     emergency: bool = False,
-) -> Engine:
-    config = engine_config(settings, dry_run=dry_run, emergency=emergency)
-    return Engine(config, clock=clock, stop_requested=stop_requested)
+) -> Runner:
+    config = pass_config(settings, dry_run=dry_run, emergency=emergency)
+    return Runner(config, clock=clock, stop_requested=stop_requested)
 
 
-def build_sink(settings: Settings) -> Sink:
-    """The configured sink of the (single) workspace."""
-    # Settings admit only the sinks this version builds (a tagged union on ROTATOR_SINK).
-    return FileSink(settings.sink.dir)
+# ------------------------------------------------------------------------- shards
+
+
+def shard_of(workspace: str, shards: int) -> int:
+    """The shard a workspace belongs to: a stable hash of its name (never Python's ``hash``,
+    which changes between processes), so N pods agree whatever the order of the file."""
+    digest = hashlib.sha256(workspace.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % shards
+
+
+def my_workspaces(settings: Settings) -> list[WorkspaceSettings]:
+    """The workspaces this process takes: all, or its shard's share."""
+    return [
+        ws
+        for ws in settings.workspaces
+        if settings.shards <= 1 or shard_of(ws.name, settings.shards) == settings.shard_index
+    ]
+
+
+# ------------------------------------------------------------------- sinks, locks
+
+
+def _missing_extra(kind: str) -> ConfigError:
+    return ConfigError(
+        [f"ROTATOR_SINK: the {kind} sink needs its extra: pip install 'key-rotator[{kind}]'"]
+    )
+
+
+def build_sink(settings: Settings, ws: WorkspaceSettings) -> Sink:
+    """The configured sink of one workspace; its SDK is imported only now."""
+    sink: Any = ws.sink
+    kind = sink.kind
+    if kind == "file":
+        from rotator.sinks.file import FileSink  # noqa: PLC0415
+
+        return FileSink(sink.dir)
+    try:
+        if kind == "kubernetes":
+            from rotator.sinks.kubernetes import KubernetesSink  # noqa: PLC0415
+
+            return KubernetesSink(
+                namespace=sink.namespace,
+                secret_name_template=sink.secret_name,
+                secret_key=sink.secret_key,
+                workspace=ws.name,
+                kubeconfig=sink.kubeconfig,
+                restart=sink.restart,
+                rollout_timeout=timedelta(minutes=sink.rollout_timeout_minutes),
+            )
+        if kind == "vault":
+            from rotator.sinks.vault import VaultSink  # noqa: PLC0415
+
+            return VaultSink.from_settings(sink, workspace=ws.name)  # type: ignore[no-any-return]
+        if kind == "aws-secrets-manager":
+            from rotator.sinks.aws import AwsSecretsManagerSink  # noqa: PLC0415
+
+            return AwsSecretsManagerSink(
+                region=sink.region,
+                secret_id_template=sink.secret_id,
+                workspace=ws.name,
+                json_key=sink.json_key,
+                endpoint_url=sink.endpoint_url,
+                kms_key_id=sink.kms_key_id,
+                timeout_seconds=settings.http_timeout_seconds,
+            )
+        if kind == "exec":
+            from rotator.sinks.exec import ExecSink  # noqa: PLC0415
+
+            return ExecSink(
+                command=tuple(sink.command),
+                workspace=ws.name,
+                timeout_seconds=sink.timeout_seconds,
+            )
+    except ImportError:
+        raise _missing_extra(kind) from None
+    raise ConfigError([f"ROTATOR_SINK: unknown sink {kind!r}"])
+
+
+def in_cluster() -> bool:
+    return SERVICE_ACCOUNT_TOKEN.exists()
+
+
+def build_lock(settings: Settings, ws: WorkspaceSettings) -> PassLock:
+    """The pass lock of one workspace (ROTATOR_LOCK): a Lease in a cluster, else a file."""
+    choice = settings.lock
+    if choice == "lease" or (choice == "auto" and in_cluster()):
+        try:
+            from rotator.locks.lease import LeaseLock  # noqa: PLC0415
+        except ImportError:
+            raise ConfigError(
+                [
+                    "ROTATOR_LOCK: the Lease lock needs the kubernetes extra: "
+                    "pip install 'key-rotator[kubernetes]'"
+                ]
+            ) from None
+        return LeaseLock.for_workspace(  # type: ignore[no-any-return]
+            ws.name,
+            namespace=settings.lease_namespace,
+            duration=timedelta(seconds=settings.lease_duration_seconds),
+            kubeconfig=getattr(ws.sink, "kubeconfig", None),
+        )
+    directory = ws.lock_dir
+    if directory is None and ws.sink.kind == "file":
+        directory = ws.sink.dir  # type: ignore[union-attr]
+    if directory is None:
+        raise ConfigError(
+            [
+                "ROTATOR_LOCK_DIR: required when the pass lock is a file and the sink is "
+                f"{ws.sink.kind!r} (or set ROTATOR_LOCK=lease in a cluster)"
+            ]
+        )
+    return FileLock(Path(directory))
 
 
 @contextmanager
 def open_workspaces(
-    settings: Settings, *, on_response: Callable[[str, str], None] | None = None
+    settings: Settings,
+    *,
+    on_response: Callable[[str, str], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[list[Workspace]]:
-    """The configured workspaces with their API clients open; closes them on exit.
+    """This process's workspaces with their API clients and sinks open; closes them on exit.
 
-    The rotator's own credential is read here, at every pass, so a rotated
-    ROTATOR_API_KEY_FILE is picked up without a restart.
+    Each workspace's own credential is read from its source at every request, so a rotated
+    ROTATOR_API_KEY_FILE (or ``api_key_file``) is picked up without a restart.
     """
     with ExitStack() as stack:
-        client = stack.enter_context(
-            ProjectManagerClient(
-                settings.api_url,
-                settings.read_api_key(),
-                integration_name=settings.integration_name,
-                timeout_seconds=settings.http_timeout_seconds,
-                max_retries=settings.http_max_retries,
-                on_response=on_response,
+        workspaces: list[Workspace] = []
+        for ws in my_workspaces(settings):
+            client = stack.enter_context(
+                ProjectManagerClient(
+                    settings.api_url,
+                    _credential_provider(ws),
+                    integration_name=settings.integration_name,
+                    timeout_seconds=settings.http_timeout_seconds,
+                    max_retries=settings.http_max_retries,
+                    on_response=on_response,
+                    stop=stop,
+                )
             )
-        )
-        yield [
-            Workspace(
-                name=settings.workspace_name,
-                provider=client,
-                sink=build_sink(settings),
-                expected_workspace_id=settings.workspace_id,
+            sink = build_sink(settings, ws)
+            stack.callback(sink.close)
+            workspaces.append(
+                Workspace(
+                    name=ws.name,
+                    provider=client,
+                    sink=sink,
+                    lock=build_lock(settings, ws),
+                    expected_workspace_id=ws.workspace_id,
+                    self_key_name=ws.self_key_name,
+                )
             )
-        ]
+        yield workspaces
 
 
-def record_report(metrics: Metrics, report: PassReport, policy: RotationPolicy) -> None:
+def _credential_provider(ws: WorkspaceSettings) -> Callable[[], Any]:
+    first = read_api_key(ws)  # read now: a bad credential file is exit 2 before any request
+    cache = {"value": first}
+
+    def provide() -> Any:
+        if ws.api_key_file is None:
+            return cache["value"]
+        # A Secret being updated by the kubelet can be briefly unreadable: keep the last.
+        with suppress(ConfigError):
+            cache["value"] = read_api_key(ws)
+        return cache["value"]
+
+    return provide
+
+
+# ------------------------------------------------------------------------ metrics
+
+
+def record_report(metrics: Metrics, report: PassReport, settings: Settings) -> None:
     """Translate a pass's report into metric updates."""
+    policy = policy_of(settings)
     for ws in report.workspaces:
         if ws.usable and not ws.locked:
             managed = [
                 ManagedKeySample(
                     credential=s.credential,
-                    key_id=s.key_id,
+                    key_id=s.key_id or "",
                     role=str(s.role),
-                    expires=s.expires,
-                    rotation_due=rotation_due_at(ApiKey(s.key_id, s.name, s.expires), policy),
+                    expires=s.expires or report.started_at,
+                    rotation_due=rotation_due_at(
+                        ApiKey(s.key_id or "", s.name, s.expires or report.started_at), policy
+                    ),
                 )
                 for s in ws.inventory
-                if s.managed
+                if s.managed and s.expires is not None
             ]
             unmanaged = [
-                UnmanagedKeySample(key_name=s.name, key_id=s.key_id, expires=s.expires)
+                UnmanagedKeySample(key_name=s.name, key_id=s.key_id or "", expires=s.expires)
                 for s in ws.inventory
-                if not s.managed
+                if not s.managed and s.expires is not None
             ]
             metrics.set_keys(ws.name, managed, unmanaged)
         outcomes = list(ws.outcomes.values())
@@ -125,26 +286,67 @@ def record_report(metrics: Metrics, report: PassReport, policy: RotationPolicy) 
     metrics.pass_duration.observe(report.duration_s)
 
 
-def run_pass_with_metrics(settings: Settings, engine: Engine, metrics: Metrics) -> PassReport:
-    """One pass with the API requests counted and the outcome recorded in ``metrics``."""
+def run_pass_with_metrics(
+    settings: Settings, runner: Runner, metrics: Metrics, *, stop: threading.Event | None = None
+) -> PassReport:
+    """One pass with the API requests counted and the outcome recorded in ``metrics``.
+
+    A pass that crashed (an error no rule foresaw, a credential file gone) counts as failed in
+    every workspace's metrics before the error goes on up.
+    """
+    names = [ws.name for ws in my_workspaces(settings)]
     try:
-        with open_workspaces(settings, on_response=metrics.observe_api) as workspaces:
-            report = engine.run_pass(workspaces)
-    except (ConfigError, ValueError):
-        # The rotator's own credential could not be read (a rotated Secret mid-update?).
-        metrics.record_pass(
-            settings.workspace_name, ended_at=utc_now(), succeeded=False, duration_s=None
-        )
+        with open_workspaces(settings, on_response=metrics.observe_api, stop=stop) as workspaces:
+            report = runner.run_pass(workspaces)
+    except BaseException:
+        for name in names:
+            metrics.record_pass(name, ended_at=utc_now(), succeeded=False, duration_s=None)
         raise
-    record_report(metrics, report, engine_config(settings).policy)
+    record_report(metrics, report, settings)
     return report
 
 
+def deployment_id(settings: Settings) -> str:
+    """What tells this deployment's pushed metrics apart from another's (hashed by Metrics)."""
+    names: Sequence[str] = [ws.name for ws in settings.workspaces]
+    return f"{settings.api_url}|{','.join(names)}|{settings.sink.kind}|shard={settings.shard_index}"
+
+
 def push_metrics(settings: Settings, metrics: Metrics) -> None:
-    """Push to ROTATOR_PUSHGATEWAY_URL (CronJob mode); the group is this deployment's own."""
+    """Push to ROTATOR_PUSHGATEWAY_URL (CronJob mode); the group is this shard's own."""
     if not settings.pushgateway_url:
         return
-    deployment = f"{settings.api_url}|{settings.workspace_name}|{build_sink(settings).describe()}"
     metrics.push(
-        settings.pushgateway_url, deployment=deployment, workspaces=[settings.workspace_name]
+        settings.pushgateway_url,
+        deployment=deployment_id(settings),
+        workspaces=[ws.name for ws in my_workspaces(settings)],
     )
+
+
+def config_warnings(settings: Settings) -> list[str]:
+    """What ``check-config`` warns about: set-ups that work but may not do what ops meant."""
+    warnings: list[str] = []
+    for ws in settings.workspaces:
+        where = f" (workspace {ws.name})" if settings.workspaces_file else ""
+        wildcards = any("*" in p or "?" in p or "[" in p for p in ws.key_names)
+        if ws.self_key_name is None and wildcards:
+            # The API cannot tell which listed key is the rotator's own: a wildcard may select
+            # it, and rotating it with a grace period could end with the rotator locked out.
+            warnings.append(
+                f"ROTATOR_KEY_NAMES has wildcards and ROTATOR_SELF_KEY_NAME is unset{where}: "
+                "make sure neither selects the rotator's own key (add it to "
+                "ROTATOR_EXCLUDE_KEY_NAMES, or name it in ROTATOR_SELF_KEY_NAME)"
+            )
+        if ws.self_key_name is not None and ws.sink.kind == "file":
+            from rotator.sinks.file import file_name  # noqa: PLC0415
+
+            target = Path(ws.sink.dir, file_name(ws.self_key_name)).resolve()  # type: ignore[union-attr]
+            source = ws.api_key_file.resolve() if ws.api_key_file else None
+            if source != target:
+                warnings.append(
+                    f"ROTATOR_SELF_KEY_NAME{where}: the rotator's new key is delivered to "
+                    f"{target}, but its credential is read from "
+                    f"{source or 'ROTATOR_API_KEY'}; the old key is never revoked until the "
+                    "two agree (point ROTATOR_API_KEY_FILE at the delivered file)"
+                )
+    return warnings

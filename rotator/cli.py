@@ -1,6 +1,9 @@
 """The ``rotator`` command: parse argv, load settings, delegate, return the exit code.
 
-Thin on purpose: every decision lives in the engine, every object is built by ``rotator.app``.
+Thin on purpose: every decision lives in ``rotator.plan`` and the runner, every object is built
+by ``rotator.app``. ``--help`` imports nothing but the standard library and
+``rotator.variables`` (no pydantic, structlog, httpx, apscheduler or prometheus_client): every
+other import happens inside the command that needs it.
 Exit codes (contract.md): 0 done, 1 something left undone, 2 configuration or usage error (one
 line per problem, no traceback), 3 nothing could be done and nothing changed.
 """
@@ -14,6 +17,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -22,8 +26,6 @@ from typing import Any, TextIO
 
 from rotator import __version__
 from rotator.errors import ApiError, ConfigError, RotatorError
-from rotator.logging import configure as configure_logging
-from rotator.logging import get_logger
 
 EXIT_OK, EXIT_UNDONE, EXIT_CONFIG, EXIT_UNUSABLE = 0, 1, 2, 3
 
@@ -37,18 +39,25 @@ def _print_problems(problems: Sequence[str], stream: TextIO) -> None:
 
 
 def _load(environ: dict[str, str]) -> Any:
-    from rotator.settings import load_settings  # noqa: PLC0415 - keeps --help fast
+    from rotator.logging import configure  # noqa: PLC0415 - keeps --help fast
+    from rotator.settings import load_settings  # noqa: PLC0415
 
     settings = load_settings(environ)
-    configure_logging(log_format=settings.log_format, level=settings.log_level)
+    configure(log_format=settings.log_format, level=settings.log_level)
     return settings
+
+
+def _log() -> Any:
+    from rotator.logging import get_logger  # noqa: PLC0415
+
+    return get_logger()
 
 
 # ------------------------------------------------------------------------ commands
 
 
 def _cmd_run_once(args: argparse.Namespace, environ: dict[str, str]) -> int:
-    from rotator.app import build_engine, push_metrics, run_pass_with_metrics  # noqa: PLC0415
+    from rotator.app import build_runner, push_metrics, run_pass_with_metrics  # noqa: PLC0415
     from rotator.metrics import Metrics  # noqa: PLC0415
 
     settings = _load(environ)
@@ -56,40 +65,40 @@ def _cmd_run_once(args: argparse.Namespace, environ: dict[str, str]) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        # A CronJob pod being deleted: finish the credential in flight (never stop between
-        # create and deliver), then stop; the next run picks up the rest.
-        get_logger().warning("pass.stopping", signal=signal.Signals(signum).name)
+        # A CronJob pod being deleted: finish the credentials in flight (never stop between
+        # create and deliver), end any wait at once, then stop; the next run does the rest.
+        _log().warning("pass.stopping", signal=signal.Signals(signum).name)
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    engine = build_engine(settings, stop_requested=stop)
-    report = run_pass_with_metrics(settings, engine, metrics)
+    runner = build_runner(settings, stop_requested=stop)
+    report = run_pass_with_metrics(settings, runner, metrics, stop=stop)
     try:
         push_metrics(settings, metrics)
     except OSError as exc:
         # The pass is done either way; a CronJob whose metrics are lost must still show it.
-        get_logger().error("metrics.push_failed", error=str(exc))
+        _log().error("metrics.push_failed", error=str(exc))
         return max(report.exit_code, EXIT_UNDONE)
     return report.exit_code
 
 
 def _cmd_rotate(args: argparse.Namespace, environ: dict[str, str]) -> int:
-    from rotator.app import build_engine, open_workspaces  # noqa: PLC0415
+    from rotator.app import build_runner, open_workspaces  # noqa: PLC0415
 
     settings = _load(environ)
     if not args.now:
         raise ConfigError(["rotate: --now is required (it rotates at once, whatever the policy)"])
-    if args.workspace is not None and args.workspace != settings.workspace_name:
+    names = [ws.name for ws in settings.workspaces]
+    if args.workspace is not None and args.workspace not in names:
         raise ConfigError(
-            [
-                f"--workspace: no workspace {args.workspace!r} is configured "
-                f"(ROTATOR_WORKSPACE_NAME is {settings.workspace_name!r})"
-            ]
-        )
-    engine = build_engine(settings, emergency=True)
+            [f"--workspace: no workspace {args.workspace!r} is configured (there are: "
+             f"{', '.join(names)})"]
+        )  # fmt: skip
+    runner = build_runner(settings, emergency=True)
     with open_workspaces(settings) as workspaces:
-        report = engine.run_pass(workspaces, forced={args.name})
+        chosen = [w for w in workspaces if args.workspace in (None, w.name)]
+        report = runner.run_pass(chosen, forced={args.name})
     usable = [w for w in report.workspaces if w.usable and not w.locked]
     if usable and all(args.name in w.not_found for w in usable):
         raise ConfigError(
@@ -117,22 +126,27 @@ _STATUS_COLUMNS = [
 def _report(
     args: argparse.Namespace,
     environ: dict[str, str],
-    collect: Callable[[Any, list[Any]], Sequence[Any]],
+    collect: Callable[[Any, list[Any]], Any],
     columns: list[str],
     empty: str,
 ) -> int:
-    """A read-only command: rows from a dry-run engine, as a table or JSON (plan, status)."""
-    from rotator.app import build_engine, open_workspaces  # noqa: PLC0415
+    """A read-only command: rows from a dry-run runner, as a table or JSON (plan, status)."""
+    from rotator.app import build_runner, open_workspaces  # noqa: PLC0415
 
     settings = _load(environ)
-    engine = build_engine(settings, dry_run=True)
+    runner = build_runner(settings, dry_run=True)
     with open_workspaces(settings) as workspaces:
-        rows = [asdict(item) for item in collect(engine, workspaces)]
+        result = collect(runner, workspaces)
+    rows = [asdict(item) for item in result.rows]
     if args.json:
         _print_json(rows)
     else:
         _print_table(rows, columns, empty=empty)
-    return EXIT_OK
+    for name, error in result.unusable.items():
+        print(f"rotator: workspace {name} could not be read: {error}", file=sys.stderr)
+    if result.unusable and len(result.unusable) == len(workspaces):
+        return EXIT_UNUSABLE
+    return EXIT_UNDONE if result.unusable else EXIT_OK
 
 
 def _cmd_plan(args: argparse.Namespace, environ: dict[str, str]) -> int:
@@ -144,28 +158,31 @@ def _cmd_status(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 
 def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:
-    from rotator.app import utc_now  # noqa: PLC0415
+    from rotator.app import config_warnings, my_workspaces, utc_now  # noqa: PLC0415
     from rotator.schedule import next_fire_times, parse_schedule  # noqa: PLC0415
     from rotator.settings import redacted  # noqa: PLC0415
 
     settings = _load(environ)
     trigger = parse_schedule(settings.schedule, settings.timezone)
     fires = [t.isoformat() for t in next_fire_times(trigger, utc_now(), 3)]
-    warnings = []
-    if settings.self_key_name is None and any("*" in p or "?" in p for p in settings.key_names):
-        # The API cannot tell which listed key is the rotator's own: a wildcard may select it,
-        # and rotating it with a grace period would end with the rotator locked out.
-        warnings.append(
-            "ROTATOR_KEY_NAMES has wildcards and ROTATOR_SELF_KEY_NAME is unset: make sure "
-            "neither selects the rotator's own key (add it to ROTATOR_EXCLUDE_KEY_NAMES)"
-        )
+    warnings = config_warnings(settings)
+    mine = [ws.name for ws in my_workspaces(settings)]
     if args.json:
         _print_json(
-            {"settings": redacted(settings), "next_fire_times": fires, "warnings": warnings}
+            {
+                "settings": redacted(settings),
+                "next_fire_times": fires,
+                "warnings": warnings,
+                "workspaces": mine,
+            }
         )
         return EXIT_OK
     for warning in warnings:
         print(f"warning: {warning}")
+    print(
+        f"Workspaces this process takes (shard {settings.shard_index} of {settings.shards}): "
+        + (", ".join(mine) or "none")
+    )
     print("Effective settings (secrets redacted):")
     for name, value in redacted(settings).items():
         print(f"  {name}={'' if value is None else value}")
@@ -229,10 +246,10 @@ def _print_table(rows: list[dict[str, Any]], columns: list[str], *, empty: str) 
 
 
 def _environment_epilog() -> str:
-    from rotator.settings import describe_variables  # noqa: PLC0415
+    from rotator.variables import VARIABLES  # noqa: PLC0415 - plain data, no pydantic
 
     lines = ["environment variables (README.md has defaults and details):"]
-    lines += [f"  {name}" for name in sorted(describe_variables())]
+    lines += [f"  {name}" for name in sorted(VARIABLES)]
     return "\n".join(lines)
 
 
@@ -314,6 +331,8 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     handler: Handler = args.handler
     try:
         return handler(args, env)
+    except (KeyboardInterrupt, SystemExit):
+        raise
     except ConfigError as exc:
         _print_problems(exc.problems, sys.stderr)
         return EXIT_CONFIG
@@ -324,3 +343,13 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     except RotatorError as exc:
         print(f"rotator: {exc}", file=sys.stderr)
         return EXIT_UNDONE
+    except Exception as exc:  # noqa: BLE001 - no traceback: its text could hold anything
+        _report_crash(exc)
+        return EXIT_UNDONE
+
+
+def _report_crash(exc: Exception) -> None:
+    """An error no rule foresaw: logged by class only (its text could carry a secret)."""
+    with suppress(Exception):  # logging may be what failed
+        _log().error("rotator.crashed", error_type=type(exc).__name__)
+    print(f"rotator: unexpected {type(exc).__name__}; see the log", file=sys.stderr)

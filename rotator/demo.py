@@ -15,9 +15,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from rotator.app import build_engine, open_workspaces
-from rotator.engine import KeyStatus, StepRecord
+from rotator.app import build_runner, open_workspaces
 from rotator.logging import configure as configure_logging
+from rotator.report import KeyStatus
+from rotator.rotation import StepRecord
 from rotator.settings import load_settings
 
 _DEMO_KEYS = (
@@ -58,7 +59,7 @@ def run_demo(out: TextIO) -> int:
             }
         )
         configure_logging(log_format=settings.log_format, level=settings.log_level)
-        engine = build_engine(settings)
+        engine = build_runner(settings)
 
         print(
             f"Emulator of the ProjectManager API on {emulator.url}, workspace 'Demo Co'.", file=out
@@ -71,12 +72,12 @@ def run_demo(out: TextIO) -> int:
         for name, _days, why in _DEMO_KEYS:
             print(f"  {name:<14} {why}", file=out)
         with open_workspaces(settings) as workspaces:
-            _print_inventory("Before the pass", engine.inventory(workspaces), out)
+            _print_inventory("Before the pass", engine.inventory(workspaces).rows, out)
             report = engine.run_pass(workspaces)
             print("\nWhat the pass did:", file=out)
             for step in report.steps:
                 _print_step(step, out)
-            _print_inventory("After the pass", engine.inventory(workspaces), out)
+            _print_inventory("After the pass", engine.inventory(workspaces).rows, out)
         print(
             f"\nFiles the consumers read, in {sink_dir} (mode 0600, secrets not shown):", file=out
         )
@@ -96,9 +97,9 @@ def _print_inventory(title: str, statuses: list[KeyStatus], out: TextIO) -> None
     print(f"  {'KEY NAME':<36} {'DAYS LEFT':>9} {'AGE':>6}  {'ROLE':<10} DUE", file=out)
     for s in statuses:
         due = f"yes ({s.reason})" if s.due else "no"
-        print(
-            f"  {s.name:<36} {s.days_left:>9.1f} {s.age_days:>6.0f}  {s.role:<10} {due}", file=out
-        )
+        days = "-" if s.days_left is None else f"{s.days_left:.1f}"
+        age = "-" if s.age_days is None else f"{s.age_days:.0f}"
+        print(f"  {s.name:<36} {days:>9} {age:>6}  {s.role:<10} {due}", file=out)
 
 
 def _print_step(step: StepRecord, out: TextIO) -> None:

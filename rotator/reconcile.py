@@ -147,26 +147,28 @@ def credentials_of(
     return sorted(names)
 
 
-def reconcile(
-    credential: str,
-    keys: Sequence[ApiKey],
-    state: SinkState | SinkError,
-    *,
-    all_keys: Mapping[str, ApiKey],
-    me_user_id: str | None,
-    now: datetime,
-    config: ReconcileConfig,
-) -> CredentialView:
-    """The view of ``credential`` from its listed ``keys`` and what its sink holds.
+@dataclass(frozen=True)
+class Facts:
+    """What every credential of one workspace is reconciled against."""
 
-    ``all_keys`` is every listed key of the workspace by id (to spot a record naming another
-    credential's key); ``me_user_id`` is the rotator's own user (who made rotator-made keys).
-    """
+    #: Every listed key of the workspace by id (to spot a record naming another's key).
+    all_keys: Mapping[str, ApiKey]
+    #: The user the rotator's own credential acts as (the maker of rotator-made keys).
+    me_user_id: str | None
+    now: datetime
+    config: ReconcileConfig
+
+
+def reconcile(
+    credential: str, keys: Sequence[ApiKey], state: SinkState | SinkError, facts: Facts
+) -> CredentialView:
+    """The view of ``credential`` from its listed ``keys`` and what its sink holds."""
+    all_keys, me_user_id, now, config = facts.all_keys, facts.me_user_id, facts.now, facts.config
     if isinstance(state, SinkError):
         return CredentialView(credential, None, blocked=f"the sink could not be read: {state}")
     record = state.record
     if record is None:
-        return _without_record(credential, keys, state, me_user_id, now, config)
+        return _without_record(credential, keys, state, facts)
     problem = _untrustworthy(credential, record, state, all_keys)
     if problem is not None:
         return CredentialView(credential, state, blocked=problem)
@@ -215,13 +217,9 @@ def reconcile(
 
 
 def _without_record(
-    credential: str,
-    keys: Sequence[ApiKey],
-    state: SinkState,
-    me_user_id: str | None,
-    now: datetime,
-    config: ReconcileConfig,
+    credential: str, keys: Sequence[ApiKey], state: SinkState, facts: Facts
 ) -> CredentialView:
+    me_user_id, now, config = facts.me_user_id, facts.now, facts.config
     made = [k for k in keys if k.made_by(me_user_id)]
     people = [k for k in keys if not k.made_by(me_user_id)]
     pool = people or made

@@ -47,6 +47,7 @@ from rotator.plan import Action, PlanConfig, PlannedAction, plan_workspace
 from rotator.policy import decide, is_managed
 from rotator.reconcile import (
     CredentialView,
+    Facts,
     ReconcileConfig,
     WorkspaceKeys,
     credentials_of,
@@ -136,12 +137,13 @@ def survey(
     if ws.expected_workspace_id and identity.workspace_id != ws.expected_workspace_id:
         raise ApiAuthError("the credential answers for another workspace", endpoint="me")
     keys = tuple(ws.provider.list_keys())
-    return survey_keys(ws, keys, identity, now, config, log)
+    return survey_keys(ws, keys, identity=identity, now=now, config=config, log=log)
 
 
-def survey_keys(
+def survey_keys(  # noqa: PLR0913 - the survey's inputs, each named at every call
     ws: Workspace,
     keys: Sequence[ApiKey],
+    *,
     identity: Identity,
     now: datetime,
     config: ReconcileConfig,
@@ -158,7 +160,12 @@ def survey_keys(
         remembered = ()
     credentials = credentials_of(grouped, remembered, policy)
     problems = ws.sink.check_names(credentials)
-    all_keys = {k.id: k for k in keys}
+    facts = Facts(
+        all_keys={k.id: k for k in keys},
+        me_user_id=identity.user_id,
+        now=now,
+        config=replace(config, policy=policy),
+    )
     views: dict[str, CredentialView] = {}
     for credential in credentials:
         own = grouped.by_credential.get(credential, ())
@@ -171,15 +178,7 @@ def survey_keys(
             state: Any = ws.sink.read(credential)
         except SinkError as exc:
             state = exc
-        views[credential] = reconcile(
-            credential,
-            own,
-            state,
-            all_keys=all_keys,
-            me_user_id=identity.user_id,
-            now=now,
-            config=replace(config, policy=policy),
-        )
+        views[credential] = reconcile(credential, own, state, facts)
     return Survey(identity, tuple(keys), grouped, views)
 
 
@@ -535,7 +534,12 @@ class Runner:
                         self._fail_late(run, credential, error)
                 if keys is not None:
                     found = survey_keys(
-                        run.ws, keys, found.identity, now, self._config.reconcile, run.log
+                        run.ws,
+                        keys,
+                        identity=found.identity,
+                        now=now,
+                        config=self._config.reconcile,
+                        log=run.log,
                     )
             run.report.inventory = inventory(run.ws, found, self._clock(), self._config.reconcile)
         finally:

@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from rotator.app import build_engine, run_pass_with_metrics
+from rotator.app import build_runner, run_pass_with_metrics
+from rotator.errors import ConfigError
 from rotator.logging import get_logger
 from rotator.metrics import Metrics
 from rotator.schedule import parse_schedule
@@ -42,7 +43,7 @@ _JOB_ID = "rotation-pass"
 class Service:
     """The long-lived process: scheduler, HTTP endpoints, signal handling."""
 
-    def __init__(self, settings: Settings, *, host: str = "0.0.0.0") -> None:  # noqa: S104 - a pod's port
+    def __init__(self, settings: Settings, *, host: str | None = None) -> None:
         self._settings = settings
         self._log = get_logger()
         self._metrics = Metrics()
@@ -50,11 +51,21 @@ class Service:
         self._stopping = threading.Event()
         self._pass_running = threading.Event()
         self._pass_done = threading.Condition()
-        self._engine = build_engine(settings, stop_requested=self._stopping)
+        self._engine = build_runner(settings, stop_requested=self._stopping)
         self._trigger = parse_schedule(settings.schedule, settings.timezone)
         self._zone = ZoneInfo(settings.timezone)
         self._scheduler = BackgroundScheduler(timezone=self._zone)
-        self._http = ThreadingHTTPServer((host, settings.http_port), _handler_for(self))
+        address = (host or settings.http_host, settings.http_port)
+        try:
+            self._http = ThreadingHTTPServer(address, _handler_for(self))
+        except OSError as exc:
+            # A port in use or an address not on this host: a configuration error, not a crash.
+            raise ConfigError(
+                [
+                    f"ROTATOR_HTTP_PORT: cannot listen on {address[0]}:{address[1]}: "
+                    f"{exc.strerror or type(exc).__name__}"
+                ]
+            ) from None
         self._http.daemon_threads = True
         self._http_thread = threading.Thread(
             target=self._http.serve_forever, name="rotator-http", daemon=True
@@ -86,7 +97,7 @@ class Service:
     def _run_pass(self) -> None:
         self._pass_running.set()
         try:
-            run_pass_with_metrics(self._settings, self._engine, self._metrics)
+            run_pass_with_metrics(self._settings, self._engine, self._metrics, stop=self._stopping)
         except Exception as exc:  # noqa: BLE001 - a pass must never kill the scheduler
             self._log.error("pass.crashed", error=type(exc).__name__)
         finally:
