@@ -150,7 +150,18 @@ def plan_credential(
     if decision is not None and decision.due:
         in_grace = model.previous is not None and not retiring
         if not in_grace or decision.reason in (Reason.MISSING, Reason.FORCED):
-            act(model.current, Action.ROTATE, str(decision.reason), round(decision.days_left, 3))
+            # A missing key is named by the id the sink last held, for people to look up.
+            held = model.current.id if model.current else (record.key_id if record else None)
+            out.append(
+                PlannedAction(
+                    workspace,
+                    credential,
+                    held,
+                    Action.ROTATE,
+                    str(decision.reason),
+                    round(decision.days_left, 3),
+                )
+            )
     return out
 
 
