@@ -10,9 +10,10 @@ configuration error naming the ``pip install`` that fixes it, and an unused SDK 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -109,54 +110,29 @@ def _missing_extra(kind: str) -> ConfigError:
     )
 
 
+def _file_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:  # noqa: ARG001
+    from rotator.sinks.file import FileSink  # noqa: PLC0415
+
+    return FileSink(sink.dir)
+
+
+#: ROTATOR_SINK value -> the function building that backend from its settings. Each imports
+#: its module (and so its SDK) only when called.
+SINKS: dict[str, Callable[[Settings, WorkspaceSettings, Any], Sink]] = {
+    "file": _file_sink,
+}
+
+
 def build_sink(settings: Settings, ws: WorkspaceSettings) -> Sink:
     """The configured sink of one workspace; its SDK is imported only now."""
-    sink: Any = ws.sink
-    kind = sink.kind
-    if kind == "file":
-        from rotator.sinks.file import FileSink  # noqa: PLC0415
-
-        return FileSink(sink.dir)
+    kind = ws.sink.kind
+    factory = SINKS.get(kind)
+    if factory is None:
+        raise ConfigError([f"ROTATOR_SINK: the {kind} sink is not available in this version"])
     try:
-        if kind == "kubernetes":
-            from rotator.sinks.kubernetes import KubernetesSink  # noqa: PLC0415
-
-            return KubernetesSink(
-                namespace=sink.namespace,
-                secret_name_template=sink.secret_name,
-                secret_key=sink.secret_key,
-                workspace=ws.name,
-                kubeconfig=sink.kubeconfig,
-                restart=sink.restart,
-                rollout_timeout=timedelta(minutes=sink.rollout_timeout_minutes),
-            )
-        if kind == "vault":
-            from rotator.sinks.vault import VaultSink  # noqa: PLC0415
-
-            return VaultSink.from_settings(sink, workspace=ws.name)  # type: ignore[no-any-return]
-        if kind == "aws-secrets-manager":
-            from rotator.sinks.aws import AwsSecretsManagerSink  # noqa: PLC0415
-
-            return AwsSecretsManagerSink(
-                region=sink.region,
-                secret_id_template=sink.secret_id,
-                workspace=ws.name,
-                json_key=sink.json_key,
-                endpoint_url=sink.endpoint_url,
-                kms_key_id=sink.kms_key_id,
-                timeout_seconds=settings.http_timeout_seconds,
-            )
-        if kind == "exec":
-            from rotator.sinks.exec import ExecSink  # noqa: PLC0415
-
-            return ExecSink(
-                command=tuple(sink.command),
-                workspace=ws.name,
-                timeout_seconds=sink.timeout_seconds,
-            )
+        return factory(settings, ws, ws.sink)
     except ImportError:
         raise _missing_extra(kind) from None
-    raise ConfigError([f"ROTATOR_SINK: unknown sink {kind!r}"])
 
 
 def in_cluster() -> bool:
@@ -168,7 +144,7 @@ def build_lock(settings: Settings, ws: WorkspaceSettings) -> PassLock:
     choice = settings.lock
     if choice == "lease" or (choice == "auto" and in_cluster()):
         try:
-            from rotator.locks.lease import LeaseLock  # noqa: PLC0415
+            lease = importlib.import_module("rotator.locks.lease")
         except ImportError:
             raise ConfigError(
                 [
@@ -176,7 +152,7 @@ def build_lock(settings: Settings, ws: WorkspaceSettings) -> PassLock:
                     "pip install 'key-rotator[kubernetes]'"
                 ]
             ) from None
-        return LeaseLock.for_workspace(  # type: ignore[no-any-return]
+        return lease.LeaseLock.for_workspace(  # type: ignore[no-any-return]
             ws.name,
             namespace=settings.lease_namespace,
             duration=timedelta(seconds=settings.lease_duration_seconds),
@@ -184,7 +160,7 @@ def build_lock(settings: Settings, ws: WorkspaceSettings) -> PassLock:
         )
     directory = ws.lock_dir
     if directory is None and ws.sink.kind == "file":
-        directory = ws.sink.dir  # type: ignore[union-attr]
+        directory = ws.sink.dir
     if directory is None:
         raise ConfigError(
             [
@@ -200,12 +176,11 @@ def open_workspaces(
     settings: Settings,
     *,
     on_response: Callable[[str, str], None] | None = None,
-    stop: threading.Event | None = None,
 ) -> Iterator[list[Workspace]]:
     """This process's workspaces with their API clients and sinks open; closes them on exit.
 
-    Each workspace's own credential is read from its source at every request, so a rotated
-    ROTATOR_API_KEY_FILE (or ``api_key_file``) is picked up without a restart.
+    Each workspace's own credential is read from its source at every pass, so a rotated
+    ROTATOR_API_KEY_FILE is picked up without a restart.
     """
     with ExitStack() as stack:
         workspaces: list[Workspace] = []
@@ -213,12 +188,11 @@ def open_workspaces(
             client = stack.enter_context(
                 ProjectManagerClient(
                     settings.api_url,
-                    _credential_provider(ws),
+                    read_api_key(ws),
                     integration_name=settings.integration_name,
                     timeout_seconds=settings.http_timeout_seconds,
                     max_retries=settings.http_max_retries,
                     on_response=on_response,
-                    stop=stop,
                 )
             )
             sink = build_sink(settings, ws)
@@ -234,21 +208,6 @@ def open_workspaces(
                 )
             )
         yield workspaces
-
-
-def _credential_provider(ws: WorkspaceSettings) -> Callable[[], Any]:
-    first = read_api_key(ws)  # read now: a bad credential file is exit 2 before any request
-    cache = {"value": first}
-
-    def provide() -> Any:
-        if ws.api_key_file is None:
-            return cache["value"]
-        # A Secret being updated by the kubelet can be briefly unreadable: keep the last.
-        with suppress(ConfigError):
-            cache["value"] = read_api_key(ws)
-        return cache["value"]
-
-    return provide
 
 
 # ------------------------------------------------------------------------ metrics
@@ -286,9 +245,7 @@ def record_report(metrics: Metrics, report: PassReport, settings: Settings) -> N
     metrics.pass_duration.observe(report.duration_s)
 
 
-def run_pass_with_metrics(
-    settings: Settings, runner: Runner, metrics: Metrics, *, stop: threading.Event | None = None
-) -> PassReport:
+def run_pass_with_metrics(settings: Settings, runner: Runner, metrics: Metrics) -> PassReport:
     """One pass with the API requests counted and the outcome recorded in ``metrics``.
 
     A pass that crashed (an error no rule foresaw, a credential file gone) counts as failed in
@@ -296,7 +253,7 @@ def run_pass_with_metrics(
     """
     names = [ws.name for ws in my_workspaces(settings)]
     try:
-        with open_workspaces(settings, on_response=metrics.observe_api, stop=stop) as workspaces:
+        with open_workspaces(settings, on_response=metrics.observe_api) as workspaces:
             report = runner.run_pass(workspaces)
     except BaseException:
         for name in names:
@@ -340,7 +297,7 @@ def config_warnings(settings: Settings) -> list[str]:
         if ws.self_key_name is not None and ws.sink.kind == "file":
             from rotator.sinks.file import file_name  # noqa: PLC0415
 
-            target = Path(ws.sink.dir, file_name(ws.self_key_name)).resolve()  # type: ignore[union-attr]
+            target = Path(ws.sink.dir, file_name(ws.self_key_name)).resolve()
             source = ws.api_key_file.resolve() if ws.api_key_file else None
             if source != target:
                 warnings.append(

@@ -50,8 +50,10 @@ __all__ = [
     "FileSinkSettings",
     "Settings",
     "SinkSettings",
+    "WorkspaceSettings",
     "describe_variables",
     "load_settings",
+    "read_api_key",
     "redacted",
 ]
 
@@ -176,6 +178,30 @@ SINK_MODELS: Mapping[str, type[BaseModel] | None] = {
 
 
 # --- the settings ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkspaceSettings:
+    """One workspace's settings, resolved: its credential's source, globs, sink and lock folder."""
+
+    name: str
+    api_key: SecretStr | None
+    api_key_file: Path | None
+    workspace_id: str | None
+    key_names: tuple[str, ...]
+    exclude_key_names: tuple[str, ...]
+    self_key_name: str | None
+    sink: SinkSettings
+    lock_dir: Path | None
+
+
+def read_api_key(ws: WorkspaceSettings) -> Secret:
+    """A workspace's own credential, read now: the file's content, else ROTATOR_API_KEY."""
+    if ws.api_key_file is not None:
+        return Secret(_read_api_key_file(ws.api_key_file))
+    if ws.api_key is not None:
+        return Secret(ws.api_key.get_secret_value())
+    raise ConfigError([f"{PREFIX}API_KEY: required (or ROTATOR_API_KEY_FILE)"])
 
 
 class Settings(BaseModel):
@@ -420,6 +446,59 @@ class Settings(BaseModel):
         ),
     )
 
+    http_host: str = Field(
+        default="0.0.0.0",  # noqa: S104 - a pod's port is reached through its Service
+        description=(
+            "Address `serve` listens on. Default 0.0.0.0: in a pod the Service reaches it; set "
+            "127.0.0.1 outside a pod to keep it local."
+        ),
+    )
+    lock: Annotated[Literal["auto", "lease", "file"], BeforeValidator(_lower)] = Field(
+        default="auto",
+        description=(
+            "The pass lock of a workspace: auto (a Lease in a cluster, else a file), lease or "
+            "file. Default auto: the right lock wherever it runs."
+        ),
+    )
+    lock_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Folder of the file lock .rotator.lock. Default: the file sink's folder; required "
+            "when the lock is a file and the sink is another."
+        ),
+    )
+    lease_namespace: str | None = Field(
+        default=None,
+        description="Namespace of the Leases. Default: the pod's own namespace.",
+    )
+    lease_duration_seconds: float = Field(
+        default=60,
+        ge=5,
+        le=3600,
+        allow_inf_nan=False,
+        description=(
+            "Seconds: a Lease not renewed for this long is free again (a killed pod's lock "
+            "expires). Default 60: renewed every 20 s, a dead pod's lock is free within a minute."
+        ),
+    )
+
+    @property
+    def workspaces(self) -> tuple[WorkspaceSettings, ...]:
+        """Every workspace of this process: here the one the single-workspace variables name."""
+        return (
+            WorkspaceSettings(
+                name=self.workspace_name,
+                api_key=self.api_key,
+                api_key_file=self.api_key_file,
+                workspace_id=self.workspace_id,
+                key_names=self.key_names,
+                exclude_key_names=self.exclude_key_names,
+                self_key_name=self.self_key_name,
+                sink=self.sink,
+                lock_dir=self.lock_dir,
+            ),
+        )
+
     @model_validator(mode="after")
     def _check_relations(self) -> Settings:
         problems = _relation_problems(dict(self))
@@ -428,18 +507,8 @@ class Settings(BaseModel):
         return self
 
     def read_api_key(self) -> Secret:
-        """The rotator's own credential, read now: the file's content, else ROTATOR_API_KEY.
-
-        Raises ConfigError naming ROTATOR_API_KEY_FILE when the file cannot be read or is
-        empty, and naming ROTATOR_API_KEY when neither is set (a ROTATOR_WORKSPACES_FILE setup).
-        """
-        if self.api_key_file is not None:
-            return Secret(_read_api_key_file(self.api_key_file))
-        if self.api_key is not None:
-            return Secret(self.api_key.get_secret_value())
-        raise ConfigError(
-            [f"{PREFIX}API_KEY: not set (each workspace of ROTATOR_WORKSPACES_FILE has its own)"]
-        )
+        """The credential of the (first) workspace, read now."""
+        return read_api_key(self.workspaces[0])
 
 
 # --- helpers -----------------------------------------------------------------------------------

@@ -544,3 +544,27 @@ def test_load_settings_reads_os_environ_when_given_nothing() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings()
     assert any(p.startswith("ROTATOR_KEY_NAMES: required") for p in caught.value.problems)
+
+
+def test_the_help_list_of_variables_is_what_settings_accept() -> None:
+    from rotator.settings import _known_variables  # noqa: PLC0415
+    from rotator.variables import VARIABLES  # noqa: PLC0415
+
+    assert sorted(VARIABLES) == sorted(_known_variables())
+
+
+def test_help_imports_no_heavy_library() -> None:
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    code = (
+        "import sys, contextlib, io\n"
+        "from rotator.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['run-once', '--help'])\n"
+        "heavy = [m for m in ('pydantic', 'structlog', 'httpx', 'apscheduler', 'prometheus_client')"
+        " if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

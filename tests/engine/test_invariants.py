@@ -20,13 +20,13 @@ from datetime import timedelta
 import pytest
 
 from rotator.client import ProjectManagerClient
-from rotator.rotation import Outcome
-from rotator.runner import Workspace
 from rotator.errors import SinkUnavailableError
 from rotator.logging import configure as configure_logging
 from rotator.logging import get_logger
 from rotator.models import ApiKey, Identity, NewKey, Secret
 from rotator.policy import RotationPolicy
+from rotator.rotation import Outcome
+from rotator.runner import Workspace
 from rotator.sinks.memory import MemorySink
 from tests.conftest import Crash, World, crash_at, deliver_due
 

@@ -11,12 +11,12 @@ from datetime import timedelta
 
 import pytest
 
-from rotator.plan import Action
-from rotator.rotation import Outcome
-from rotator.runner import Runner
 from rotator.errors import SinkError, SinkUnavailableError
 from rotator.models import Secret, SinkRecord
+from rotator.plan import Action
 from rotator.policy import RotationPolicy
+from rotator.rotation import Outcome
+from rotator.runner import Runner
 from rotator.sinks.memory import MemorySink
 from tests.conftest import Crash, World, crash_at, deliver_due
 
@@ -321,7 +321,6 @@ def test_invariant_6_unselected_and_extra_keys_are_never_touched(world: World) -
     odata_id, _ = world.add_key("powerbi-feed", days_left=3)  # not selected: expiring anyway
     extra_id, _ = world.add_key("app-billing", days_left=2)  # a person's extra key
     excluded_id, _ = world.add_key("app-legacy", days_left=1)
-    stamp = "2020-01-01T00:00:00Z"
     world.run(policy=RotationPolicy(key_names=("app-*",), exclude_key_names=("app-legacy",)))
     world.emu.advance(timedelta(days=1))
     world.run(policy=RotationPolicy(key_names=("app-*",), exclude_key_names=("app-legacy",)))
