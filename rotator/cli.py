@@ -137,15 +137,15 @@ def _report(
     runner = build_runner(settings, dry_run=True)
     with open_workspaces(settings) as workspaces:
         result = collect(runner, workspaces)
+    for name, error in result.unusable.items():
+        print(f"rotator: workspace {name} could not be read: {error}", file=sys.stderr)
+    if result.unusable and len(result.unusable) == len(workspaces):
+        return EXIT_UNUSABLE
     rows = [asdict(item) for item in result.rows]
     if args.json:
         _print_json(rows)
     else:
         _print_table(rows, columns, empty=empty)
-    for name, error in result.unusable.items():
-        print(f"rotator: workspace {name} could not be read: {error}", file=sys.stderr)
-    if result.unusable and len(result.unusable) == len(workspaces):
-        return EXIT_UNUSABLE
     return EXIT_UNDONE if result.unusable else EXIT_OK
 
 

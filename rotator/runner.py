@@ -410,7 +410,16 @@ class Runner:
         found = survey(ws, now, self._config.reconcile, log)
         run.found = found
         for credential, view in found.views.items():
-            if view.decision is not None and view.blocked is None:
+            if forced is not None and credential in forced and view.blocked is None:
+                log.info(
+                    "key.evaluated",
+                    credential=credential,
+                    key_id=view.current.id if view.current else None,
+                    due=True,
+                    reason="forced",
+                    days_left=round(view.decision.days_left, 3) if view.decision else 0.0,
+                )
+            elif forced is None and view.decision is not None and view.blocked is None:
                 log.info(
                     "key.evaluated",
                     credential=credential,

@@ -121,7 +121,7 @@ def test_a_pass_killed_while_creating_converges(
         # The sink holds the old key, as an earlier rotation would have left it.
         sink = FileSink(sink_dir)
         listed = {k["id"]: k for k in acme.live_keys(CREDENTIAL)}
-        sink.write_secret(CREDENTIAL, Secret(old_secret))
+        version = sink.write_secret(CREDENTIAL, Secret(old_secret), expected_version=None)
         sink.write_record(
             CREDENTIAL,
             SinkRecord(
@@ -131,6 +131,7 @@ def test_a_pass_killed_while_creating_converges(
                 delivered_at=datetime.now(UTC) - timedelta(days=700),
                 secret_sha256=Secret(old_secret).sha256(),
             ),
+            expected_version=version,
         )
     # The orphan age is measured on the rotator's (real) clock against the time in the key's
     # name, so a short minimum age stands in for the ten minutes that pass in production.

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from rotator.app import build_engine, run_pass_with_metrics
+from rotator.app import build_runner, run_pass_with_metrics
 from rotator.emulator import Emulator
 from rotator.metrics import ManagedKeySample, Metrics, UnmanagedKeySample
 from rotator.settings import Settings, load_settings
@@ -196,7 +196,7 @@ def test_a_real_pass_exposes_its_keys_and_no_secret_anywhere(tmp_path: Path) -> 
         emu.add_key(workspace, "app-stable", expires=emu.now() + timedelta(days=400))
         settings = _settings(emu, admin_secret, tmp_path / "secrets")
         metrics = Metrics()
-        report = run_pass_with_metrics(settings, build_engine(settings), metrics)
+        report = run_pass_with_metrics(settings, build_runner(settings), metrics)
         assert report.exit_code == 0
         keys = {k["id"]: k for k in emu.keys(workspace)}
         issued = emu.issued_secrets()
@@ -232,11 +232,11 @@ def test_a_pass_the_api_refuses_records_a_failure_and_keeps_the_key_series(tmp_p
         emu.add_key(workspace, "app-stable", expires=emu.now() + timedelta(days=400))
         settings = _settings(emu, admin_secret, tmp_path / "secrets")
         metrics = Metrics()
-        run_pass_with_metrics(settings, build_engine(settings), metrics)
+        run_pass_with_metrics(settings, build_runner(settings), metrics)
         good = samples(metrics, "rotator_last_successful_pass_timestamp_seconds")
         before = samples(metrics, EXPIRY)
         emu.add_fault("GET", "/api/data/api-keys", status=503, times=-1)
-        report = run_pass_with_metrics(settings, build_engine(settings), metrics)
+        report = run_pass_with_metrics(settings, build_runner(settings), metrics)
     assert report.exit_code == 3
     assert samples(metrics, "rotator_last_pass_success") == {lbl(workspace="acme"): 0}
     assert samples(metrics, "rotator_last_successful_pass_timestamp_seconds") == good

@@ -316,7 +316,8 @@ def test_sigterm_during_a_pass_finishes_the_credential_in_flight_and_exits_0(
     urgent_id, _ = deployment.add_key("app-urgent", days_left=3)
     later_id, _ = deployment.add_key("app-later", days_left=5)
     deployment.emu.add_fault("POST", CREATE_PATH, delay_seconds=2, times=1)
-    with serving(deployment) as process:
+    # One rotation at a time, so that the second credential is surely not in flight yet.
+    with serving(deployment, ROTATOR_WORKSPACE_CONCURRENCY="1") as process:
         _start_with_create_in_flight(deployment, process)
         assert stop(process) == 0
 
