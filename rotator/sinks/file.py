@@ -166,7 +166,7 @@ class FileSink:
     def write_record(
         self, credential: str, record: SinkRecord, *, expected_version: str | None
     ) -> str | None:
-        data = (json.dumps(_record_to_json(record, credential), indent=2) + "\n").encode()
+        data = (json.dumps(record_to_json(record, credential), indent=2) + "\n").encode()
         with self._compare_and_set(credential, expected_version):
             self._atomic_write(self._meta_path(credential), data)
             return self._current_version(credential)
@@ -342,12 +342,19 @@ def _parse_record(raw: bytes, path: Path, credential: str) -> SinkRecord:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         # Name the file only: a decoder message about its content must not reach a log.
         raise SinkMetadataError(f"{path} is not valid UTF-8 JSON") from exc
-    record = _record_from_json(document, path)
+    return record_of_credential(document, path, credential)
+
+
+def record_of_credential(document: Any, where: str | Path, credential: str) -> SinkRecord:
+    """The SinkRecord of ``credential`` from a parsed ``B.meta.json`` document (any sink storing
+    that JSON shape); SinkMetadataError, naming ``where`` and the field, when it is malformed or
+    belongs to another credential."""
+    record = record_from_json(document, where)
     named = document.get("credential")
     if named is not None and named != credential:
-        raise SinkMetadataError(f"{path} is the record of another credential, not {credential!r}")
+        raise SinkMetadataError(f"{where} is the record of another credential, not {credential!r}")
     if record.key_name is not None and base_name(record.key_name) != credential:
-        raise SinkMetadataError(f"{path} names a key of another credential, not of {credential!r}")
+        raise SinkMetadataError(f"{where} names a key of another credential, not of {credential!r}")
     return record
 
 
@@ -375,7 +382,10 @@ def _translate(exc: OSError, what: str) -> SinkError:
     return SinkError(message)
 
 
-def _record_to_json(record: SinkRecord, credential: str) -> dict[str, str | None]:
+def record_to_json(record: SinkRecord, credential: str) -> dict[str, str | None]:
+    """The ``B.meta.json`` document of ``record``: every field, times as :func:`format_time`,
+    the pending fields only when set, and the credential's own name."""
+
     def time(value: datetime | None) -> str | None:
         return None if value is None else format_time(value)
 
@@ -397,10 +407,11 @@ def _record_to_json(record: SinkRecord, credential: str) -> dict[str, str | None
     return document
 
 
-def _record_from_json(document: Any, path: Path) -> SinkRecord:
-    """A SinkRecord from parsed JSON; SinkMetadataError naming the field (never its value)."""
+def record_from_json(document: Any, where: str | Path) -> SinkRecord:
+    """A SinkRecord from parsed JSON; SinkMetadataError naming ``where`` and the field (never
+    its value)."""
     if not isinstance(document, dict):
-        raise SinkMetadataError(f"{path} does not hold a JSON object")
+        raise SinkMetadataError(f"{where} does not hold a JSON object")
     fields: dict[str, Any] = {}
     for field_name in _STRING_FIELDS + _HASH_FIELDS + _TIME_FIELDS:
         value = document.get(field_name)
@@ -408,18 +419,18 @@ def _record_from_json(document: Any, path: Path) -> SinkRecord:
             fields[field_name] = None
             continue
         if not isinstance(value, str):
-            raise SinkMetadataError(f"{path}: {field_name} is not a string")
+            raise SinkMetadataError(f"{where}: {field_name} is not a string")
         if field_name in _HASH_FIELDS and not _SHA256_HEX.match(value):
-            raise SinkMetadataError(f"{path}: {field_name} is not a lowercase hex SHA-256")
+            raise SinkMetadataError(f"{where}: {field_name} is not a lowercase hex SHA-256")
         if field_name in _TIME_FIELDS:
             try:
                 fields[field_name] = parse_time(value)
             except ValueError as exc:
                 raise SinkMetadataError(
-                    f"{path}: {field_name} is not an ISO 8601 time with an offset"
+                    f"{where}: {field_name} is not an ISO 8601 time with an offset"
                 ) from exc
         else:
             fields[field_name] = value
     if (fields["pending_key_id"] is None) != (fields["pending_secret_sha256"] is None):
-        raise SinkMetadataError(f"{path}: {' and '.join(_PENDING_FIELDS)} must come together")
+        raise SinkMetadataError(f"{where}: {' and '.join(_PENDING_FIELDS)} must come together")
     return SinkRecord(**fields)

@@ -1,0 +1,478 @@
+"""The exec sink: a program of the ops team's stores the secrets, called once per operation.
+
+The protocol is part of the contract with ops (README, "The exec sink"). The rotator runs
+``COMMAND VERB [CREDENTIAL]``, the command's words as settings split them (``shlex``), as an
+argument list and never through a shell:
+
+- ``put-secret CREDENTIAL``: the secret on standard input, UTF-8, with no newline;
+- ``put-metadata CREDENTIAL``: one JSON object on standard input (then a newline), the same
+  document as the file sink's ``B.meta.json``: every field, times in ISO 8601 UTC with ``Z``,
+  the pending fields only when set, and ``"credential"``, the credential's own name;
+- ``get CREDENTIAL``: prints ``{"metadata": OBJECT or null, "secret_sha256": HEX or null}``;
+- ``list``: prints a JSON array of the credentials it holds metadata for.
+
+The program runs in the rotator's working directory, in a session (process group) of its own.
+A call is over when the program has exited and its standard output and error are closed (a
+child it leaves holding them counts as still running). Exit status 0 is success. Any other
+status, a signal, or a call still running after ``timeout_seconds`` (its whole process group is
+then killed with SIGKILL) is a failure whose outcome is unknown: a write raises
+``SinkUnavailableError`` (``state_unknown``; the next read settles it), ``get`` and ``list``
+raise ``SinkError``. A program that cannot be started at all wrote nothing: ``SinkError``.
+
+The program's environment is built, not inherited: ``PATH``, ``HOME`` and ``LANG`` from the
+rotator's own environment (when set there), ``ROTATOR_WORKSPACE``, and ``ROTATOR_CREDENTIAL``
+for the verbs that take one. The rotator's own API key, tokens of other sinks and cloud
+credentials never reach it. What it prints on standard error is logged as
+``sink.exec.stderr``, cut to 1,000 characters, every line holding the secret of the call blanked
+first. Standard output is parsed for ``get`` and ``list`` (at most 1 MiB) and discarded for
+the writes; neither output ever reaches an error message.
+
+Versions. The program has no compare-and-set, so the version token is a digest of the ``get``
+answer (the metadata as a canonical JSON object, and the secret's hash). Each write runs ``get``
+first and raises ``SinkConflictError`` when that version is not the expected one, then the
+``put``, then ``get`` again for the new version; writers of one credential in this process
+(every ExecSink of the same workspace) are serialised around those three calls. The residual race: a
+writer outside this process (a person, another rotator not holding the workspace's pass lock)
+that changes the credential between that ``get`` and the ``put`` is not detected, and its
+change may be overwritten. The pass lock is what keeps a second rotator out.
+
+This module knows nothing of the settings (the constructor takes plain values), of the engine,
+or of how the program stores anything; the metadata document is the file sink's, built and
+checked by its helpers. It logs through ``structlog.get_logger()`` itself: a sink may import
+only models, errors and the sink interface, not ``rotator.logging``, and the pipeline that
+module configured (redaction included) still applies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import selectors
+import signal
+import subprocess
+import threading
+import time
+import unicodedata
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any, Final
+
+import structlog
+
+from rotator.errors import (
+    SinkConflictError,
+    SinkError,
+    SinkMetadataError,
+    SinkNameError,
+    SinkUnavailableError,
+)
+from rotator.models import Secret, SinkRecord
+from rotator.sinks.base import SinkState, WorkloadRollout
+from rotator.sinks.file import record_of_credential, record_to_json
+
+#: The only variables of the rotator's environment the program sees.
+INHERITED_VARIABLES: Final = ("PATH", "HOME", "LANG")
+#: Longest standard output of ``get`` or ``list`` read; an answer is a few hundred bytes.
+MAX_OUTPUT_BYTES: Final = 1024 * 1024
+#: Standard error logged per call, in characters, after the secret's lines are blanked.
+MAX_STDERR_CHARS: Final = 1000
+#: What replaces a line of standard error that holds the secret.
+BLANKED_LINE: Final = "**********"
+
+# Standard error read into memory before blanking; the rest is drained unread so the program
+# never blocks on a full pipe.
+_STDERR_KEEP_BYTES: Final = 64 * 1024
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_READ_CHUNK: Final = 65536
+# Pipes accept PIPE_BUF bytes without blocking once select says they are writable.
+_WRITE_CHUNK: Final = 4096
+_TIMED_OUT: Final = "timed out"
+
+# One guard per (workspace, credential) for the whole process, shared by every ExecSink: a
+# second handle on the same storage (another sink object) must wait as well.
+_GUARDS: dict[tuple[str, str], threading.Lock] = {}
+_GUARDS_LOCK = threading.Lock()
+
+
+def _guard(workspace: str, credential: str) -> threading.Lock:
+    with _GUARDS_LOCK:
+        return _GUARDS.setdefault((workspace, credential), threading.Lock())
+
+
+def name_problem(credential: str) -> str | None:
+    """Why ``credential`` cannot be handed to the program as one argument; or None."""
+    if credential == "":
+        return "an empty name cannot be passed as an argument"
+    if credential.startswith("-"):
+        return "a name starting with '-' would be read as an option"
+    if "\0" in credential:
+        return "a name containing NUL cannot be passed as an argument"
+    if any(unicodedata.category(char) == "Cc" for char in credential):
+        return "a name containing control characters cannot be passed safely"
+    try:
+        credential.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a name that is not valid Unicode cannot be passed as an argument"
+    return None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A ``get`` answer, checked for shape; the metadata not yet checked as a record."""
+
+    metadata: dict[str, Any] | None
+    secret_sha256: str | None
+
+    @property
+    def version(self) -> str | None:
+        if self.metadata is None and self.secret_sha256 is None:
+            return None
+        digest = hashlib.sha256()
+        canonical = "-" if self.metadata is None else json.dumps(self.metadata, sort_keys=True)
+        digest.update(canonical.encode())
+        digest.update(b"\0" + (self.secret_sha256 or "-").encode())
+        return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How one call of the program ended."""
+
+    #: The exit status, negative for a signal (as subprocess reports it); None: killed by us.
+    status: int | None
+    stdout: bytes
+    #: Why the call was stopped (a timeout, too much output), or None.
+    stopped: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.stopped is None and self.status == 0
+
+    def failure(self) -> str:
+        if self.stopped is not None:
+            return self.stopped
+        if self.status is not None and self.status < 0:
+            try:
+                name = signal.Signals(-self.status).name
+            except ValueError:
+                name = f"signal {-self.status}"
+            return f"was killed by {name}"
+        return f"exited with status {self.status}"
+
+
+class ExecSink:
+    """A :class:`~rotator.sinks.base.Sink` that runs a program for every operation."""
+
+    kind = "exec"
+
+    def __init__(
+        self,
+        command: tuple[str, ...],
+        workspace: str,
+        timeout_seconds: float,
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        if not command or not command[0]:
+            raise ValueError("the exec sink needs a command")
+        if timeout_seconds <= 0:
+            raise ValueError("the exec sink's timeout must be positive")
+        self._command = tuple(command)
+        self._workspace = workspace
+        self._timeout = float(timeout_seconds)
+        # Read at every call: os.environ by default, a fixed mapping in tests.
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+
+    def __repr__(self) -> str:
+        return f"ExecSink(program={self._command[0]!r}, workspace={self._workspace!r})"
+
+    # -- the Sink protocol -------------------------------------------------------------------
+
+    def describe(self) -> str:
+        # Only the program: its arguments are the ops team's and might carry anything.
+        extra = len(self._command) - 1
+        suffix = f" (+{extra} argument{'s' if extra != 1 else ''})" if extra else ""
+        return f"exec:{self._command[0]}{suffix}"
+
+    def check_names(self, credentials: Collection[str]) -> Mapping[str, str]:
+        # The program receives each name exactly as it is: no two names can collide.
+        return {
+            credential: problem
+            for credential in dict.fromkeys(credentials)
+            if (problem := name_problem(credential)) is not None
+        }
+
+    def list_credentials(self) -> Sequence[str]:
+        outcome = self._call("list", None)
+        if not outcome.succeeded:
+            raise SinkError(f"{self._what('list', None)} {outcome.failure()}")
+        try:
+            document = json.loads(outcome.stdout.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SinkError(f"{self._what('list', None)} printed no valid UTF-8 JSON") from exc
+        if not isinstance(document, list) or not all(isinstance(n, str) for n in document):
+            raise SinkError(f"{self._what('list', None)} printed no JSON array of names")
+        return sorted(set(document))
+
+    def read(self, credential: str) -> SinkState:
+        self._check_name(credential)
+        answer = self._get(credential)
+        where = self._what("get", credential)
+        record = (
+            None
+            if answer.metadata is None
+            else record_of_credential(answer.metadata, where, credential)
+        )
+        return SinkState(record=record, secret_sha256=answer.secret_sha256, version=answer.version)
+
+    def write_record(
+        self, credential: str, record: SinkRecord, *, expected_version: str | None
+    ) -> str | None:
+        document = json.dumps(record_to_json(record, credential)) + "\n"
+        return self._put(credential, "put-metadata", document.encode(), None, expected_version)
+
+    def write_secret(
+        self, credential: str, secret: Secret, *, expected_version: str | None
+    ) -> str | None:
+        value = secret.reveal()
+        return self._put(credential, "put-secret", value.encode(), value, expected_version)
+
+    def rollout(
+        self, credential: str, delivered_at: datetime, now: datetime
+    ) -> Sequence[WorkloadRollout]:
+        return ()
+
+    def prepare(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _what(self, verb: str, credential: str | None) -> str:
+        target = f" {credential!r}" if credential is not None else ""
+        return f"exec sink program {self._command[0]!r} `{verb}{target}`"
+
+    @staticmethod
+    def _check_name(credential: str) -> None:
+        problem = name_problem(credential)
+        if problem is not None:
+            raise SinkNameError(f"credential {credential!r} cannot be stored: {problem}")
+
+    def _put(
+        self,
+        credential: str,
+        verb: str,
+        data: bytes,
+        secret: str | None,
+        expected_version: str | None,
+    ) -> str | None:
+        self._check_name(credential)
+        with _guard(self._workspace, credential):
+            if self._get(credential).version != expected_version:
+                raise SinkConflictError(
+                    f"{self._what(verb, credential)}: {credential!r} changed since it was read"
+                )
+            outcome = self._call(verb, credential, data, secret=secret)
+            if not outcome.succeeded:
+                # It may have stored everything, part, or nothing: only a read can tell.
+                raise SinkUnavailableError(f"{self._what(verb, credential)} {outcome.failure()}")
+            try:
+                return self._get(credential).version
+            except SinkError as exc:
+                raise SinkUnavailableError(
+                    f"{self._what(verb, credential)} succeeded but reading it back failed: {exc}"
+                ) from exc
+
+    def _get(self, credential: str) -> _Answer:
+        where = self._what("get", credential)
+        outcome = self._call("get", credential)
+        if not outcome.succeeded:
+            raise SinkError(f"{where} {outcome.failure()}")
+        try:
+            document = json.loads(outcome.stdout.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            # Name the call only: a decoder message quotes the content.
+            raise SinkMetadataError(f"{where} printed no valid UTF-8 JSON") from exc
+        if not isinstance(document, dict):
+            raise SinkMetadataError(f"{where} printed no JSON object")
+        for field in ("metadata", "secret_sha256"):
+            if field not in document:
+                raise SinkMetadataError(f"{where}: the answer has no {field!r} field")
+        metadata = document["metadata"]
+        if metadata is not None and not isinstance(metadata, dict):
+            raise SinkMetadataError(f"{where}: metadata is neither an object nor null")
+        digest = document["secret_sha256"]
+        if digest is not None and not (isinstance(digest, str) and _SHA256_HEX.match(digest)):
+            raise SinkMetadataError(f"{where}: secret_sha256 is not a lowercase hex SHA-256")
+        return _Answer(metadata=metadata, secret_sha256=digest)
+
+    def _environment(self, credential: str | None) -> dict[str, str]:
+        environment = {
+            name: self._environ[name] for name in INHERITED_VARIABLES if name in self._environ
+        }
+        environment["ROTATOR_WORKSPACE"] = self._workspace
+        if credential is not None:
+            environment["ROTATOR_CREDENTIAL"] = credential
+        return environment
+
+    def _call(
+        self, verb: str, credential: str | None, data: bytes = b"", *, secret: str | None = None
+    ) -> _Outcome:
+        """Run ``COMMAND VERB [CREDENTIAL]`` with ``data`` on standard input, within the timeout.
+
+        Standard output is kept (up to the limit) only for the verbs that answer.
+        """
+        argv = [*self._command, verb] if credential is None else [*self._command, verb, credential]
+        keep_stdout = verb in ("get", "list")
+        try:
+            process = subprocess.Popen(  # noqa: S603 - an argument list, never a shell
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self._environment(credential),
+                close_fds=True,
+                # Its own process group, so a timeout kills whatever it started too.
+                start_new_session=True,
+                bufsize=0,
+            )
+        except OSError as exc:
+            raise SinkError(
+                f"{self._what(verb, credential)} could not be started: "
+                f"{exc.strerror or type(exc).__name__}"
+            ) from exc
+        try:
+            stdout, stderr, stopped = _communicate(
+                process, data, time.monotonic() + self._timeout, keep_stdout=keep_stdout
+            )
+            if stopped is not None:
+                _kill_group(process)
+            status = process.wait() if stopped is not None else process.returncode
+        except BaseException:
+            # An interrupt, or a bug here: never leave the program running behind us.
+            _kill_group(process)
+            process.wait()
+            raise
+        if stopped == _TIMED_OUT:
+            stopped = f"did not finish within {self._timeout:g} s and was killed"
+        outcome = _Outcome(status=status, stdout=stdout, stopped=stopped)
+        self._log_stderr(verb, credential, stderr, secret, outcome)
+        return outcome
+
+    def _log_stderr(
+        self,
+        verb: str,
+        credential: str | None,
+        stderr: bytes,
+        secret: str | None,
+        outcome: _Outcome,
+    ) -> None:
+        text, truncated = blank_and_cut(stderr, secret)
+        if not text:
+            return
+        logger = structlog.get_logger()
+        context: dict[str, Any] = {
+            "workspace": self._workspace,
+            "verb": verb,
+            "program": self._command[0],
+            "outcome": "succeeded" if outcome.succeeded else outcome.failure(),
+            "stderr": text,
+            "stderr_truncated": truncated,
+        }
+        if credential is not None:
+            context["credential"] = credential
+        if outcome.succeeded:
+            logger.info("sink.exec.stderr", **context)
+        else:
+            logger.warning("sink.exec.stderr", **context)
+
+
+def blank_and_cut(stderr: bytes, secret: str | None) -> tuple[str, bool]:
+    """``stderr`` as text with every line holding ``secret`` blanked, then cut to
+    :data:`MAX_STDERR_CHARS`; and whether anything was cut off."""
+    lines = stderr.splitlines()
+    if secret:
+        needle = secret.encode()
+        lines = [BLANKED_LINE.encode() if needle in line else line for line in lines]
+    text = b"\n".join(lines).decode("utf-8", errors="replace").rstrip()
+    if len(text) > MAX_STDERR_CHARS:
+        return text[:MAX_STDERR_CHARS], True
+    return text, False
+
+
+def _communicate(
+    process: subprocess.Popen[bytes], data: bytes, deadline: float, *, keep_stdout: bool
+) -> tuple[bytes, bytes, str | None]:
+    """Feed ``data`` to the program and collect its output until it exits or ``deadline``.
+
+    Returns standard output (empty unless ``keep_stdout``), the first
+    ``_STDERR_KEEP_BYTES`` of standard error, and why the call must be stopped (None when it
+    finished by itself). Unlike ``Popen.communicate`` it never holds more than the limits in
+    memory, whatever the program prints.
+    """
+    if process.stdin is None or process.stdout is None or process.stderr is None:
+        raise RuntimeError("the program was started without pipes")  # pragma: no cover
+    stdout = bytearray()
+    stderr = bytearray()
+    pending = memoryview(data)
+    with selectors.DefaultSelector() as selector:
+        if pending:
+            selector.register(process.stdin, selectors.EVENT_WRITE)
+        else:
+            process.stdin.close()
+        selector.register(process.stdout, selectors.EVENT_READ)
+        selector.register(process.stderr, selectors.EVENT_READ)
+        try:
+            while selector.get_map():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return bytes(stdout), bytes(stderr), _TIMED_OUT
+                for key, _events in selector.select(remaining):
+                    stream: IO[bytes] = key.fileobj  # type: ignore[assignment]
+                    if stream is process.stdin:
+                        try:
+                            written = os.write(stream.fileno(), pending[:_WRITE_CHUNK])
+                        except BrokenPipeError:
+                            written = len(pending)  # it stopped reading: nothing more to give
+                        pending = pending[written:]
+                        if not pending:
+                            selector.unregister(stream)
+                            stream.close()
+                        continue
+                    chunk = os.read(stream.fileno(), _READ_CHUNK)
+                    if not chunk:
+                        selector.unregister(stream)
+                        continue
+                    if stream is process.stdout:
+                        if keep_stdout:
+                            stdout += chunk
+                            if len(stdout) > MAX_OUTPUT_BYTES:
+                                return (
+                                    b"",
+                                    bytes(stderr),
+                                    f"printed more than {MAX_OUTPUT_BYTES} bytes",
+                                )
+                    elif len(stderr) < _STDERR_KEEP_BYTES:
+                        stderr += chunk[: _STDERR_KEEP_BYTES - len(stderr)]
+        finally:
+            for stream in (process.stdin, process.stdout, process.stderr):
+                with contextlib.suppress(OSError):
+                    stream.close()
+    # Both outputs are closed; the program itself may still be running.
+    try:
+        process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        return bytes(stdout), bytes(stderr), _TIMED_OUT
+    return bytes(stdout), bytes(stderr), None
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the program's whole process group (what it started, too)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
