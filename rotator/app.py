@@ -116,10 +116,17 @@ def _file_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:  #
     return FileSink(sink.dir)
 
 
+def _exec_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:  # noqa: ARG001
+    from rotator.sinks.exec import ExecSink  # noqa: PLC0415
+
+    return ExecSink(tuple(sink.command), ws.name, sink.timeout_seconds)
+
+
 #: ROTATOR_SINK value -> the function building that backend from its settings. Each imports
 #: its module (and so its SDK) only when called.
 SINKS: dict[str, Callable[[Settings, WorkspaceSettings, Any], Sink]] = {
     "file": _file_sink,
+    "exec": _exec_sink,
 }
 
 

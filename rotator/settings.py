@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shlex
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,9 +163,44 @@ class FileSinkSettings(BaseModel):
     )
 
 
-#: The chosen sink's settings. A later sink turns this into
-#: ``Annotated[FileSinkSettings | VaultSinkSettings, Field(discriminator="kind")]``.
-SinkSettings = FileSinkSettings
+def _split_command(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            words = tuple(shlex.split(value))
+        except ValueError as exc:
+            raise ValueError(f"cannot be split into words: {exc}") from None
+        if not words:
+            raise ValueError("must name a program")
+        return words
+    return value
+
+
+class ExecSinkSettings(BaseModel):
+    """ROTATOR_SINK=exec: a program of the ops team's, called per operation (contract.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["exec"] = "exec"
+    command: Annotated[tuple[str, ...], BeforeValidator(_split_command)] = Field(
+        description=(
+            "The program and its arguments, split into words as a POSIX shell would and never "
+            "run through one. Required: there is no sensible default program."
+        ),
+    )
+    timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        allow_inf_nan=False,
+        description=(
+            "Seconds per call; a call past it is killed and its outcome counts as unknown. "
+            "Default 30: a local program answers in well under a second."
+        ),
+    )
+
+
+#: The chosen sink's settings, tagged on ``kind``.
+SinkSettings = Annotated[FileSinkSettings | ExecSinkSettings, Field(discriminator="kind")]
 
 #: Every ROTATOR_SINK value contract.md names: the settings model of each sink this version has,
 #: None for a sink it does not have yet.
@@ -173,7 +209,7 @@ SINK_MODELS: Mapping[str, type[BaseModel] | None] = {
     "kubernetes": None,
     "vault": None,
     "aws-secrets-manager": None,
-    "exec": None,
+    "exec": ExecSinkSettings,
 }
 
 
@@ -763,9 +799,15 @@ def _load_sink(
                 if variable in raw
             )
             continue
-        values, _failed, field_problems = _parse_fields(model, variables, raw)
+        values, failed, field_problems = _parse_fields(model, variables, raw)
         problems.extend(field_problems)
-        if not field_problems:
+        missing = [
+            variable
+            for variable, name in variables.items()
+            if model.model_fields[name].is_required() and name not in values | dict.fromkeys(failed)
+        ]
+        problems.extend(f"{variable}: required with ROTATOR_SINK={kind}" for variable in missing)
+        if not field_problems and not missing:
             sink = model.model_validate(values)  # type: ignore[assignment]
     return sink, problems
 
