@@ -10,6 +10,7 @@ from pathlib import Path
 from rotator.cli import main
 from rotator.client import ProjectManagerClient
 from rotator.emulator import Emulator
+from rotator.logging import configure as configure_logging
 from rotator.models import Secret
 
 PROGRAM = Path(__file__).resolve().parents[2] / "config" / "exec-sink" / "folder-sink.py"
@@ -30,7 +31,7 @@ def test_run_once_delivers_through_the_example_program(tmp_path: Path) -> None:
             "ROTATOR_SINK_EXEC_COMMAND": f"{sys.executable} {PROGRAM} {keys}",
             "ROTATOR_LOCK": "file",
             "ROTATOR_LOCK_DIR": str(tmp_path / "lock"),
-            "ROTATOR_LOG_LEVEL": "error",
+            "ROTATOR_LOG_LEVEL": "debug",
         }
         assert main(["run-once"], environ=env) == 0
         held = (keys / "app-billing.secret").read_text()
@@ -40,3 +41,4 @@ def test_run_once_delivers_through_the_example_program(tmp_path: Path) -> None:
             assert client.me(Secret(held)).workspace_id == ws
         assert main(["run-once"], environ=env) == 0  # nothing more to do
         assert (keys / "app-billing.secret").read_text() == held
+    configure_logging(log_format="json", level="debug")  # the CLI configured it globally
