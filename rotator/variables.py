@@ -1,11 +1,13 @@
-"""The names of every ROTATOR_* variable the settings read, as plain data.
+"""The names of every ROTATOR_* variable, for ``--help`` to list without importing pydantic.
 
-``--help`` lists them without importing pydantic (start-up time); a test holds this list equal
-to what ``rotator.settings`` accepts, so the two never drift apart.
+Only the standard library may be imported here (nothing at all, in fact): ``rotator --help`` must
+stay fast. The settings (rotator.settings) are the truth; a test checks that this list equals the
+variables they accept, so it cannot drift. Each may also be given as ``<NAME>_FILE``.
 """
 
-from __future__ import annotations
+__all__ = ["VARIABLES"]
 
+#: Every variable the settings read, sorted.
 VARIABLES: tuple[str, ...] = (
     "ROTATOR_API_KEY",
     "ROTATOR_API_KEY_FILE",
@@ -40,9 +42,32 @@ VARIABLES: tuple[str, ...] = (
     "ROTATOR_SHARD_INDEX",
     "ROTATOR_SHUTDOWN_TIMEOUT_SECONDS",
     "ROTATOR_SINK",
+    "ROTATOR_SINK_AWS_SECRETS_MANAGER_ENDPOINT_URL",
+    "ROTATOR_SINK_AWS_SECRETS_MANAGER_JSON_KEY",
+    "ROTATOR_SINK_AWS_SECRETS_MANAGER_KMS_KEY_ID",
+    "ROTATOR_SINK_AWS_SECRETS_MANAGER_REGION",
+    "ROTATOR_SINK_AWS_SECRETS_MANAGER_SECRET_ID",
     "ROTATOR_SINK_EXEC_COMMAND",
     "ROTATOR_SINK_EXEC_TIMEOUT_SECONDS",
     "ROTATOR_SINK_FILE_DIR",
+    "ROTATOR_SINK_KUBERNETES_KUBECONFIG",
+    "ROTATOR_SINK_KUBERNETES_NAMESPACE",
+    "ROTATOR_SINK_KUBERNETES_RESTART",
+    "ROTATOR_SINK_KUBERNETES_ROLLOUT_TIMEOUT_MINUTES",
+    "ROTATOR_SINK_KUBERNETES_SECRET_KEY",
+    "ROTATOR_SINK_KUBERNETES_SECRET_NAME",
+    "ROTATOR_SINK_VAULT_ADDR",
+    "ROTATOR_SINK_VAULT_AUTH",
+    "ROTATOR_SINK_VAULT_AUTH_MOUNT",
+    "ROTATOR_SINK_VAULT_CACERT",
+    "ROTATOR_SINK_VAULT_FIELD",
+    "ROTATOR_SINK_VAULT_MOUNT",
+    "ROTATOR_SINK_VAULT_NAMESPACE",
+    "ROTATOR_SINK_VAULT_PATH",
+    "ROTATOR_SINK_VAULT_ROLE",
+    "ROTATOR_SINK_VAULT_ROLE_ID",
+    "ROTATOR_SINK_VAULT_SECRET_ID",
+    "ROTATOR_SINK_VAULT_TOKEN",
     "ROTATOR_TIMEZONE",
     "ROTATOR_VALIDITY_DAYS",
     "ROTATOR_WORKSPACES_FILE",

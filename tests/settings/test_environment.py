@@ -1,44 +1,23 @@
-"""Settings from a ROTATOR_* mapping: defaults, parsing, every rejection, _FILE forms, redaction."""
+"""The environment: defaults, parsing of each variable, empty values, _FILE forms, unknown names,
+the rules between variables, and every problem reported at once, one line each."""
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
 
 from rotator.errors import ConfigError
-from rotator.models import Secret
 from rotator.settings import (
-    REDACTED,
-    SINK_MODELS,
     FileSinkSettings,
     Settings,
-    describe_variables,
+    WorkspaceSettings,
     load_settings,
-    redacted,
+    read_api_key,
 )
-
-SECRET = "pm-live-0123456789abcdef"
-MINIMAL = {"ROTATOR_API_KEY": SECRET, "ROTATOR_KEY_NAMES": "billing-*"}
-
-
-def load(**variables: str) -> Settings:
-    return load_settings({**MINIMAL, **variables})
-
-
-def problems_of(environ: Mapping[str, str]) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load_settings(environ)
-    return caught.value.problems
-
-
-def problems(**variables: str) -> list[str]:
-    return problems_of({**MINIMAL, **variables})
-
+from tests.settings.support import MINIMAL, SECRET, load, problems, problems_of
 
 # --- defaults ----------------------------------------------------------------------------------
 
@@ -62,6 +41,7 @@ def test_defaults_match_the_contract() -> None:
     assert settings.schedule == "0 3 * * *"
     assert settings.timezone == "UTC"
     assert settings.http_port == 8080
+    assert settings.http_host == "0.0.0.0"
     assert settings.log_format == "json"
     assert settings.log_level == "info"
     assert settings.integration_name == "key-rotator"
@@ -79,6 +59,39 @@ def test_defaults_match_the_contract() -> None:
     assert settings.max_rotations_per_pass == 50
     assert settings.shards == 1
     assert settings.shard_index == 0
+    assert settings.lock == "auto"
+    assert settings.lock_dir is None
+    assert settings.lease_namespace is None
+    assert settings.lease_duration_seconds == 60
+
+
+def test_without_a_workspaces_file_there_is_one_workspace_from_the_variables() -> None:
+    settings = load(
+        ROTATOR_WORKSPACE_NAME="acme",
+        ROTATOR_WORKSPACE_ID="ws-1",
+        ROTATOR_EXCLUDE_KEY_NAMES="billing-old",
+        ROTATOR_SELF_KEY_NAME="rotator",
+        ROTATOR_SINK_FILE_DIR="/srv/secrets",
+    )
+    assert settings.workspaces == (
+        WorkspaceSettings(
+            name="acme",
+            api_key=SecretStr(SECRET),
+            workspace_id="ws-1",
+            key_names=("billing-*",),
+            exclude_key_names=("billing-old",),
+            self_key_name="rotator",
+            # One workspace writes straight into the folder, with no subfolder; so does its lock.
+            sink=FileSinkSettings(dir=Path("/srv/secrets")),
+            lock_dir=Path("/srv/secrets"),
+        ),
+    )
+    assert read_api_key(settings.workspaces[0]).reveal() == SECRET
+
+
+def test_the_lock_dir_is_the_variable_when_set() -> None:
+    (ws,) = load(ROTATOR_LOCK_DIR="/run/locks").workspaces
+    assert ws.lock_dir == Path("/run/locks")
 
 
 def test_settings_are_frozen() -> None:
@@ -86,7 +99,9 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(ValidationError):
         settings.grace_hours = 1
     with pytest.raises(ValidationError):
-        settings.sink.dir = Path("/elsewhere")
+        settings.sink.dir = Path("/elsewhere")  # type: ignore[union-attr]
+    with pytest.raises(ValidationError):
+        settings.workspaces[0].name = "other"
 
 
 # --- parsing each variable ---------------------------------------------------------------------
@@ -101,41 +116,65 @@ def test_settings_are_frozen() -> None:
         ("ROTATOR_API_URL", "http://localhost:1", "api_url", "http://localhost:1"),
         ("ROTATOR_API_URL", "http://[::1]:8000", "api_url", "http://[::1]:8000"),
         ("ROTATOR_WORKSPACE_NAME", "acme", "workspace_name", "acme"),
+        ("ROTATOR_WORKSPACE_NAME", "a" * 40, "workspace_name", "a" * 40),
         ("ROTATOR_WORKSPACE_ID", "ws-1", "workspace_id", "ws-1"),
         ("ROTATOR_KEY_NAMES", " a , b-* ,, c ", "key_names", ("a", "b-*", "c")),
         ("ROTATOR_KEY_NAMES", "*", "key_names", ("*",)),
         ("ROTATOR_EXCLUDE_KEY_NAMES", "x,,y", "exclude_key_names", ("x", "y")),
         ("ROTATOR_VALIDITY_DAYS", "365", "validity_days", 365),
+        ("ROTATOR_VALIDITY_DAYS", "3650", "validity_days", 3650),
         ("ROTATOR_ROTATE_BEFORE_DAYS", "0", "rotate_before_days", 0),
         ("ROTATOR_ROTATE_BEFORE_DAYS", "7.5", "rotate_before_days", 7.5),
         ("ROTATOR_MAX_AGE_DAYS", "90", "max_age_days", 90),
         ("ROTATOR_MAX_AGE_DAYS", "730", "max_age_days", 730),
         ("ROTATOR_GRACE_HOURS", "0", "grace_hours", 0),
         ("ROTATOR_GRACE_HOURS", "0.25", "grace_hours", 0.25),
+        ("ROTATOR_GRACE_HOURS", "8760", "grace_hours", 8760),
         ("ROTATOR_ORPHAN_MIN_AGE_MINUTES", "0", "orphan_min_age_minutes", 0),
         ("ROTATOR_SCHEDULE", "*/15 * * * 1-5", "schedule", "*/15 * * * 1-5"),
         ("ROTATOR_TIMEZONE", "Europe/Berlin", "timezone", "Europe/Berlin"),
         ("ROTATOR_HTTP_PORT", "1", "http_port", 1),
         ("ROTATOR_HTTP_PORT", "65535", "http_port", 65535),
+        ("ROTATOR_HTTP_HOST", "127.0.0.1", "http_host", "127.0.0.1"),
+        ("ROTATOR_HTTP_HOST", "::", "http_host", "::"),
+        ("ROTATOR_HTTP_HOST", "rotator.internal", "http_host", "rotator.internal"),
         ("ROTATOR_LOG_FORMAT", "console", "log_format", "console"),
         ("ROTATOR_LOG_LEVEL", "DEBUG", "log_level", "debug"),
         ("ROTATOR_LOG_LEVEL", "warning", "log_level", "warning"),
         ("ROTATOR_INTEGRATION_NAME", "rot-prod", "integration_name", "rot-prod"),
+        (
+            "ROTATOR_INTEGRATION_NAME",
+            "key rotator (prod)",
+            "integration_name",
+            "key rotator (prod)",
+        ),
         ("ROTATOR_HTTP_TIMEOUT_SECONDS", "2.5", "http_timeout_seconds", 2.5),
         ("ROTATOR_HTTP_MAX_RETRIES", "0", "http_max_retries", 0),
         ("ROTATOR_SHUTDOWN_TIMEOUT_SECONDS", "5", "shutdown_timeout_seconds", 5),
         ("ROTATOR_PUSHGATEWAY_URL", "http://pgw:9091/", "pushgateway_url", "http://pgw:9091"),
         ("ROTATOR_CONCURRENCY", "1", "concurrency", 1),
         ("ROTATOR_WORKSPACE_CONCURRENCY", "3", "workspace_concurrency", 3),
+        ("ROTATOR_SELF_KEY_NAME", "rotator", "self_key_name", "rotator"),
         ("ROTATOR_EMERGENCY_GRACE_HOURS", "1.5", "emergency_grace_hours", 1.5),
         ("ROTATOR_MAX_FAILURE_RATIO", "0", "max_failure_ratio", 0),
         ("ROTATOR_MAX_FAILURE_RATIO", "1", "max_failure_ratio", 1),
         ("ROTATOR_MAX_ROTATIONS_PER_PASS", "1", "max_rotations_per_pass", 1),
         ("ROTATOR_SHARDS", "1", "shards", 1),
+        ("ROTATOR_SHARDS", "4", "shards", 4),
+        ("ROTATOR_LOCK", "lease", "lock", "lease"),
+        ("ROTATOR_LOCK", "FILE", "lock", "file"),
+        ("ROTATOR_LOCK_DIR", "/run/rotator", "lock_dir", Path("/run/rotator")),
+        ("ROTATOR_LEASE_NAMESPACE", "ops", "lease_namespace", "ops"),
+        ("ROTATOR_LEASE_DURATION_SECONDS", "15", "lease_duration_seconds", 15),
     ],
 )
 def test_each_variable_is_parsed(variable: str, value: str, field: str, expected: object) -> None:
     assert getattr(load(**{variable: value}), field) == expected
+
+
+def test_shards_above_one_with_an_index_below_them() -> None:
+    settings = load(ROTATOR_SHARDS="3", ROTATOR_SHARD_INDEX="2")
+    assert (settings.shards, settings.shard_index) == (3, 2)
 
 
 @pytest.mark.parametrize(
@@ -163,22 +202,17 @@ def test_other_boolean_words_are_refused(word: str) -> None:
     ]
 
 
-def test_file_sink_dir() -> None:
-    settings = load(ROTATOR_SINK="file", ROTATOR_SINK_FILE_DIR="/var/lib/rotator")
-    assert settings.sink == FileSinkSettings(dir=Path("/var/lib/rotator"))
-    assert load(ROTATOR_SINK="FILE").sink.kind == "file"
-
-
 def test_shard_index_defaults_to_the_job_completion_index() -> None:
-    environ = {**MINIMAL, "JOB_COMPLETION_INDEX": "0"}
-    assert load_settings(environ).shard_index == 0
-    explicit = {**environ, "ROTATOR_SHARD_INDEX": "0"}
-    assert load_settings(explicit).shard_index == 0
+    environ = {**MINIMAL, "ROTATOR_SHARDS": "3", "JOB_COMPLETION_INDEX": "2"}
+    assert load_settings(environ).shard_index == 2
+    explicit = {**environ, "ROTATOR_SHARD_INDEX": "1"}
+    assert load_settings(explicit).shard_index == 1
     assert problems_of({**MINIMAL, "JOB_COMPLETION_INDEX": "x"}) == [
         "JOB_COMPLETION_INDEX (default of ROTATOR_SHARD_INDEX): must be an integer >= 0, got 'x'"
     ]
     assert problems_of({**MINIMAL, "JOB_COMPLETION_INDEX": "1"}) == [
-        "ROTATOR_SHARD_INDEX: must be below ROTATOR_SHARDS (1), got 1"
+        "JOB_COMPLETION_INDEX (default of ROTATOR_SHARD_INDEX): must be below ROTATOR_SHARDS (1), "
+        "got 1"
     ]
 
 
@@ -190,19 +224,35 @@ def test_empty_values_count_as_unset() -> None:
         ROTATOR_MAX_AGE_DAYS="",
         ROTATOR_API_KEY_FILE="",
         ROTATOR_TYPO_BUT_EMPTY="",
+        ROTATOR_SINK_VAULT_ADDR="",  # not "a vault variable while the sink is file"
+        JOB_COMPLETION_INDEX=" ",
     )
     assert settings.grace_hours == 24
     assert settings.dry_run is False
     assert settings.sink.kind == "file"
     assert settings.max_age_days is None
     assert settings.api_key_file is None
+    assert settings.shard_index == 0
     assert problems_of({"ROTATOR_KEY_NAMES": "", "ROTATOR_API_KEY": SECRET}) == [
         "ROTATOR_KEY_NAMES: required: comma-separated glob patterns of the keys to rotate "
         "('*' for all)"
     ]
 
 
+def test_only_upper_case_rotator_names_are_settings() -> None:
+    # Variable names are case-sensitive: a lower-case name is nobody's setting, not a typo.
+    assert load(rotator_grace_hours="1", OTHER_GRACE_HOURS="x").grace_hours == 24
+
+
 # --- rejections --------------------------------------------------------------------------------
+
+
+_NAME = "must be lower-case letters, digits and '-' (not first or last), at most 40"
+_HOST = "must be an IP address or a host name (no scheme, no port)"
+_NAMESPACE = (
+    "must be a Kubernetes namespace name: lower-case letters, digits and '-', at most 63, "
+    "starting and ending with a letter or digit"
+)
 
 
 @pytest.mark.parametrize(
@@ -215,36 +265,57 @@ def test_empty_values_count_as_unset() -> None:
         ("ROTATOR_API_URL", "https://host:99999", "must be an http(s) URL with a host"),
         ("ROTATOR_API_URL", "pm.example.com", "must be an http(s) URL with a host"),
         ("ROTATOR_KEY_NAMES", ",,", "must list at least one glob pattern"),
-        ("ROTATOR_VALIDITY_DAYS", "0", "must be an integer > 0"),
-        ("ROTATOR_VALIDITY_DAYS", "1.5", "must be an integer > 0"),
-        ("ROTATOR_ROTATE_BEFORE_DAYS", "-1", "must be a number >= 0"),
-        ("ROTATOR_MAX_AGE_DAYS", "0", "must be a number > 0"),
-        ("ROTATOR_MAX_AGE_DAYS", "inf", "must be a number > 0"),
-        ("ROTATOR_GRACE_HOURS", "abc", "must be a number >= 0"),
-        ("ROTATOR_GRACE_HOURS", "-0.5", "must be a number >= 0"),
-        ("ROTATOR_GRACE_HOURS", "nan", "must be a number >= 0"),
-        ("ROTATOR_ORPHAN_MIN_AGE_MINUTES", "-1", "must be a number >= 0"),
+        (
+            "ROTATOR_WORKSPACE_NAME",
+            "Acme",
+            _NAME,
+        ),
+        ("ROTATOR_WORKSPACE_NAME", "acme_eu", _NAME),
+        ("ROTATOR_WORKSPACE_NAME", "-acme", _NAME),
+        ("ROTATOR_WORKSPACE_NAME", "a" * 41, _NAME),
+        ("ROTATOR_VALIDITY_DAYS", "0", "must be an integer > 0 and <= 3650"),
+        ("ROTATOR_VALIDITY_DAYS", "1.5", "must be an integer > 0 and <= 3650"),
+        ("ROTATOR_ROTATE_BEFORE_DAYS", "-1", "must be a number >= 0 and <= 3650"),
+        ("ROTATOR_MAX_AGE_DAYS", "0", "must be a number > 0 and <= 3650"),
+        ("ROTATOR_MAX_AGE_DAYS", "inf", "must be a number > 0 and <= 3650"),
+        ("ROTATOR_GRACE_HOURS", "abc", "must be a number >= 0 and <= 8760"),
+        ("ROTATOR_GRACE_HOURS", "-0.5", "must be a number >= 0 and <= 8760"),
+        ("ROTATOR_GRACE_HOURS", "nan", "must be a number >= 0 and <= 8760"),
+        ("ROTATOR_ORPHAN_MIN_AGE_MINUTES", "-1", "must be a number >= 0 and <= 10080"),
         ("ROTATOR_DRY_RUN", "maybe", "must be one of true, false, yes, no, 1, 0"),
         ("ROTATOR_RUN_ON_START", "maybe", "must be one of true, false, yes, no, 1, 0"),
         ("ROTATOR_HTTP_PORT", "0", "must be an integer >= 1 and <= 65535"),
         ("ROTATOR_HTTP_PORT", "65536", "must be an integer >= 1 and <= 65535"),
         ("ROTATOR_HTTP_PORT", "http", "must be an integer >= 1 and <= 65535"),
+        (
+            "ROTATOR_HTTP_HOST",
+            "http://0.0.0.0",
+            _HOST,
+        ),
+        ("ROTATOR_HTTP_HOST", "0.0.0.0:8080", _HOST),
         ("ROTATOR_LOG_FORMAT", "xml", "must be one of json, console"),
         ("ROTATOR_LOG_LEVEL", "trace", "must be one of debug, info, warning, error"),
-        ("ROTATOR_HTTP_TIMEOUT_SECONDS", "0", "must be a number > 0"),
-        ("ROTATOR_HTTP_MAX_RETRIES", "-1", "must be an integer >= 0"),
-        ("ROTATOR_SHUTDOWN_TIMEOUT_SECONDS", "0", "must be a number > 0"),
+        ("ROTATOR_HTTP_TIMEOUT_SECONDS", "0", "must be a number > 0 and <= 300"),
+        ("ROTATOR_HTTP_MAX_RETRIES", "-1", "must be an integer >= 0 and <= 10"),
+        ("ROTATOR_SHUTDOWN_TIMEOUT_SECONDS", "0", "must be a number > 0 and <= 3600"),
         ("ROTATOR_PUSHGATEWAY_URL", "pgw:9091", "must be an http(s) URL with a host"),
-        ("ROTATOR_CONCURRENCY", "0", "must be an integer >= 1"),
-        ("ROTATOR_WORKSPACE_CONCURRENCY", "0", "must be an integer >= 1"),
-        ("ROTATOR_EMERGENCY_GRACE_HOURS", "-1", "must be a number >= 0"),
+        ("ROTATOR_CONCURRENCY", "0", "must be an integer >= 1 and <= 64"),
+        ("ROTATOR_WORKSPACE_CONCURRENCY", "0", "must be an integer >= 1 and <= 64"),
+        ("ROTATOR_EMERGENCY_GRACE_HOURS", "-1", "must be a number >= 0 and <= 168"),
         ("ROTATOR_MAX_FAILURE_RATIO", "1.5", "must be a number >= 0 and <= 1"),
         ("ROTATOR_MAX_FAILURE_RATIO", "-0.1", "must be a number >= 0 and <= 1"),
-        ("ROTATOR_MAX_ROTATIONS_PER_PASS", "0", "must be an integer >= 1"),
-        ("ROTATOR_SHARDS", "0", "must be an integer >= 1"),
+        ("ROTATOR_MAX_ROTATIONS_PER_PASS", "0", "must be an integer >= 1 and <= 10000"),
+        ("ROTATOR_SHARDS", "0", "must be an integer >= 1 and <= 1000"),
         ("ROTATOR_SHARD_INDEX", "-1", "must be an integer >= 0"),
         ("ROTATOR_TIMEZONE", "Mars/Olympus", "must be an IANA time zone such as Europe/Berlin"),
         ("ROTATOR_SINK", "s3", "must be one of file, kubernetes, vault, aws-secrets-manager, exec"),
+        ("ROTATOR_LOCK", "redis", "must be one of auto, lease, file"),
+        (
+            "ROTATOR_LEASE_NAMESPACE",
+            "Ops",
+            _NAMESPACE,
+        ),
+        ("ROTATOR_LEASE_DURATION_SECONDS", "5", "must be an integer >= 10 and <= 3600"),
     ],
 )
 def test_each_invalid_value_names_its_variable(variable: str, value: str, expected: str) -> None:
@@ -280,17 +351,30 @@ def test_max_age_must_not_exceed_validity() -> None:
 def test_shard_index_must_be_below_shards() -> None:
     assert problems(ROTATOR_SHARDS="2", ROTATOR_SHARD_INDEX="2") == [
         "ROTATOR_SHARD_INDEX: must be below ROTATOR_SHARDS (2), got 2",
-        "ROTATOR_SHARDS: sharding is not available in this version, got 2",
     ]
 
 
-def test_features_not_built_yet_are_refused_not_ignored(tmp_path: Path) -> None:
-    workspaces = tmp_path / "workspaces.yaml"
-    workspaces.write_text("[]")
-    assert problems(ROTATOR_WORKSPACES_FILE=str(workspaces), ROTATOR_SELF_KEY_NAME="me") == [
-        "ROTATOR_WORKSPACES_FILE: managing several workspaces is not available in this version",
-        "ROTATOR_SELF_KEY_NAME: rotating the rotator's own key is not available in this version",
+def test_a_rule_between_variables_is_skipped_when_one_of_them_is_invalid() -> None:
+    # Only the bad value is reported, not "must be below ROTATOR_VALIDITY_DAYS" on top.
+    assert problems(ROTATOR_VALIDITY_DAYS="x") == [
+        "ROTATOR_VALIDITY_DAYS: must be an integer > 0 and <= 3650, got 'x'"
     ]
+    assert problems(ROTATOR_SHARDS="x", ROTATOR_SHARD_INDEX="5") == [
+        "ROTATOR_SHARDS: must be an integer >= 1 and <= 1000, got 'x'"
+    ]
+
+
+def test_a_file_lock_needs_a_folder_when_the_sink_is_not_a_folder() -> None:
+    exec_sink = {"ROTATOR_SINK": "exec", "ROTATOR_SINK_EXEC_COMMAND": "/bin/true"}
+    assert problems(**exec_sink, ROTATOR_LOCK="file") == [
+        "ROTATOR_LOCK_DIR: required with ROTATOR_LOCK=file when ROTATOR_SINK is not file "
+        "(it is exec)"
+    ]
+    (ws,) = load(**exec_sink, ROTATOR_LOCK="file", ROTATOR_LOCK_DIR="/run/l").workspaces
+    assert ws.lock_dir == Path("/run/l")
+    # auto may still become a Lease in a cluster: whether a folder is needed is known later.
+    (ws,) = load(**exec_sink).workspaces
+    assert ws.lock_dir is None
 
 
 def test_a_credential_is_required() -> None:
@@ -299,37 +383,14 @@ def test_a_credential_is_required() -> None:
     ]
 
 
-def test_workspaces_file_must_be_readable(tmp_path: Path) -> None:
-    missing = tmp_path / "nope.yaml"
-    assert problems(ROTATOR_WORKSPACES_FILE=str(missing)) == [
-        f"ROTATOR_WORKSPACES_FILE: cannot read {str(missing)!r}: No such file or directory",
-        "ROTATOR_WORKSPACES_FILE: managing several workspaces is not available in this version",
-    ]
+def test_features_of_the_contract_are_accepted() -> None:
+    settings = load(ROTATOR_SELF_KEY_NAME="rotator", ROTATOR_SHARDS="2", ROTATOR_SHARD_INDEX="1")
+    assert settings.self_key_name == "rotator"
+    assert settings.workspaces[0].self_key_name == "rotator"
+    assert (settings.shards, settings.shard_index) == (2, 1)
 
 
-def test_sinks_not_built_yet_are_named() -> None:
-    assert problems(ROTATOR_SINK="exec") == [
-        "ROTATOR_SINK_EXEC_COMMAND: required with ROTATOR_SINK=exec"
-    ]
-    for kind in ("kubernetes", "vault", "aws-secrets-manager"):
-        assert problems(ROTATOR_SINK=kind) == [
-            f"ROTATOR_SINK: {kind!r} is not available in this version (available: file, exec)"
-        ]
-    assert SINK_MODELS["file"] is FileSinkSettings
-
-
-def test_file_sink_variables_with_another_sink_are_a_problem() -> None:
-    assert problems(ROTATOR_SINK="vault", ROTATOR_SINK_FILE_DIR="/x") == [
-        "ROTATOR_SINK: 'vault' is not available in this version (available: file, exec)",
-        "ROTATOR_SINK_FILE_DIR: only used with ROTATOR_SINK=file, but ROTATOR_SINK is 'vault'",
-    ]
-
-
-def test_variables_of_a_sink_not_built_yet_are_named() -> None:
-    assert problems(ROTATOR_SINK_VAULT_ADDR="https://vault:8200") == [
-        "ROTATOR_SINK_VAULT_ADDR: the vault sink is not available in this version "
-        "(available: file, exec)"
-    ]
+# --- unknown variables -------------------------------------------------------------------------
 
 
 def test_misspelt_variable_gets_a_hint() -> None:
@@ -338,6 +399,10 @@ def test_misspelt_variable_gets_a_hint() -> None:
     ]
     assert problems(ROTATOR_SINK_FILE_DIRS="/x") == [
         "ROTATOR_SINK_FILE_DIRS: unknown variable; did you mean ROTATOR_SINK_FILE_DIR?"
+    ]
+    assert problems(ROTATOR_SINK_VAULT_TOKEN_FIL="/x") == [
+        "ROTATOR_SINK_VAULT_TOKEN_FIL: unknown variable; "
+        "did you mean ROTATOR_SINK_VAULT_TOKEN_FILE?"
     ]
     assert problems(ROTATOR_COMPLETELY_DIFFERENT="1") == [
         "ROTATOR_COMPLETELY_DIFFERENT: unknown variable"
@@ -360,6 +425,9 @@ def test_kubernetes_service_variables_are_ignored() -> None:
     assert problems(ROTATOR_SERVICE_HOSTS="x")[0].startswith("ROTATOR_SERVICE_HOSTS: unknown")
 
 
+# --- every problem at once ---------------------------------------------------------------------
+
+
 def test_all_problems_are_reported_at_once() -> None:
     found = problems_of(
         {
@@ -368,6 +436,7 @@ def test_all_problems_are_reported_at_once() -> None:
             "ROTATOR_GRACE_HOUR": "1",
             "ROTATOR_HTTP_PORT": "0",
             "ROTATOR_SINK": "vault",
+            "ROTATOR_SINK_FILE_DIR": "/x",
             "ROTATOR_VALIDITY_DAYS": "10",
         }
     )
@@ -375,21 +444,38 @@ def test_all_problems_are_reported_at_once() -> None:
         "ROTATOR_API_KEY: required (or ROTATOR_API_KEY_FILE)",
         "ROTATOR_API_URL: must be https unless the host is loopback, got 'http://pm.example.com'",
         "ROTATOR_GRACE_HOUR: unknown variable; did you mean ROTATOR_GRACE_HOURS?",
-        "ROTATOR_GRACE_HOURS: must be a number >= 0, got 'abc'",
+        "ROTATOR_GRACE_HOURS: must be a number >= 0 and <= 8760, got 'abc'",
         "ROTATOR_HTTP_PORT: must be an integer >= 1 and <= 65535, got '0'",
         "ROTATOR_KEY_NAMES: required: comma-separated glob patterns of the keys to rotate "
         "('*' for all)",
         "ROTATOR_ROTATE_BEFORE_DAYS: must be below ROTATOR_VALIDITY_DAYS (10), got 30",
-        "ROTATOR_SINK: 'vault' is not available in this version (available: file, exec)",
+        "ROTATOR_SINK_FILE_DIR: only used with ROTATOR_SINK=file, but ROTATOR_SINK is 'vault'",
+        "ROTATOR_SINK_VAULT_ADDR: required: the Vault server's URL",
+        "ROTATOR_SINK_VAULT_TOKEN: required with ROTATOR_SINK_VAULT_AUTH=token",
     ]
+    assert found == sorted(found, key=lambda line: line.split(":")[0]), "grouped by variable"
 
 
 def test_messages_carry_no_pydantic_wording() -> None:
-    found = problems(ROTATOR_HTTP_PORT="x", ROTATOR_LOG_LEVEL="x", ROTATOR_GRACE_HOURS="x")
+    found = problems(
+        ROTATOR_HTTP_PORT="x",
+        ROTATOR_LOG_LEVEL="x",
+        ROTATOR_GRACE_HOURS="x",
+        ROTATOR_SINK="kubernetes",
+        ROTATOR_SINK_KUBERNETES_ROLLOUT_TIMEOUT_MINUTES="x",
+    )
     text = "\n".join(found)
     assert "pydantic" not in text
     assert "Input should" not in text
     assert "errors.pydantic.dev" not in text
+    assert "kubernetes.rollout" not in text
+
+
+def test_the_error_is_one_config_error_whose_text_lists_each_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**MINIMAL, "ROTATOR_GRACE_HOURS": "x", "ROTATOR_HTTP_PORT": "0"})
+    assert len(caught.value.problems) == 2
+    assert str(caught.value) == "; ".join(caught.value.problems)
 
 
 # --- the _FILE forms ---------------------------------------------------------------------------
@@ -400,23 +486,28 @@ def test_any_variable_may_come_from_a_file(tmp_path: Path) -> None:
     grace.write_text(" 6\n")
     names = tmp_path / "names"
     names.write_text("a,b\n")
+    sink = tmp_path / "sink"
+    sink.write_text("exec\n")
     settings = load_settings(
         {
             "ROTATOR_API_KEY": SECRET,
             "ROTATOR_KEY_NAMES_FILE": str(names),
             "ROTATOR_GRACE_HOURS_FILE": str(grace),
             "ROTATOR_GRACE_HOURS": "12",  # the file wins, as ROTATOR_API_KEY_FILE does
+            "ROTATOR_SINK_FILE": str(sink),  # the sink's name, from a file, chooses its variables
+            "ROTATOR_SINK_EXEC_COMMAND": "/bin/true",
         }
     )
     assert settings.grace_hours == 6
     assert settings.key_names == ("a", "b")
+    assert settings.sink.kind == "exec"
 
 
 def test_a_bad_value_from_a_file_names_the_file_variable(tmp_path: Path) -> None:
     grace = tmp_path / "grace"
     grace.write_text("soon\n")
     assert problems(ROTATOR_GRACE_HOURS_FILE=str(grace)) == [
-        "ROTATOR_GRACE_HOURS_FILE: must be a number >= 0, got 'soon'"
+        "ROTATOR_GRACE_HOURS_FILE: must be a number >= 0 and <= 8760, got 'soon'"
     ]
 
 
@@ -432,6 +523,13 @@ def test_an_unreadable_value_file_is_a_problem(tmp_path: Path) -> None:
     ]
 
 
+def test_an_unreadable_file_of_a_required_variable_is_reported_once(tmp_path: Path) -> None:
+    missing = tmp_path / "names"
+    assert problems_of({"ROTATOR_API_KEY": SECRET, "ROTATOR_KEY_NAMES_FILE": str(missing)}) == [
+        f"ROTATOR_KEY_NAMES_FILE: cannot read {str(missing)!r}: No such file or directory"
+    ]
+
+
 def test_an_empty_value_file_counts_as_unset(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.write_text("\n")
@@ -443,15 +541,17 @@ def test_api_key_file_wins_and_is_read_at_every_call(tmp_path: Path) -> None:
     key_file.write_text("first-key\n")
     settings = load(ROTATOR_API_KEY_FILE=str(key_file))
     assert settings.api_key_file == key_file
-    assert settings.read_api_key() == Secret("first-key")
+    (ws,) = settings.workspaces
+    assert read_api_key(ws).reveal() == "first-key"
     key_file.write_text("  second-key  ")
-    assert settings.read_api_key() == Secret("second-key")
+    assert read_api_key(ws).reveal() == "second-key"
+    assert settings.read_api_key().reveal() == "second-key"  # the single workspace's, too
 
 
 def test_api_key_from_the_variable() -> None:
-    key = load_settings(MINIMAL).read_api_key()
-    assert isinstance(key, Secret)
+    key = read_api_key(load_settings(MINIMAL).workspaces[0])
     assert key.reveal() == SECRET
+    assert SECRET not in repr(key)
 
 
 def test_api_key_file_must_be_readable_and_not_empty_at_load(tmp_path: Path) -> None:
@@ -472,64 +572,13 @@ def test_api_key_file_that_goes_away_later_names_the_variable(tmp_path: Path) ->
     settings = load_settings({"ROTATOR_KEY_NAMES": "*", "ROTATOR_API_KEY_FILE": str(key_file)})
     key_file.unlink()
     with pytest.raises(ConfigError) as caught:
-        settings.read_api_key()
+        read_api_key(settings.workspaces[0])
     assert caught.value.problems == [
         f"ROTATOR_API_KEY_FILE: cannot read {str(key_file)!r}: No such file or directory"
     ]
     key_file.write_text("")
     with pytest.raises(ConfigError, match="is empty"):
-        settings.read_api_key()
-
-
-# --- secrets and redaction ---------------------------------------------------------------------
-
-
-def test_the_secret_shows_nowhere() -> None:
-    settings = load(ROTATOR_API_URL="https://user:hunter2@pm.example.com")
-    assert SECRET not in repr(settings)
-    assert SECRET not in str(settings)
-    dumped = json.dumps(redacted(settings))
-    assert SECRET not in dumped
-    assert "hunter2" not in dumped
-    assert redacted(settings)["ROTATOR_API_URL"] == f"https://user:{REDACTED}@pm.example.com"
-
-
-def test_a_bad_url_with_a_password_is_not_echoed() -> None:
-    (problem,) = problems(ROTATOR_API_URL="http://user:hunter2@pm.example.com")
-    assert "hunter2" not in problem
-    assert problem.startswith("ROTATOR_API_URL: must be https unless the host is loopback")
-
-
-def test_redacted_lists_every_variable_as_json(tmp_path: Path) -> None:
-    settings = load(ROTATOR_SINK_FILE_DIR=str(tmp_path), ROTATOR_EXCLUDE_KEY_NAMES="x,y")
-    effective = redacted(settings)
-    assert json.loads(json.dumps(effective)) == effective
-    assert effective["ROTATOR_API_KEY"] == REDACTED
-    assert effective["ROTATOR_API_KEY_FILE"] is None
-    assert effective["ROTATOR_SINK"] == "file"
-    assert effective["ROTATOR_SINK_FILE_DIR"] == str(tmp_path)
-    assert effective["ROTATOR_EXCLUDE_KEY_NAMES"] == ["x", "y"]
-    assert effective["ROTATOR_GRACE_HOURS"] == 24
-    # Every variable but those of the sinks not chosen.
-    others = {v for v in describe_variables() if v.startswith("ROTATOR_SINK_EXEC_")}
-    assert set(effective) == set(describe_variables()) - others
-    assert "ROTATOR_SHARD_INDEX" in effective
-
-
-def test_redacted_shows_an_unset_api_key_as_none(tmp_path: Path) -> None:
-    key_file = tmp_path / "key"
-    key_file.write_text(SECRET)
-    effective = redacted(
-        load_settings({"ROTATOR_KEY_NAMES": "*", "ROTATOR_API_KEY_FILE": str(key_file)})
-    )
-    assert effective["ROTATOR_API_KEY"] is None
-    assert effective["ROTATOR_API_KEY_FILE"] == str(key_file)
-
-
-def test_every_variable_is_described() -> None:
-    described = describe_variables()
-    assert "ROTATOR_SINK_FILE_DIR" in described
-    assert all(text for text in described.values())
+        read_api_key(settings.workspaces[0])
 
 
 # --- direct construction (tests of other modules) ----------------------------------------------
@@ -538,39 +587,34 @@ def test_every_variable_is_described() -> None:
 def test_direct_construction_checks_the_same_rules() -> None:
     settings = Settings(key_names=("*",), api_key=SecretStr("k"))
     assert settings.sink.kind == "file"
-    with pytest.raises(ValidationError, match="ROTATOR_ROTATE_BEFORE_DAYS"):
+    assert [ws.name for ws in settings.workspaces] == ["default"]
+    with pytest.raises(ValidationError, match="ROTATOR_VALIDITY_DAYS"):
         Settings(key_names=("*",), api_key=SecretStr("k"), validity_days=10)
     with pytest.raises(ValidationError):
         Settings(key_names=(), api_key=SecretStr("k"))
+    with pytest.raises(ValidationError, match="ROTATOR_API_KEY: required"):
+        Settings(key_names=("*",))
 
 
-def test_load_settings_reads_os_environ_when_given_nothing() -> None:
-    if os.environ.get("ROTATOR_KEY_NAMES", "").strip():
-        pytest.skip("this process's environment sets ROTATOR_KEY_NAMES")
-    with pytest.raises(ConfigError) as caught:
-        load_settings()
-    assert any(p.startswith("ROTATOR_KEY_NAMES: required") for p in caught.value.problems)
+def test_direct_construction_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROTATOR_GRACE_HOURS", "5")
+    assert Settings(key_names=("*",), api_key=SecretStr("k")).grace_hours == 24
 
 
-def test_the_help_list_of_variables_is_what_settings_accept() -> None:
-    from rotator.settings import _known_variables  # noqa: PLC0415
-    from rotator.variables import VARIABLES  # noqa: PLC0415
+def test_a_copy_keeps_its_workspaces() -> None:
+    settings = load_settings(MINIMAL)
+    copy = settings.model_copy(update={"dry_run": True})
+    assert copy.workspaces == settings.workspaces
+    rebuilt = Settings(**{**dict(settings), "dry_run": True})
+    assert rebuilt.workspaces == settings.workspaces
 
-    assert sorted(VARIABLES) == sorted(_known_variables())
 
-
-def test_help_imports_no_heavy_library() -> None:
-    import subprocess  # noqa: PLC0415
-    import sys  # noqa: PLC0415
-
-    code = (
-        "import sys, contextlib, io\n"
-        "from rotator.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
-        "    main(['run-once', '--help'])\n"
-        "heavy = [m for m in ('pydantic', 'structlog', 'httpx', 'apscheduler', 'prometheus_client')"
-        " if m in sys.modules]\n"
-        "print(','.join(heavy))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+def test_load_settings_reads_os_environ_when_given_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("ROTATOR_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ROTATOR_API_KEY", SECRET)
+    monkeypatch.setenv("ROTATOR_KEY_NAMES", "from-os-environ")
+    assert load_settings().key_names == ("from-os-environ",)
