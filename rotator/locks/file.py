@@ -1,9 +1,13 @@
 """The file lock: ``fcntl.flock`` on ``.rotator.lock`` in a folder (the file sink's, or
-ROTATOR_LOCK_DIR). The kernel drops it when the process dies, so a killed pass never leaves it
-held; it cannot be lost while the process lives, so :meth:`check` never fails.
+ROTATOR_LOCK_DIR).
 
-Refuses a symlink at the lock's path (``O_NOFOLLOW``): a lock file that points elsewhere is
-not ours to create or truncate.
+The kernel drops the lock when the process dies, so a killed pass never leaves it held, and the
+file itself is never removed (removing it would let two passes lock two different files). For
+the same reason :meth:`HeldLock.check` fails when the path no longer names the file this pass
+locked (a person deleted or replaced it): another pass could then lock the new one.
+
+Refuses a symlink at the lock's path (``O_NOFOLLOW``) and anything but a regular file there: a
+lock file that points elsewhere is not ours to create or lock. Knows nothing of sinks or passes.
 """
 
 from __future__ import annotations
@@ -11,19 +15,32 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-from rotator.errors import LockHeldError, LockUnavailableError
+from rotator.errors import LockHeldError, LockLostError, LockUnavailableError
 
 LOCK_FILE_NAME: Final = ".rotator.lock"
 
 
 class _FileHeld:
+    """The lock as this pass holds it: the descriptor carrying the flock."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self._path = path
+        self._fd = fd
+
     def check(self) -> None:
-        return None
+        try:
+            now = os.stat(self._path, follow_symlinks=False)
+        except OSError as exc:
+            raise LockLostError(f"the lock {self._path} was removed while held") from exc
+        held = os.fstat(self._fd)
+        if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+            raise LockLostError(f"the lock {self._path} was replaced while held")
 
 
 class FileLock:
@@ -47,11 +64,18 @@ class FileLock:
         path = self.path
         try:
             self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            # O_NONBLOCK: a FIFO or a device planted at the path must not block the open.
+            fd = os.open(
+                path,
+                os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK,
+                0o600,
+            )
         except OSError as exc:
             reason = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror
             raise LockUnavailableError(f"cannot open the lock {path}: {reason}") from exc
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise LockUnavailableError(f"cannot use the lock {path}: not a regular file")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
@@ -59,8 +83,9 @@ class FileLock:
             except OSError as exc:
                 raise LockUnavailableError(f"cannot lock {path}: {exc.strerror}") from exc
             try:
-                yield _FileHeld()
+                yield _FileHeld(path, fd)
             finally:
+                # Explicitly: a forked child sharing the descriptor must not keep it locked.
                 fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)

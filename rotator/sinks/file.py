@@ -3,13 +3,27 @@
 The layout is part of the contract with ops (contract.md, "The file sink"): for a credential B,
 ``<name>`` holds the secret alone (no trailing newline, mode 0600) and ``<name>.meta.json`` its
 :class:`~rotator.models.SinkRecord`, where ``<name>`` is B with every character outside
-``A-Za-z0-9._-`` replaced by ``_``. Every write is atomic and durable: a temporary file
-``.<target>.tmp-<16 hex>`` in the same folder, created 0600, written, fsynced, renamed over the
-target, then the folder fsynced. The metadata also names its credential (``"credential"``), so
-:meth:`FileSink.list_credentials` knows a credential even when its name needed escaping. Reads
-open regular files only (no symlink, FIFO or device) up to a size limit. The version token of a
-credential is a digest of its metadata file and its secret's hash. The pass lock lives in
-:mod:`rotator.locks.file`.
+``A-Za-z0-9._-`` replaced by ``_``. The metadata also names its credential (``"credential"``),
+so :meth:`FileSink.list_credentials` knows a credential even when its name needed escaping, and
+a record some other credential wrote is never trusted.
+
+Writes. Every write is atomic and durable: a temporary file ``.<target>.tmp-<16 hex>`` in the
+same folder, created 0600 (never through a symlink), written, fsynced, renamed over the target,
+then the folder fsynced. The rename replaces whatever appeared at the target meanwhile (a
+symlink included) and never writes through it. A write that fails or is interrupted removes
+its own temporary file; one a killed process left is removed by :meth:`FileSink.prepare`, which
+the runner calls once a pass while it holds the pass lock, and by nothing else (outside the
+lock, another process's temporary file may be a write in flight).
+
+Versions. The version token of a credential is a digest of its metadata file's bytes and its
+secret's hash. A write checks it and writes while holding ``flock`` on the folder itself, so
+of two writers (threads or processes) with one version exactly one wins, and a person's edit
+since the read is detected. Reads take no lock (they never wait): a read racing a write may
+mix the two, and a write based on it then succeeds only if that mix is what is stored by then.
+
+Reads open regular files only, up to a size limit: a symlink, FIFO, device or folder at a sink
+path is refused at once (never followed, never blocking), and so is a write over it, since the
+write's version check reads it first.
 
 Times in the metadata are ISO 8601 UTC with ``Z``: whole seconds when the instant has none
 (``2026-11-27T03:00:00Z``), else with microseconds (``2026-11-27T03:00:00.250000Z``), so a
@@ -17,7 +31,8 @@ record round-trips exactly. Reading accepts any ISO 8601 form with an offset; a 
 offset is refused (it would be a guess).
 
 File-system errors become :mod:`rotator.errors` ``SinkError``s naming the path, never content.
-This module knows nothing of the engine, of the API, or of how workspaces map to folders.
+This module knows nothing of the engine, of the API, of the pass lock (rotator.locks.file) or
+of how workspaces map to folders.
 """
 
 from __future__ import annotations
@@ -30,8 +45,9 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -41,6 +57,7 @@ from rotator.errors import (
     SinkError,
     SinkMetadataError,
     SinkNameError,
+    SinkPermissionError,
     SinkUnavailableError,
 )
 from rotator.models import Secret, SinkRecord, base_name, utc
@@ -61,6 +78,8 @@ _MAX_META_BYTES: Final = 64 * 1024
 _MAX_SECRET_BYTES: Final = 64 * 1024
 # Errors of a network file system whose outcome cannot be known from here.
 _UNKNOWN_OUTCOME_ERRNOS: Final = frozenset({errno.ETIMEDOUT, errno.ESTALE, errno.EIO})
+# The file system refused this process's identity (or is read-only): nothing was changed.
+_REFUSED_ERRNOS: Final = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 
 _STRING_FIELDS: Final = (
     "key_id",
@@ -91,13 +110,28 @@ def parse_time(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+@dataclass(frozen=True)
+class _Stored:
+    """What is stored for one credential, read under the folder's write guard."""
+
+    meta: bytes | None
+    secret_sha256: str | None
+    #: The folder's descriptor the guard is held on (its fsync makes a rename durable).
+    folder_fd: int
+
+
 class FileSink:
-    """A :class:`~rotator.sinks.base.Sink` writing into one local (or mounted) folder."""
+    """A :class:`~rotator.sinks.base.Sink` writing into one local (or mounted) folder.
+
+    ``fsync`` syncs a descriptor (``os.fsync``): every write calls it on the temporary file
+    before the rename and on the folder after it; a test passes its own to observe that order.
+    """
 
     kind = "file"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, fsync: Callable[[int], None] = os.fsync) -> None:
         self._directory = Path(os.path.abspath(directory))
+        self._fsync = fsync
 
     def __repr__(self) -> str:
         return f"FileSink(directory={str(self._directory)!r})"
@@ -129,6 +163,12 @@ class FileSink:
         return problems
 
     def list_credentials(self) -> Sequence[str]:
+        """Every credential with a metadata file, by the name its record gives.
+
+        A metadata file that cannot be read or parsed is listed by its file name, so that
+        reading that credential reports what is wrong with it. Files no credential of this sink
+        can have (temporaries, the lock, names ``file_name`` never makes) are skipped.
+        """
         try:
             entries = list(os.scandir(self._directory))
         except FileNotFoundError:
@@ -137,46 +177,41 @@ class FileSink:
             raise _translate(exc, f"cannot list {self._directory}") from exc
         found: set[str] = set()
         for entry in entries:
-            if not entry.name.endswith(META_SUFFIX) or entry.name.startswith("."):
-                continue
             stem = entry.name.removesuffix(META_SUFFIX)
-            try:
-                raw = _read_regular(Path(entry.path), _MAX_META_BYTES)
-                document = json.loads(raw.decode("utf-8")) if raw is not None else None
-            except (SinkError, UnicodeDecodeError, json.JSONDecodeError):
-                document = None
-            # The record names its credential; an older or unreadable one is known by its file
-            # name (reading it then reports what is wrong with it).
-            named = document.get("credential") if isinstance(document, dict) else None
-            if isinstance(named, str) and file_name(named) == stem:
-                found.add(named)
-            else:
-                found.add(stem)
+            if (
+                stem == entry.name
+                or file_name(stem) != stem
+                or _reserved_name_problem(stem) is not None
+            ):
+                continue
+            named = _named_credential(Path(entry.path))
+            found.add(named if named is not None and file_name(named) == stem else stem)
         return sorted(found)
 
     def read(self, credential: str) -> SinkState:
         meta_path = self._meta_path(credential)
-        raw_meta = _read_regular(meta_path, _MAX_META_BYTES, metadata=True)
-        secret_path = self._secret_path(credential)
-        raw_secret = _read_regular(secret_path, _MAX_SECRET_BYTES)
+        raw_meta, digest = self._read_stored(credential)
         record = None if raw_meta is None else _parse_record(raw_meta, meta_path, credential)
-        digest = None if raw_secret is None else hashlib.sha256(raw_secret).hexdigest()
         return SinkState(record=record, secret_sha256=digest, version=_version(raw_meta, digest))
 
     def write_record(
         self, credential: str, record: SinkRecord, *, expected_version: str | None
     ) -> str | None:
+        meta_path = self._meta_path(credential)
         data = (json.dumps(record_to_json(record, credential), indent=2) + "\n").encode()
-        with self._compare_and_set(credential, expected_version):
-            self._atomic_write(self._meta_path(credential), data)
-            return self._current_version(credential)
+        with self._compare_and_set(credential, expected_version) as stored:
+            self._atomic_write(meta_path, data, stored.folder_fd)
+        # The version of what this call wrote: a later edit by anyone moves the stored one on.
+        return _version(data, stored.secret_sha256)
 
     def write_secret(
         self, credential: str, secret: Secret, *, expected_version: str | None
     ) -> str | None:
-        with self._compare_and_set(credential, expected_version):
-            self._atomic_write(self._secret_path(credential), secret.reveal().encode())
-            return self._current_version(credential)
+        secret_path = self._secret_path(credential)
+        data = secret.reveal().encode()
+        with self._compare_and_set(credential, expected_version) as stored:
+            self._atomic_write(secret_path, data, stored.folder_fd)
+        return _version(stored.meta, hashlib.sha256(data).hexdigest())
 
     def rollout(
         self, credential: str, delivered_at: datetime, now: datetime
@@ -184,7 +219,10 @@ class FileSink:
         return ()
 
     def prepare(self) -> None:
-        """Remove temporary files a killed pass left; call only while holding the pass lock."""
+        """Remove the temporary files a killed process left; call only with the pass lock held.
+
+        Only here: outside the lock, a temporary file may be another process's write in flight.
+        """
         try:
             entries = list(os.scandir(self._directory))
         except FileNotFoundError:
@@ -192,9 +230,17 @@ class FileSink:
         except OSError as exc:
             raise _translate(exc, f"cannot list {self._directory}") from exc
         for entry in entries:
-            if _TEMP_NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
-                with suppress(FileNotFoundError):
+            if not _TEMP_NAME.match(entry.name):
+                continue
+            try:
+                # A folder with such a name is not one of ours; anything else (a file, a
+                # symlink, a FIFO) in the temporaries' namespace is removed, never followed.
+                if not entry.is_dir(follow_symlinks=False):
                     os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise _translate(exc, f"cannot remove {entry.path}") from exc
 
     def close(self) -> None:
         return None
@@ -214,47 +260,45 @@ class FileSink:
             raise SinkNameError(f"credential {credential!r} cannot be stored: {problem}")
         return file_name(credential)
 
-    def _current_version(self, credential: str) -> str | None:
+    def _read_stored(self, credential: str) -> tuple[bytes | None, str | None]:
+        """The metadata file's bytes and the secret's hash (each None when absent)."""
         raw_meta = _read_regular(self._meta_path(credential), _MAX_META_BYTES, metadata=True)
         raw_secret = _read_regular(self._secret_path(credential), _MAX_SECRET_BYTES)
         digest = None if raw_secret is None else hashlib.sha256(raw_secret).hexdigest()
-        return _version(raw_meta, digest)
+        return raw_meta, digest
 
     @contextmanager
-    def _compare_and_set(self, credential: str, expected: str | None) -> Iterator[None]:
+    def _compare_and_set(self, credential: str, expected: str | None) -> Iterator[_Stored]:
         """Hold the folder's write guard while checking ``expected`` and writing.
 
-        The guard is ``flock`` on the folder itself (each call opens its own descriptor, so it
-        is exclusive among threads and processes alike) and is held only for one write. It
+        The guard is ``flock`` on the folder itself: each call opens its own descriptor, so it
+        is exclusive among threads and processes alike, and it is held for one write only. It
         catches a person's edit, or a second writer, between this pass's read and its write.
         """
-        self._ensure_directory()
         try:
+            self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self._directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
-            raise _translate(exc, f"cannot open {self._directory}") from exc
+            raise _translate(exc, f"cannot create or open the folder {self._directory}") from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            current = self._current_version(credential)
-            if current != expected:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                raise _translate(exc, f"cannot lock {self._directory}") from exc
+            raw_meta, digest = self._read_stored(credential)
+            if _version(raw_meta, digest) != expected:
                 raise SinkConflictError(
                     f"{self._meta_path(credential)}: {credential!r} changed since it was read"
                 )
-            yield
+            yield _Stored(meta=raw_meta, secret_sha256=digest, folder_fd=fd)
         finally:
             os.close(fd)  # closing the descriptor releases the flock
 
-    def _ensure_directory(self) -> None:
-        try:
-            self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise _translate(exc, f"cannot create {self._directory}") from exc
-
-    def _atomic_write(self, target: Path, data: bytes) -> None:
+    def _atomic_write(self, target: Path, data: bytes, folder_fd: int) -> None:
         """Replace ``target`` with ``data``: all or nothing, durable when this returns."""
-        self._ensure_directory()
         temporary = target.with_name(f".{target.name}.tmp-{secrets.token_hex(8)}")
         try:
+            # O_EXCL never opens an existing file, nor follows a symlink planted at the name.
             fd = os.open(
                 temporary,
                 os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW,
@@ -269,32 +313,27 @@ class FileSink:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fsync(fd)
+                # Durable before it is visible: a crash after the rename never finds it empty.
+                self._fsync(fd)
             finally:
                 os.close(fd)
             # rename replaces a symlink at the target itself; it never writes through it.
             os.replace(temporary, target)
         except BaseException as exc:
-            # Whatever stopped the write (an OSError, an interrupt), no temporary outlives it.
-            with suppress(FileNotFoundError):
+            # Whatever stopped the write (an OSError, an interrupt), its temporary goes with it;
+            # should even that fail, prepare() removes it under the next pass's lock.
+            with suppress(OSError):
                 temporary.unlink()
             if isinstance(exc, OSError):
                 raise _translate(exc, f"cannot write {target}") from exc
             raise
         try:
-            self._fsync_directory()
+            self._fsync(folder_fd)
         except OSError as exc:
             # The rename is visible but maybe not durable: only a read-back can tell.
             raise SinkUnavailableError(
                 f"wrote {target} but could not make it durable: {exc.strerror}"
             ) from exc
-
-    def _fsync_directory(self) -> None:
-        fd = os.open(self._directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _version(raw_meta: bytes | None, secret_sha256: str | None) -> str | None:
@@ -318,7 +357,7 @@ def _read_regular(path: Path, limit: int, *, metadata: bool = False) -> bytes | 
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise error(f"{path} is a symlink; refusing to follow it") from exc
-        raise _translate(exc, f"cannot read {path}") from exc
+        raise _translate(exc, f"cannot read {path}", error) from exc
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise error(f"{path} is not a regular file")
@@ -331,17 +370,28 @@ def _read_regular(path: Path, limit: int, *, metadata: bool = False) -> bytes | 
                 raise error(f"{path} is larger than {limit} bytes")
         return b"".join(chunks)
     except OSError as exc:
-        raise _translate(exc, f"cannot read {path}") from exc
+        raise _translate(exc, f"cannot read {path}", error) from exc
     finally:
         os.close(fd)
+
+
+def _named_credential(meta_path: Path) -> str | None:
+    """The credential a metadata file names, or None when it names none or cannot be read."""
+    try:
+        raw = _read_regular(meta_path, _MAX_META_BYTES)
+        document = None if raw is None else json.loads(raw.decode("utf-8"))
+    except (SinkError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    named = document.get("credential") if isinstance(document, dict) else None
+    return named if isinstance(named, str) else None
 
 
 def _parse_record(raw: bytes, path: Path, credential: str) -> SinkRecord:
     try:
         document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        # Name the file only: a decoder message about its content must not reach a log.
-        raise SinkMetadataError(f"{path} is not valid UTF-8 JSON") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        # Name the file only, and chain nothing: the decoder's error carries the content.
+        raise SinkMetadataError(f"{path} is not valid UTF-8 JSON") from None
     return record_of_credential(document, path, credential)
 
 
@@ -351,6 +401,8 @@ def record_of_credential(document: Any, where: str | Path, credential: str) -> S
     belongs to another credential."""
     record = record_from_json(document, where)
     named = document.get("credential")
+    if named is not None and not isinstance(named, str):
+        raise SinkMetadataError(f"{where}: credential is not a string")
     if named is not None and named != credential:
         raise SinkMetadataError(f"{where} is the record of another credential, not {credential!r}")
     if record.key_name is not None and base_name(record.key_name) != credential:
@@ -374,12 +426,18 @@ def _reserved_name_problem(credential: str) -> str | None:
     return None
 
 
-def _translate(exc: OSError, what: str) -> SinkError:
-    """The SinkError for a failed file-system call; the message names the path, never content."""
+def _translate(exc: OSError, what: str, default: type[SinkError] = SinkError) -> SinkError:
+    """The SinkError for a failed file-system call; the message names the path, never content.
+
+    ``default`` is the class of an error that is neither refused nor of unknown outcome (a
+    metadata file that cannot be read is a ``SinkMetadataError``).
+    """
     message = f"{what}: {exc.strerror or type(exc).__name__}"
     if exc.errno in _UNKNOWN_OUTCOME_ERRNOS:
         return SinkUnavailableError(message)
-    return SinkError(message)
+    if exc.errno in _REFUSED_ERRNOS:
+        return SinkPermissionError(message)
+    return default(message)
 
 
 def record_to_json(record: SinkRecord, credential: str) -> dict[str, str | None]:
@@ -425,10 +483,11 @@ def record_from_json(document: Any, where: str | Path) -> SinkRecord:
         if field_name in _TIME_FIELDS:
             try:
                 fields[field_name] = parse_time(value)
-            except ValueError as exc:
+            except ValueError:
+                # Chain nothing: the ValueError quotes the value, which may be anything.
                 raise SinkMetadataError(
                     f"{where}: {field_name} is not an ISO 8601 time with an offset"
-                ) from exc
+                ) from None
         else:
             fields[field_name] = value
     if (fields["pending_key_id"] is None) != (fields["pending_secret_sha256"] is None):

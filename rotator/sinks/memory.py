@@ -9,14 +9,20 @@ failures without patching anything:
 - ``fail_next_after_applying[operation] = error``: the next write applies, *then* raises (a
   timeout whose write landed: ``SinkUnavailableError`` with the sink holding the new value);
 - ``fail_always[operation] = error``: every call raises, until the entry is removed;
-- ``name_problems[credential] = problem``: ``check_names`` reports it;
+- ``name_problems[credential] = problem``: ``check_names`` reports it, and reading or writing
+  that credential raises ``SinkNameError`` (as the file sink refuses a reserved name), so a
+  caller that ignores ``check_names`` fails loudly;
 - ``rollouts[credential] = [WorkloadRollout, ...]``: what :meth:`rollout` answers.
 
 Operations are ``read``, ``write_secret``, ``write_record`` and ``list_credentials``; a read of a
 credential written since the last :meth:`prepare` (the start of a pass) is also ``read_back``,
 so a test can fail the read-backs of a delivery and nothing else.
 ``operations`` logs each call as ``(operation, credential)`` in order, so a test can assert the
-two-phase order of a delivery. It knows nothing of the engine or of any other backend.
+two-phase order of a delivery.
+
+Versions count every change of a credential (``put`` included) and are never reused; a
+credential with neither record nor secret has the version None, as the protocol says of
+"nothing stored". It knows nothing of the engine or of any other backend.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Final
 
-from rotator.errors import SinkConflictError, SinkError, SinkMetadataError
+from rotator.errors import SinkConflictError, SinkError, SinkMetadataError, SinkNameError
 from rotator.models import Secret, SinkRecord, base_name
 from rotator.sinks.base import SinkState, WorkloadRollout
 
@@ -37,6 +43,8 @@ OPERATIONS: Final = frozenset(
 )
 #: The operations that change what is stored (the only ones ``fail_next_after_applying`` fits).
 _WRITES: Final = frozenset({"write_secret", "write_record"})
+#: The operations on one credential (refused for a credential with a name problem).
+_BY_CREDENTIAL: Final = _WRITES | {"read"}
 
 
 class MemorySink:
@@ -93,7 +101,7 @@ class MemorySink:
         with self._operation("read", credential):
             record = self._records.get(credential)
             secret = self._secrets.get(credential)
-            version = self._versions.get(credential)
+            version = self._version_of(credential)
         if (
             record is not None
             and record.key_name is not None
@@ -105,7 +113,7 @@ class MemorySink:
         return SinkState(
             record=record,
             secret_sha256=None if secret is None else secret.sha256(),
-            version=None if version is None else str(version),
+            version=version,
         )
 
     def write_record(
@@ -161,6 +169,12 @@ class MemorySink:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _version_of(self, credential: str) -> str | None:
+        """The version token of what is stored now; call with the state lock held."""
+        if credential not in self._records and credential not in self._secrets:
+            return None
+        return str(self._versions.get(credential, 0))
+
     def _name_problem(self, credential: str) -> str | None:
         if not credential:
             return "an empty credential name cannot be stored"
@@ -186,14 +200,19 @@ class MemorySink:
         """Run one operation's body under the state lock, with the injected failures around it."""
         self._check_hooks()
         with self._state_lock:
-            self.operations.append((operation, credential))
+            # A read-back is logged once, as the read it also is.
+            if operation != "read_back":
+                self.operations.append((operation, credential))
             if operation in self.fail_always:
                 raise self.fail_always[operation]
             if operation in self.fail_next:
                 raise self.fail_next.pop(operation)
+            if operation in _BY_CREDENTIAL:
+                problem = self._name_problem(credential)
+                if problem is not None:
+                    raise SinkNameError(f"memory: {credential!r} cannot be stored: {problem}")
             if operation in _WRITES:
-                current = self._versions.get(credential)
-                seen = None if current is None else str(current)
+                seen = self._version_of(credential)
                 if expected_version != seen:
                     raise SinkConflictError(
                         f"memory: {credential!r} changed since it was read "

@@ -1,0 +1,1 @@
+"""Tests of rotator.locks: a contract every lock meets, then each lock's own."""
