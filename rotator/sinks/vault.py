@@ -35,15 +35,12 @@ by at least one of the two re-reads (whichever re-reads last sees the other's wr
 Vault two metadata writers can both miss each other, the later one's record winning. Every pass
 holds its workspace's lock, so this is a second line of defence, not the first.
 
-Auth. ``token`` asks ``token_provider`` at the first request, at every :meth:`prepare` and after a
-403 (a token file that Vault Agent rewrote is picked up; the request is retried once with a new
-token). ``approle`` and ``kubernetes`` log in at ``auth/<auth_mount>/login`` (with the role id and
-secret id, or with the role and the pod's service-account token, read again at each login), log
-in again shortly before the token's TTL runs out, and once more, retrying the request, when a
-request is refused with 403 (a token revoked or expired mid-pass). :meth:`close` revokes a token
-this sink logged in for. ``namespace`` is sent as ``X-Vault-Namespace`` on every request (logins
-included); ``cacert`` is a CA bundle for Vault's certificate; plain http is refused unless the host
-is loopback.
+Auth (:mod:`rotator.sinks.vault_auth`): ``token`` from a provider (a file is read again each
+pass and after a refusal), or an ``approle`` or ``kubernetes`` login, repeated shortly before its
+TTL runs out; a request refused with 401/403 is sent once more with a fresh token (a token revoked
+or expired mid-pass). :meth:`close` revokes a token this sink logged in for. ``namespace`` is sent
+as ``X-Vault-Namespace`` on every request (logins included); ``cacert`` is a CA bundle for Vault's
+certificate; plain http is refused unless the host is loopback.
 
 Errors: no answer (refused, reset, timed out), 5xx or 429 -> ``SinkUnavailableError``; 401/403 ->
 ``SinkPermissionError``; a check-and-set mismatch -> ``SinkConflictError``; stored metadata that
@@ -70,13 +67,12 @@ import re
 import secrets
 import ssl
 import string
-import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import httpx
 
@@ -91,16 +87,12 @@ from rotator.errors import (
 )
 from rotator.models import Secret, SinkRecord, base_name, is_loopback_host, utc
 from rotator.sinks.base import SinkState, WorkloadRollout
+from rotator.sinks.vault_auth import DEFAULT_JWT_PATH, AuthMethod, Login, make_auth
 
 DEFAULT_PATH_TEMPLATE: Final = "key-rotator/{workspace}/{credential}"
 DEFAULT_FIELD: Final = "api_key"
-#: Where Kubernetes mounts a pod's service-account token.
-DEFAULT_JWT_PATH: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
 #: The prefix of every custom_metadata key this sink owns.
 METADATA_PREFIX: Final = "key-rotator-"
-
-AuthMethod = Literal["token", "approle", "kubernetes"]
-AUTH_METHODS: Final = ("token", "approle", "kubernetes")
 
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -109,9 +101,6 @@ _PLACEHOLDERS: Final = frozenset({"workspace", "credential"})
 # rotator's "@YYYY-MM-DDTHH:MM:SSZ" suffix, which must fit too.
 _MAX_VALUE_BYTES: Final = 512
 _MAX_CREDENTIAL_BYTES: Final = _MAX_VALUE_BYTES - len("@2026-11-27T03:00:00Z")
-# Log in again this long before a login token's TTL runs out (capped at a tenth of the TTL), so
-# that a request does not set out with a token about to expire.
-_RELOGIN_MARGIN_SECONDS: Final = 30.0
 # Values shorter than this are not blanked from error text (no real token or secret is).
 _MIN_HIDDEN_LENGTH: Final = 6
 # Vault's error text is short; anything longer is not worth a log line.
@@ -175,7 +164,7 @@ class VaultSink:
         self._workspace = workspace
         self._namespace = namespace.strip("/") if namespace else None
         self._auth_name = auth
-        self._auth = _make_auth(
+        self._auth = make_auth(
             auth,
             token_provider=token_provider,
             role_id=role_id,
@@ -433,9 +422,12 @@ class VaultSink:
         token = self._auth.token()
         response = self._send(method, url, token, json=json, params=params, secret=secret)
         if response.status_code in (401, 403) and self._auth.renew(token):
-            response = self._send(
-                method, url, self._auth.token(), json=json, params=params, secret=secret
-            )
+            fresh = self._auth.token()
+            response = self._send(method, url, fresh, json=json, params=params, secret=secret)
+            if response.status_code in (401, 403):
+                # A token refused right after it was fetched is refused by policy: asking for
+                # yet another one at each request would only log in again and again.
+                self._auth.refused_when_fresh(fresh)
         return response
 
     def _send(
@@ -460,7 +452,7 @@ class VaultSink:
             what = "timed out" if isinstance(exc, httpx.TimeoutException) else "no answer"
             raise SinkUnavailableError(f"{where}: {what} ({type(exc).__name__})") from exc
 
-    def _send_login(self, mount: str, body: Mapping[str, str], hidden: Sequence[str]) -> _Login:
+    def _send_login(self, mount: str, body: Mapping[str, str], hidden: Sequence[str]) -> Login:
         url = f"auth/{mount}/login"
         response = self._send("POST", url, None, json=body)
         if response.status_code in (400, 401, 403):
@@ -474,7 +466,7 @@ class VaultSink:
         if not isinstance(token, str) or not token:
             raise SinkError(f"Vault at {self._addr}: login at {url} answered without a token")
         lease = _int(auth.get("lease_duration") if isinstance(auth, dict) else None, 0)
-        return _Login(token=Secret(token), lease_seconds=lease)
+        return Login(token=Secret(token), lease_seconds=lease)
 
     def _raise_for(
         self,
@@ -718,182 +710,6 @@ def _tls_context(cacert: Path | None, problems: list[str]) -> ssl.SSLContext | b
     except (OSError, ssl.SSLError) as exc:
         problems.append(f"ROTATOR_SINK_VAULT_CACERT: cannot load {cacert}: {exc}")
         return True
-
-
-# -- auth ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Login:
-    token: Secret
-    lease_seconds: int
-
-
-LoginSender = Callable[[str, Mapping[str, str], Sequence[str]], _Login]
-
-
-class _Auth:
-    """Where a request's token comes from, and how a refused one is replaced."""
-
-    _send_login: LoginSender
-
-    def bind(self, send_login: LoginSender) -> None:
-        self._send_login = send_login
-
-    def token(self) -> Secret | None:
-        raise NotImplementedError
-
-    def renew(self, refused: Secret | None) -> bool:
-        """After ``refused`` got a 403: whether a different token is now to be tried."""
-        raise NotImplementedError
-
-    def refresh_provided(self) -> None:
-        return None
-
-    def logged_in_token(self) -> Secret | None:
-        return None
-
-    def hidden(self) -> list[str]:
-        """Every credential value this auth holds, blanked from any error text."""
-        raise NotImplementedError
-
-
-class _ProvidedToken(_Auth):
-    """A token handed in (static, or read from a file by the provider each time it is asked)."""
-
-    def __init__(self, provider: Callable[[], Secret]) -> None:
-        self._provider = provider
-        self._lock = threading.Lock()
-        self._token: Secret | None = None
-
-    def token(self) -> Secret | None:
-        with self._lock:
-            if self._token is None:
-                self._token = self._ask()
-            return self._token
-
-    def renew(self, refused: Secret | None) -> bool:
-        with self._lock:
-            if self._token is not None and self._token != refused:
-                return True  # another thread already picked up a new one
-            self._token = self._ask()
-            return self._token != refused
-
-    def refresh_provided(self) -> None:
-        with self._lock:
-            self._token = self._ask()
-
-    def hidden(self) -> list[str]:
-        return [] if self._token is None else [self._token.reveal()]
-
-    def _ask(self) -> Secret:
-        try:
-            return self._provider()
-        except OSError as exc:
-            raise SinkPermissionError(
-                f"cannot read the Vault token: {exc.strerror or type(exc).__name__}"
-            ) from exc
-
-
-class _LoginAuth(_Auth):
-    """A token from a login (AppRole, Kubernetes), renewed by logging in again."""
-
-    def __init__(
-        self, mount: str, credentials: Callable[[], dict[str, str]], clock: Callable[[], float]
-    ) -> None:
-        self._mount = mount
-        self._credentials = credentials
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._token: Secret | None = None
-        self._renew_at: float | None = None
-        self._sent: list[str] = []
-
-    def token(self) -> Secret | None:
-        with self._lock:
-            if self._token is None or (
-                self._renew_at is not None and self._clock() >= self._renew_at
-            ):
-                self._login()
-            return self._token
-
-    def renew(self, refused: Secret | None) -> bool:
-        with self._lock:
-            if self._token is not None and self._token != refused:
-                return True
-            self._login()
-            return True
-
-    def logged_in_token(self) -> Secret | None:
-        return self._token
-
-    def hidden(self) -> list[str]:
-        return [*self._sent, *([] if self._token is None else [self._token.reveal()])]
-
-    def _login(self) -> None:
-        body = self._credentials()
-        self._sent = [value for key, value in body.items() if key != "role"]
-        login = self._send_login(self._mount, body, self._sent)
-        self._token = login.token
-        if login.lease_seconds > 0:
-            margin = min(_RELOGIN_MARGIN_SECONDS, login.lease_seconds / 10)
-            self._renew_at = self._clock() + login.lease_seconds - margin
-        else:
-            self._renew_at = None  # a token without a TTL (root-like): never expires
-
-
-def _make_auth(
-    auth: str,
-    *,
-    token_provider: Callable[[], Secret] | None,
-    role_id: str | None,
-    secret_id: Secret | None,
-    role: str | None,
-    auth_mount: str | None,
-    jwt_path: Path,
-    clock: Callable[[], float],
-    problems: list[str],
-) -> _Auth:
-    if auth == "token":
-        if token_provider is None:
-            problems.append("ROTATOR_SINK_VAULT_TOKEN: required with auth 'token'")
-            return _ProvidedToken(lambda: Secret(""))
-        return _ProvidedToken(token_provider)
-    if auth == "approle":
-        if not role_id or secret_id is None or not secret_id:
-            problems.append(
-                "ROTATOR_SINK_VAULT_ROLE_ID, ROTATOR_SINK_VAULT_SECRET_ID: required with auth "
-                "'approle'"
-            )
-        approle_secret = secret_id or Secret("")
-        return _LoginAuth(
-            (auth_mount or "approle").strip("/"),
-            lambda: {"role_id": role_id or "", "secret_id": approle_secret.reveal()},
-            clock,
-        )
-    if auth == "kubernetes":
-        if not role:
-            problems.append("ROTATOR_SINK_VAULT_ROLE: required with auth 'kubernetes'")
-        return _LoginAuth(
-            (auth_mount or "kubernetes").strip("/"),
-            lambda: {"role": role or "", "jwt": _read_jwt(jwt_path)},
-            clock,
-        )
-    problems.append(f"ROTATOR_SINK_VAULT_AUTH: must be one of {', '.join(AUTH_METHODS)}")
-    return _ProvidedToken(lambda: Secret(""))
-
-
-def _read_jwt(path: Path) -> str:
-    """The pod's service-account token, read again at every login (the kubelet rotates it)."""
-    try:
-        jwt = path.read_text().strip()
-    except OSError as exc:
-        raise SinkPermissionError(
-            f"cannot read the service-account token {path}: {exc.strerror or type(exc).__name__}"
-        ) from exc
-    if not jwt:
-        raise SinkPermissionError(f"the service-account token {path} is empty")
-    return jwt
 
 
 # -- small helpers ---------------------------------------------------------------------------

@@ -589,6 +589,10 @@ def test_a_policy_refusal_is_a_permission_error_after_one_fresh_login(vault: Vau
     with pytest.raises(SinkPermissionError, match="HTTP 403"):
         sink.write_secret("billing-sync", SECRET, expected_version=None)
     assert len(vault.logins(mount)) == 2
+    # That fresh token was refused too: policy, not expiry. No login at each further request.
+    with pytest.raises(SinkPermissionError, match="HTTP 403"):
+        sink.read("billing-sync")
+    assert len(vault.logins(mount)) == 2
 
 
 def test_a_token_file_rewritten_is_read_again_after_a_refusal(vault: Vault, tmp_path: Path) -> None:
