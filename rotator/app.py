@@ -122,11 +122,35 @@ def _exec_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:  #
     return ExecSink(tuple(sink.command), ws.name, sink.timeout_seconds)
 
 
+def _vault_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:
+    from rotator.models import Secret  # noqa: PLC0415
+    from rotator.sinks.vault import VaultSink  # noqa: PLC0415
+
+    token = sink.token
+    return VaultSink(
+        sink.addr,
+        mount=sink.mount,
+        path_template=sink.path,
+        field=sink.field,
+        workspace=ws.name,
+        auth=sink.auth,
+        token_provider=(lambda: Secret(token.get_secret_value())) if token else None,
+        role_id=sink.role_id,
+        secret_id=Secret(sink.secret_id.get_secret_value()) if sink.secret_id else None,
+        role=sink.role,
+        auth_mount=sink.auth_mount,
+        namespace=sink.namespace,
+        cacert=sink.cacert,
+        timeout_seconds=settings.http_timeout_seconds,
+    )
+
+
 #: ROTATOR_SINK value -> the function building that backend from its settings. Each imports
 #: its module (and so its SDK) only when called.
 SINKS: dict[str, Callable[[Settings, WorkspaceSettings, Any], Sink]] = {
     "file": _file_sink,
     "exec": _exec_sink,
+    "vault": _vault_sink,
 }
 
 

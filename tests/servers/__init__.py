@@ -1,0 +1,1 @@
+"""Real servers and small stand-ins that tests start on loopback (pytest plugins)."""
