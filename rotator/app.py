@@ -145,12 +145,27 @@ def _vault_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:
     )
 
 
+def _aws_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:
+    from rotator.sinks.aws import AwsSecretsManagerSink  # noqa: PLC0415
+
+    return AwsSecretsManagerSink(
+        region=sink.region,
+        secret_id_template=sink.secret_id,
+        workspace=ws.name,
+        json_key=sink.json_key,
+        endpoint_url=sink.endpoint_url,
+        kms_key_id=sink.kms_key_id,
+        timeout_seconds=settings.http_timeout_seconds,
+    )
+
+
 #: ROTATOR_SINK value -> the function building that backend from its settings. Each imports
 #: its module (and so its SDK) only when called.
 SINKS: dict[str, Callable[[Settings, WorkspaceSettings, Any], Sink]] = {
     "file": _file_sink,
     "exec": _exec_sink,
     "vault": _vault_sink,
+    "aws-secrets-manager": _aws_sink,
 }
 
 

@@ -6,3 +6,4 @@ effect for the tests in this folder. One line per server module.
 """
 
 from tests.servers.openbao import openbao, openbao_tls  # noqa: F401
+from tests.servers.moto import aws_env, moto_server  # noqa: F401
