@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import json
 import random
+import ssl
 import threading
 import time
 import weakref
@@ -30,6 +31,7 @@ from rotator.client import (
     _deadline,
     _enforce_deadlines,
     _time_left,
+    _tls_context,
     is_safe_key_id,
     parse_api_datetime,
     parse_retry_after,
@@ -1184,6 +1186,18 @@ def test_time_left_shrinks_each_timeout_to_the_deadline_and_refuses_once_it_pass
             _time_left(7.0, httpcore.WriteTimeout)
     finally:
         _deadline.reset(token)
+
+
+def test_every_client_shares_one_tls_context_made_once() -> None:
+    """Loading the CA bundle for each client of each pass cost ~30 ms and grew the RSS."""
+    with (
+        ProjectManagerClient("https://a.example.test", Secret(OWN_SECRET)) as first,
+        ProjectManagerClient("https://b.example.test", Secret(OWN_SECRET)) as second,
+    ):
+        contexts = {id(c._http._transport._pool._ssl_context) for c in (first, second)}
+    assert contexts == {id(_tls_context())}
+    assert _tls_context().verify_mode == ssl.CERT_REQUIRED
+    assert _tls_context().check_hostname is True
 
 
 @pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])
