@@ -8,13 +8,28 @@ retry. It knows nothing of policies, sinks, settings or the engine; it never log
 shows a secret (httpx exceptions carry the request and its ``Authorization`` header, so they
 are translated and never chained onto the errors raised here).
 
+Deadline: ``timeout_seconds`` bounds each attempt as a whole (connect, TLS, sending, the
+headers and the whole body), whatever the server does: every socket operation gets the time
+left until the attempt's deadline as its timeout, so a server that drips one byte a second
+cannot stretch an attempt (httpx alone would restart its read timeout at every byte). Name
+resolution is the one step the deadline cannot cut short (the system resolver has its own).
+Every client of the process shares one TLS context (the CA bundle is loaded once, not for
+each client of each pass: that cost 30 ms and grew the process's memory pass after pass).
+
 Retries (tenacity): connection errors, timeouts, 429 and 5xx are retried at most
 ``max_retries`` times (``max_retries + 1`` attempts). The wait before retry *n* (1-based) is
 "equal jitter" exponential backoff: with ``ceiling = min(30, 0.5 * 2 ** (n - 1))`` seconds, the
 wait is uniform in ``[ceiling / 2, ceiling]``, so it never collapses to zero yet two rotators
-never retry in lockstep. A ``Retry-After`` header (delta-seconds or an HTTP date) is honoured:
-the wait is at least that long, capped at 300 s so a confused server cannot park a pass for
-hours. Any other 4xx is final at once.
+never retry in lockstep. A ``Retry-After`` header (delta-seconds or an HTTP date) is honoured
+up to a point: **no single wait is longer than 30 s** (:data:`MAX_WAIT_SECONDS`), whatever the
+server asks, so with the defaults (10 s, 4 retries) one call takes at most 5 * 10 + 4 * 30 =
+170 s: a hostile or confused server cannot park a CronJob's pass for hours.
+
+Stopping: a ``stop`` event given to the constructor ends any wait between retries at once, and
+no attempt starts once it is set; the call then raises ``ApiTransportError("stopped")`` whose
+``outcome_unknown`` says whether an earlier attempt may have been applied. An attempt already
+on the wire is not cut off (it ends within its deadline), and its answer is returned if it
+succeeded: a created key's secret is never thrown away.
 
 Create is not idempotent. A create whose connection timed out or dropped after the request was
 sent, or that got a 5xx, may have made a key, so it is not retried: a retry could leave two.
@@ -22,25 +37,36 @@ It is retried only when the request surely was not applied (the connection was n
 or 429). A lost create raises :class:`ApiTransportError` with ``outcome_unknown=True`` (or
 :class:`ApiServerError` for a 5xx). This ends safely: a key made that way carries the rotator's
 name marker (``<base>@<UTC time>``), no sink holds it, and a later pass revokes it as an orphan
-once it is older than ROTATOR_ORPHAN_MIN_AGE_MINUTES (design.md, "Where state lives"). Revoke is
-retried: a repeated revoke of an already-revoked key gets 404, 400 or 200, and the engine
-confirms every revoke by listing.
+once it is older than ROTATOR_ORPHAN_MIN_AGE_MINUTES. Revoke is retried: a repeated revoke of
+an already-revoked key gets 404, 400 or 200, and the engine confirms every revoke by listing.
+
+Odd answers: a listed key that is not an object, lacks ``id``, ``name`` or ``expires``, or has
+an unreadable ``expires`` does not fail the whole list: :meth:`ProjectManagerClient.list_keys`
+returns a :class:`KeyList` of the readable keys whose ``skipped`` names the others. ``expires``
+at the ends of .NET's range (``0001-01-01T00:00:00``, ``9999-12-31T23:59:59.9999999``, with any
+offset) parses, clamped to ``datetime.min`` / ``datetime.max`` in UTC. A key id is put in a
+revoke path only when it is one safe path segment (see :func:`is_safe_key_id`).
 """
 
 from __future__ import annotations
 
 import email.utils
+import functools
 import math
 import random
 import re
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import MINYEAR, UTC, datetime
 from http import HTTPStatus
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any, Final, Self
 
+import httpcore
 import httpx
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
@@ -58,7 +84,15 @@ from rotator.errors import (
 )
 from rotator.models import ApiKey, Identity, NewKey, Secret, is_loopback_host, utc
 
-__all__ = ["ProjectManagerClient", "parse_api_datetime", "parse_retry_after"]
+__all__ = [
+    "MAX_WAIT_SECONDS",
+    "KeyList",
+    "ProjectManagerClient",
+    "SkippedKey",
+    "is_safe_key_id",
+    "parse_api_datetime",
+    "parse_retry_after",
+]
 
 _log = structlog.get_logger()
 
@@ -66,11 +100,14 @@ _KEYS_PATH: Final = "/api/data/api-keys"
 _REVOKE_ALL_PATH: Final = "/api/data/api-keys/revoke-all"
 _ME_PATH: Final = "/api/data/me"
 
-#: Backoff: first retry waits 0.25-0.5 s, doubling, each ceiling capped at 30 s.
+#: The longest single wait between two attempts, Retry-After included: what a CronJob can
+#: afford to sit idle for, four times over, within its ROTATOR_HTTP_MAX_RETRIES.
+MAX_WAIT_SECONDS: Final = 30.0
+#: Backoff: first retry waits 0.25-0.5 s, doubling, each ceiling capped at MAX_WAIT_SECONDS.
 BACKOFF_BASE_SECONDS: Final = 0.5
-BACKOFF_CAP_SECONDS: Final = 30.0
+BACKOFF_CAP_SECONDS: Final = MAX_WAIT_SECONDS
 #: The longest Retry-After honoured; a longer one is waited for only this long.
-RETRY_AFTER_CAP_SECONDS: Final = 300.0
+RETRY_AFTER_CAP_SECONDS: Final = MAX_WAIT_SECONDS
 
 #: Longest envelope message kept in an exception (a server could answer with a novel).
 _MAX_MESSAGE_CHARS: Final = 500
@@ -82,6 +119,14 @@ _DATETIME_RE = re.compile(
 )
 #: Printable ASCII without spaces: what a bearer token can be, and what a header can carry.
 _BEARER_RE = re.compile(r"^[\x21-\x7e]+$")
+#: What a key id may be to go into a revoke path as is: one segment that no URL parser, proxy
+#: or server can read as anything else (no '/', '?', '#', '%', whitespace, and not '.' or '..').
+_SAFE_KEY_ID_RE = re.compile(r"^[A-Za-z0-9._-]+$")
+_MIN_UTC: Final = datetime.min.replace(tzinfo=UTC)
+_MAX_UTC: Final = datetime.max.replace(tzinfo=UTC)
+
+#: The monotonic instant by which the attempt running in this thread must be over (None: none).
+_deadline: ContextVar[float | None] = ContextVar("rotator_client_deadline", default=None)
 
 
 def parse_api_datetime(value: str) -> datetime:
@@ -90,7 +135,9 @@ def parse_api_datetime(value: str) -> datetime:
     Accepts a ``Z`` suffix, a numeric offset, or no zone at all (then it is UTC), with up to 7
     (or more) fractional digits: .NET writes ticks of 100 ns, Python keeps microseconds, so the
     digits beyond the sixth are dropped (an error below 1 µs, and truncation can never roll a
-    value over into the next second). Raises ValueError for anything else.
+    value over into the next second). .NET's ``DateTime.MinValue`` and ``MaxValue`` with an
+    offset would fall outside Python's range in UTC: they are clamped to ``datetime.min`` /
+    ``datetime.max`` (UTC), never an OverflowError. Raises ValueError for anything else.
     """
     match = _DATETIME_RE.match(value.strip())
     if match is None:
@@ -102,7 +149,11 @@ def parse_api_datetime(value: str) -> datetime:
         text += "." + fraction[:6].ljust(6, "0")
     if zone:
         text += "+00:00" if zone in ("Z", "z") else zone
-    return utc(datetime.fromisoformat(text))
+    parsed = datetime.fromisoformat(text)
+    try:
+        return utc(parsed)
+    except OverflowError:
+        return _MIN_UTC if parsed.year == MINYEAR else _MAX_UTC
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -120,10 +171,16 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     else:
         return seconds if math.isfinite(seconds) and seconds >= 0 else None
     try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+        when = utc(email.utils.parsedate_to_datetime(text))
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, (utc(when) - now).total_seconds())
+    return max(0.0, (when - now).total_seconds())
+
+
+def is_safe_key_id(key_id: str) -> bool:
+    """Whether ``key_id`` can be put in a revoke path as one segment: ``[A-Za-z0-9._-]+``,
+    not ``.`` nor ``..``. :meth:`ProjectManagerClient.revoke_key` refuses any other id."""
+    return bool(_SAFE_KEY_ID_RE.match(key_id)) and key_id not in (".", "..")
 
 
 def _bearer(credential: Secret) -> str:
@@ -134,12 +191,143 @@ def _bearer(credential: Secret) -> str:
     return f"Bearer {token}"
 
 
+@dataclass(frozen=True)
+class SkippedKey:
+    """A key in List's answer that could not be read, and why (to be logged, naming the id).
+
+    ``id`` and ``name`` are what the entry said, when it said them as non-empty strings.
+    ``reason`` is one of ``not an object``, ``no id``, ``no name``, ``no expires``,
+    ``unreadable expires``.
+    """
+
+    id: str | None
+    name: str | None
+    reason: str
+
+
+class KeyList(list[ApiKey]):
+    """The readable keys of a List answer (a plain list of them), and ``skipped``: the others."""
+
+    def __init__(self, keys: Iterable[ApiKey] = (), skipped: Iterable[SkippedKey] = ()) -> None:
+        super().__init__(keys)
+        self.skipped: tuple[SkippedKey, ...] = tuple(skipped)
+
+    def __repr__(self) -> str:
+        return f"KeyList({list(self)!r}, skipped={self.skipped!r})"
+
+
 @dataclass
 class _Retryable(Exception):  # noqa: N818 - internal signal to tenacity, never escapes
-    """An attempt failed in a way worth another try; ``error`` is raised if none is left."""
+    """An attempt failed in a way worth another try; ``error`` is raised if none is left.
+
+    ``maybe_applied``: the server may have acted on the request (a timeout after sending, a
+    5xx), as opposed to surely not (never sent, 429).
+    """
 
     error: ApiError
     retry_after: float | None = None
+    maybe_applied: bool = True
+
+
+class _StopRequested(Exception):  # noqa: N818 - internal signal out of tenacity, never escapes
+    """The client's stop event is set: no further attempt, no further wait."""
+
+
+# -- the deadline, enforced at the socket ------------------------------------------------------
+
+
+def _time_left(timeout: float | None, expired: type[Exception]) -> float | None:
+    """``timeout`` shrunk to what is left of this thread's attempt; ``expired`` once none is."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise expired("the request's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the running attempt's deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        remaining = _time_left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, remaining))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """Opens TCP connections (then TLS, direct or through a proxy) as :class:`_DeadlineStream`.
+
+    The client never uses Unix sockets, so the base class's refusal of them stands.
+    """
+
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        remaining = _time_left(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(
+            self._inner.connect_tcp(host, port, remaining, local_address, socket_options)
+        )
+
+
+@functools.cache
+def _tls_context() -> SSLContext:
+    """The TLS settings of every client, made once per process: loading the CA bundle takes
+    about 30 ms and a few hundred kB, too much to repeat for each client of each pass.
+    SSL_CERT_FILE and SSL_CERT_DIR are honoured as httpx would (read when first needed)."""
+    return httpx.create_ssl_context(trust_env=True)
+
+
+def _enforce_deadlines(http: httpx.Client) -> None:
+    """Make every httpx transport of ``http`` open its connections through _DeadlineBackend.
+
+    httpx 0.28 has no public way to choose httpcore's network backend, so this reaches into
+    ``HTTPTransport._pool`` (the direct route and each proxy route taken from the
+    environment). Should a future httpx move it, the client refuses to start rather than run
+    without its deadline. Transports given by the caller (tests' MockTransport) are theirs.
+    """
+    routes: list[httpx.BaseTransport | None] = [http._transport, *http._mounts.values()]
+    for transport in routes:
+        if not isinstance(transport, httpx.HTTPTransport):
+            continue
+        pool = getattr(transport, "_pool", None)
+        if not isinstance(pool, httpcore.ConnectionPool) or not hasattr(pool, "_network_backend"):
+            raise RuntimeError(  # pragma: no cover - only a different httpx gets here
+                "this httpx version hides its connection pool: cannot enforce request deadlines"
+            )
+        if not isinstance(pool._network_backend, _DeadlineBackend):
+            pool._network_backend = _DeadlineBackend(pool._network_backend)
+
+
+# -- the client --------------------------------------------------------------------------------
 
 
 class ProjectManagerClient:
@@ -151,12 +339,13 @@ class ProjectManagerClient:
     def __init__(
         self,
         base_url: str,
-        credential: Secret,
+        credential: Secret | Callable[[], Secret],
         *,
         integration_name: str = "key-rotator",
         timeout_seconds: float = 10.0,
         max_retries: int = 4,
-        sleep: Callable[[float], None] = time.sleep,
+        stop: threading.Event | None = None,
+        sleep: Callable[[float], None] | None = None,
         transport: httpx.BaseTransport | None = None,
         on_response: Callable[[str, str], None] | None = None,
         rng: random.Random | None = None,
@@ -164,11 +353,16 @@ class ProjectManagerClient:
     ) -> None:
         """Check the URL and credential and open a connection pool.
 
-        ``base_url`` must be https unless its host is loopback. ``on_response(endpoint,
-        status)`` is called after every attempt (for metrics): endpoint is one of ``list``,
-        ``create``, ``revoke``, ``revoke_all``, ``me``; status is the HTTP status as a string,
-        or ``error`` when no response came. ``sleep``, ``rng`` and ``clock`` (used to read an
-        HTTP-date Retry-After) are injectable for tests.
+        ``base_url`` must be https unless its host is loopback. ``credential`` is the client's
+        own: a :class:`Secret`, or a provider called at every attempt for the current one (so
+        a process can switch to its own new key at once); a provider's exceptions reach the
+        caller unchanged. ``timeout_seconds`` is the deadline of each attempt as a whole.
+        ``stop``: once set, waits end at once and no attempt starts (module docstring).
+        ``on_response(endpoint, status)`` is called after every attempt (for metrics):
+        endpoint is one of ``list``, ``create``, ``revoke``, ``revoke_all``, ``me``; status is
+        the HTTP status as a string, or ``error`` when no response came. ``sleep`` (replacing
+        the stoppable wait between retries), ``rng`` and ``clock`` (used to read an HTTP-date
+        Retry-After) are injectable for tests.
         """
         try:
             url = httpx.URL(base_url)
@@ -186,13 +380,21 @@ class ProjectManagerClient:
             raise ValueError("API base URL must not carry a user name or password")
         if max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
-        if timeout_seconds <= 0:
+        if not timeout_seconds > 0 or not math.isfinite(timeout_seconds):
             raise ValueError("timeout_seconds must be positive")
-        _bearer(credential)  # fail now, not at the first request
+        if isinstance(credential, Secret):
+            _bearer(credential)  # fail now, not at the first request
+            fixed = credential
+            self._credential: Callable[[], Secret] = lambda: fixed
+        elif callable(credential):
+            self._credential = credential
+        else:
+            raise TypeError("credential must be a Secret or a callable returning one")
         self._base_url = str(url).rstrip("/")
-        self._credential = credential
         self._integration_name = integration_name
+        self._timeout_seconds = float(timeout_seconds)
         self._max_retries = max_retries
+        self._stop = stop if stop is not None else threading.Event()
         self._sleep = sleep
         self._on_response = on_response
         self._rng = rng if rng is not None else random.Random()  # noqa: S311 - jitter, not crypto
@@ -200,6 +402,7 @@ class ProjectManagerClient:
         self._http = httpx.Client(
             base_url=self._base_url,
             timeout=httpx.Timeout(timeout_seconds),
+            verify=_tls_context(),
             transport=transport,
             headers={
                 "Accept": "application/json",
@@ -210,6 +413,7 @@ class ProjectManagerClient:
             trust_env=not loopback,
             follow_redirects=False,
         )
+        _enforce_deadlines(self._http)
 
     def __repr__(self) -> str:
         return (
@@ -234,12 +438,24 @@ class ProjectManagerClient:
 
     # -- endpoints ---------------------------------------------------------------------------
 
-    def list_keys(self) -> list[ApiKey]:
-        """Every key of the workspace (never a secret, whatever List says about ``apiKey``)."""
+    def list_keys(self) -> KeyList:
+        """Every readable key of the workspace; ``.skipped`` names the entries that were not.
+
+        Never a secret, whatever List says about ``apiKey``. ApiProtocolError only when the
+        answer as a whole is not a list.
+        """
         data = self._call("list", "GET", _KEYS_PATH, idempotent=True)
         if not isinstance(data, list):
             raise ApiProtocolError("data is not an array", endpoint="list")
-        return [_parse_key(item, "list") for item in data]
+        keys: list[ApiKey] = []
+        skipped: list[SkippedKey] = []
+        for item in data:
+            parsed = _parse_key(item)
+            if isinstance(parsed, SkippedKey):
+                skipped.append(parsed)
+            else:
+                keys.append(parsed)
+        return KeyList(keys, skipped)
 
     def create_key(self, token_name: str) -> NewKey:
         """Create a key named ``token_name``; the only moment its secret is known.
@@ -251,7 +467,10 @@ class ProjectManagerClient:
         )
         if not isinstance(data, dict):
             raise ApiProtocolError("data is not an object", endpoint="create")
-        key = _parse_key(data, "create")
+        key = _parse_key(data)
+        if isinstance(key, SkippedKey):
+            named = f"new key {key.id}" if key.id else "the new key"
+            raise ApiProtocolError(f"{named}: {key.reason}", endpoint="create")
         secret = data.get("apiKey")
         if not isinstance(secret, str) or not secret:
             raise ApiProtocolError("the answer holds no apiKey", endpoint="create")
@@ -267,10 +486,15 @@ class ProjectManagerClient:
     def revoke_key(self, key_id: str) -> None:
         """Revoke one key by id; 404 -> ApiNotFoundError, 400 -> ApiRequestError.
 
-        A 200 for an unknown id is also possible: confirm by listing.
+        An id that is not one safe path segment (:func:`is_safe_key_id`) is refused with
+        ApiRequestError before anything is sent: no id can make the request reach another
+        path. A 200 for an unknown id is also possible: confirm by listing.
         """
-        if not key_id or "/" in key_id or "?" in key_id or "#" in key_id:
-            raise ValueError("key id must be a non-empty id without '/', '?' or '#'")
+        if not is_safe_key_id(key_id):
+            shown = key_id if len(key_id) <= 80 else key_id[:80] + "..."
+            raise ApiRequestError(
+                f"key id {shown!r} is unsafe in a URL path: not revoked", endpoint="revoke"
+            )
         self._call("revoke", "DELETE", f"{_KEYS_PATH}/{key_id}/revoke", idempotent=True)
 
     def revoke_all_keys(self, *, i_understand_this_revokes_every_key: bool) -> None:
@@ -306,42 +530,77 @@ class ProjectManagerClient:
         credential: Secret | None = None,
     ) -> Any:
         """The envelope's ``data`` of a successful call, after retries; else an ApiError."""
-        authorization = _bearer(credential if credential is not None else self._credential)
+        explicit = _bearer(credential) if credential is not None else None
+        outcome = self._with_retries(endpoint, method, path, idempotent, body, explicit)
+        if isinstance(outcome, _Success):
+            return outcome.data
+        # Raised here, out of every handler, with no chain and none of its earlier traceback:
+        # nothing of httpx (whose exceptions hold the request and its Authorization header)
+        # hangs off what callers see, and no frame of the retries keeps a response alive.
+        outcome.__cause__ = None
+        outcome.__context__ = None
+        raise outcome.with_traceback(None)
+
+    def _with_retries(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        idempotent: bool,
+        body: Mapping[str, Any] | None,
+        explicit_authorization: str | None,
+    ) -> _Success | ApiError:
+        """Attempts until one succeeds, fails for good, none is left, or a stop is asked."""
         retrying = Retrying(
             stop=stop_after_attempt(self._max_retries + 1),
             wait=self._wait_seconds,
             retry=retry_if_exception_type(_Retryable),
-            sleep=self._sleep,
+            sleep=self._pause,
             reraise=True,
             before_sleep=_log_retry,
         )
         attempt_number = 0
+        maybe_applied = False
 
-        def attempt() -> Any:
-            nonlocal attempt_number
+        def attempt() -> _Success:
+            nonlocal attempt_number, maybe_applied
+            if self._stop.is_set():
+                raise _StopRequested
             attempt_number += 1
-            return self._attempt(
-                endpoint=endpoint,
-                method=method,
-                path=path,
-                body=body,
-                authorization=authorization,
-                idempotent=idempotent,
-                attempt_number=attempt_number,
-            )
+            try:
+                return self._attempt(
+                    endpoint=endpoint,
+                    method=method,
+                    path=path,
+                    body=body,
+                    authorization=explicit_authorization or self._own_authorization(endpoint),
+                    idempotent=idempotent,
+                    attempt_number=attempt_number,
+                )
+            except _Retryable as failure:
+                maybe_applied = maybe_applied or failure.maybe_applied
+                raise
 
-        error: ApiError
         try:
             return retrying(attempt)
+        except _StopRequested:
+            return ApiTransportError("stopped", endpoint=endpoint, outcome_unknown=maybe_applied)
         except _Retryable as failure:
-            error = failure.error
+            return failure.error
         except ApiError as failure:
-            error = failure
-        # Raised outside the handler, with no chain: nothing of httpx (whose exceptions hold
-        # the request and its Authorization header) hangs off what callers see.
-        error.__cause__ = None
-        error.__context__ = None
-        raise error
+            return failure
+
+    def _own_authorization(self, endpoint: str) -> str:
+        """The header for the client's own credential, asked of its provider now."""
+        credential = self._credential()
+        if not isinstance(credential, Secret):
+            raise TypeError("the credential provider must return a Secret")
+        try:
+            return _bearer(credential)
+        except ValueError:
+            raise ApiAuthError(
+                "the client's credential is empty or not a valid bearer token", endpoint=endpoint
+            ) from None
 
     def _attempt(
         self,
@@ -353,8 +612,9 @@ class ProjectManagerClient:
         authorization: str,
         idempotent: bool,
         attempt_number: int,
-    ) -> Any:
+    ) -> _Success:
         outcome: _Success | _Retryable | ApiError
+        deadline = _deadline.set(time.monotonic() + self._timeout_seconds)
         try:
             response = self._http.request(
                 method, path, json=body, headers={"Authorization": authorization}
@@ -365,18 +625,29 @@ class ProjectManagerClient:
         else:
             status = str(response.status_code)
             outcome = _judge(response, endpoint, idempotent, self._clock, authorization)
+        finally:
+            _deadline.reset(deadline)
         _log.debug(
             "api.request", method=method, endpoint=endpoint, status=status, attempt=attempt_number
         )
         if self._on_response is not None:
             self._on_response(endpoint, status)
         if isinstance(outcome, _Success):
-            return outcome.data
+            return outcome
         # Raised here, outside the except clause, so no httpx exception becomes its context.
         raise outcome
 
+    def _pause(self, seconds: float) -> None:
+        """Wait between two attempts; a set stop event ends the wait and the call at once."""
+        if self._sleep is not None:
+            self._sleep(seconds)
+        else:
+            self._stop.wait(seconds)
+        if self._stop.is_set():
+            raise _StopRequested
+
     def _wait_seconds(self, retry_state: RetryCallState) -> float:
-        """Equal-jitter exponential backoff, at least as long as a capped Retry-After."""
+        """Equal-jitter exponential backoff, at least as long as Retry-After, at most the cap."""
         ceiling = min(
             BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (retry_state.attempt_number - 1)
         )
@@ -384,8 +655,8 @@ class ProjectManagerClient:
         outcome = retry_state.outcome
         failure = outcome.exception() if outcome is not None else None
         if isinstance(failure, _Retryable) and failure.retry_after is not None:
-            wait = max(wait, min(failure.retry_after, RETRY_AFTER_CAP_SECONDS))
-        return wait
+            wait = max(wait, failure.retry_after)
+        return min(wait, MAX_WAIT_SECONDS)
 
 
 def _log_retry(retry_state: RetryCallState) -> None:
@@ -431,7 +702,7 @@ def _transport_failure(
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.LocalProtocolError | httpx.ProxyError):
         return error  # a request this client could not even form: trying again cannot help
     if idempotent or never_sent:
-        return _Retryable(error)
+        return _Retryable(error, maybe_applied=not never_sent)
     return error
 
 
@@ -463,7 +734,9 @@ def _judge(
         # Refused before it was applied: safe to retry, create included.
         retry_after = parse_retry_after(response.headers.get("Retry-After"), clock())
         return _Retryable(
-            ApiRateLimitedError(message, status=status, endpoint=endpoint), retry_after
+            ApiRateLimitedError(message, status=status, endpoint=endpoint),
+            retry_after,
+            maybe_applied=False,
         )
     if 500 <= status < 600:
         error = ApiServerError(message, status=status, endpoint=endpoint)
@@ -520,23 +793,23 @@ def _phrase(status: int) -> str:
         return f"HTTP {status}"
 
 
-def _parse_key(item: object, endpoint: str) -> ApiKey:
-    """An ApiKeyDto as an ApiKey; the secret, if any, is the caller's business."""
+def _parse_key(item: object) -> ApiKey | SkippedKey:
+    """An ApiKeyDto as an ApiKey, or why it cannot be one; the secret is the caller's business."""
     if not isinstance(item, dict):
-        raise ApiProtocolError("a key is not an object", endpoint=endpoint)
-    key_id, name, expires = item.get("id"), item.get("name"), item.get("expires")
-    if not isinstance(key_id, str) or not key_id:
-        raise ApiProtocolError("a key has no id", endpoint=endpoint)
+        return SkippedKey(id=None, name=None, reason="not an object")
+    key_id = _optional_str(item.get("id"))
+    name, expires = item.get("name"), item.get("expires")
+    shown_name = _optional_str(name)
+    if key_id is None:
+        return SkippedKey(id=None, name=shown_name, reason="no id")
     if not isinstance(name, str):
-        raise ApiProtocolError(f"key {key_id} has no name", endpoint=endpoint)
+        return SkippedKey(id=key_id, name=None, reason="no name")
     if not isinstance(expires, str):
-        raise ApiProtocolError(f"key {key_id} has no expires", endpoint=endpoint)
+        return SkippedKey(id=key_id, name=shown_name, reason="no expires")
     try:
         expires_at = parse_api_datetime(expires)
     except ValueError:
-        raise ApiProtocolError(
-            f"key {key_id} has an unreadable expires", endpoint=endpoint
-        ) from None
+        return SkippedKey(id=key_id, name=shown_name, reason="unreadable expires")
     return ApiKey(
         id=key_id, name=name, expires=expires_at, created_by=_optional_str(item.get("createdBy"))
     )

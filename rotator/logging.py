@@ -1,9 +1,20 @@
 """structlog configuration: JSON lines (or console) on standard error, and secret redaction.
 
 Only this module configures structlog. Secrets are kept out at the source (callers log key ids,
-never :class:`~rotator.models.Secret` values); the processors here are the second line of
-defence: they blank any :class:`Secret`, any field whose name says it holds a credential, and
-anything that looks like a bearer token or an ``Authorization`` header.
+never :class:`~rotator.models.Secret` values); the processor here is the second line of
+defence, run last before rendering (after exceptions are formatted, so a traceback's text is
+redacted too). It blanks:
+
+- any :class:`Secret`, wherever it is (nested in dicts, lists, tuples, sets);
+- the value of any field whose name says it holds a credential (``api_key``, ``apiKey``,
+  ``X-Api-Key``, ``token``, ``secret``, ``secret_id``, ``password``, ``authorization``,
+  ``cookie``, ``private_key``, ...; any case, ``-`` or ``_``), at the top level or nested;
+- inside any text, a ``Bearer <token>`` (any case), an ``Authorization`` header's value, and
+  the value after such a name in ``name=value`` or ``name: value`` form (URLs, reprs, JSON);
+- the same inside the text any other object would be rendered as (an exception, bytes, ...).
+
+Names that only mention a secret are kept: ``credential`` (a credential's base name),
+``key_id``, ``token_name``, ``secret_sha256``.
 """
 
 from __future__ import annotations
@@ -12,7 +23,11 @@ import logging as stdlib_logging
 import re
 import sys
 from collections.abc import MutableMapping
+from datetime import date, datetime, time, timedelta
+from enum import Enum
+from pathlib import PurePath
 from typing import Any, TextIO
+from uuid import UUID
 
 import structlog
 
@@ -20,37 +35,64 @@ from rotator.models import Secret
 
 REDACTED = "**********"
 
-#: Field names whose values are credentials whatever they look like.
-_SENSITIVE_FIELDS = re.compile(
-    r"(secret|token|password|api_?key|authorization|credential_value)$", re.I
+#: What a credential's field is called, without its prefix (``access_``, ``X-Vault-``, ...).
+_SENSITIVE_NAME = (
+    r"(?:api[-_]?key|token|secrets?|secret[-_]?id|secret[-_]?access[-_]?key|password|passwd"
+    r"|authorization|cookie|private[-_]?key|credential[-_]?value)"
 )
-#: ``Bearer <token>`` and ``Authorization: <anything>`` inside any string.
-_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
+#: Field names whose values are credentials whatever they look like.
+_SENSITIVE_FIELDS = re.compile(rf"{_SENSITIVE_NAME}$", re.IGNORECASE)
+#: ``Bearer <token>`` inside any string: the token runs to the next space or quote.
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s'\"\\]+")
+#: ``Authorization: <scheme> <value>`` inside any string.
 _AUTH_HEADER = re.compile(r"(?i)(authorization['\"]?\s*[:=]\s*['\"]?)[^'\",}\s]+(\s+[^'\",}\s]+)?")
+#: ``<sensitive name> = value`` or ``"<sensitive name>": "value"`` inside any string.
+_NAMED_VALUE = re.compile(
+    rf"(?i)(\b[\w-]*?{_SENSITIVE_NAME}(?:\\?['\"])?\s*[:=]\s*(?:\\?['\"])?)[^\s'\"\\,;&}}\]]+"
+)
+#: Deeper than this, a value is not looked into but replaced (a structure referring to itself).
+_MAX_DEPTH = 16
+_TOO_DEEP = "[too deeply nested]"
+#: Values whose rendering cannot carry a secret, kept as they are for the renderer.
+_PLAIN = (bool, int, float, datetime, date, time, timedelta, UUID, PurePath, Enum)
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 
 
 def scrub_text(text: str) -> str:
-    """``text`` with bearer tokens and Authorization header values blanked."""
+    """``text`` with bearer tokens, Authorization values and ``secret=value`` values blanked."""
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    return _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
-
-
-def _scrub(value: Any) -> Any:
-    if isinstance(value, Secret):
-        return REDACTED
-    if isinstance(value, str):
-        return scrub_text(value)
-    if isinstance(value, dict):
-        return {k: REDACTED if _is_sensitive(k) else _scrub(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrub(v) for v in value]
-    return value
+    text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    return _NAMED_VALUE.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
 
 
 def _is_sensitive(name: object) -> bool:
     return isinstance(name, str) and bool(_SENSITIVE_FIELDS.search(name))
+
+
+def _scrub(value: Any, depth: int = 0) -> Any:
+    if value is None or isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, Secret):
+        return REDACTED
+    if isinstance(value, str):
+        return scrub_text(value)
+    if depth >= _MAX_DEPTH:
+        return _TOO_DEEP
+    if isinstance(value, dict):
+        return {
+            scrub_text(k) if isinstance(k, str) else k: _scrub_field(k, v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_scrub(v, depth + 1) for v in value]
+    # Anything else would be rendered by its repr (structlog's JSON fallback and console alike):
+    # scrub that text, so an exception's message or a client's headers cannot slip through.
+    return scrub_text(repr(value))
+
+
+def _scrub_field(name: object, value: Any, depth: int) -> Any:
+    return REDACTED if _is_sensitive(name) and value is not None else _scrub(value, depth)
 
 
 def redact_secrets(
@@ -58,8 +100,7 @@ def redact_secrets(
 ) -> MutableMapping[str, Any]:
     """structlog processor: blank secrets in every field (second line of defence)."""
     for name in list(event_dict):
-        value = event_dict[name]
-        event_dict[name] = REDACTED if _is_sensitive(name) and value is not None else _scrub(value)
+        event_dict[name] = _scrub_field(name, event_dict[name], 0)
     return event_dict
 
 
@@ -77,6 +118,7 @@ def configure(
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
+            # Exceptions become text first, so that redaction sees (and blanks) their text too.
             structlog.processors.format_exc_info,
             redact_secrets,
             renderer,

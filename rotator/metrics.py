@@ -7,6 +7,10 @@ credential (base) names, key names and key ids, never a secret.
 
 This module knows nothing of the engine: callers translate a pass's report into the primitive
 updates below.
+
+Memory stays flat however many passes a process runs: a key series is updated in place and
+removed only when its key (or label set) is gone, counters are labelled by bounded values
+(endpoint, HTTP status, result), and nothing is kept per pass.
 """
 
 from __future__ import annotations
@@ -109,7 +113,8 @@ class Metrics:
             ["workspace"],
             registry=r,
         )
-        self._key_series: dict[str, list[tuple[Gauge, tuple[str, ...]]]] = {}
+        #: The key series each workspace has now, to remove those whose key went away.
+        self._key_series: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}
 
     def observe_api(self, endpoint: str, status: str) -> None:
         """Count one API request (the client's ``on_response`` hook)."""
@@ -121,22 +126,24 @@ class Metrics:
         managed: Iterable[ManagedKeySample],
         unmanaged: Iterable[UnmanagedKeySample],
     ) -> None:
-        """Replace the key series of ``workspace`` (keys that are gone disappear)."""
-        for gauge, labels in self._key_series.pop(workspace, []):
-            gauge.remove(*labels)
-        series: list[tuple[Gauge, tuple[str, ...]]] = []
+        """Make the key series of ``workspace`` these keys: each one set in place, and only
+        those whose key (or role) is gone removed."""
+        series: set[tuple[Gauge, tuple[str, ...]]] = set()
+        labels: tuple[str, ...]
         for m in managed:
             labels = (workspace, m.credential, m.key_id, m.role)
             self.managed_key_expiry.labels(*labels).set(m.expires.timestamp())
-            series.append((self.managed_key_expiry, labels))
+            series.add((self.managed_key_expiry, labels))
             if m.role == "current":
                 due_labels = (workspace, m.credential, m.key_id)
                 self.managed_key_rotation_due.labels(*due_labels).set(m.rotation_due.timestamp())
-                series.append((self.managed_key_rotation_due, due_labels))
+                series.add((self.managed_key_rotation_due, due_labels))
         for u in unmanaged:
             labels = (workspace, u.key_name, u.key_id)
             self.unmanaged_key_expiry.labels(*labels).set(u.expires.timestamp())
-            series.append((self.unmanaged_key_expiry, labels))
+            series.add((self.unmanaged_key_expiry, labels))
+        for gauge, labels in self._key_series.get(workspace, set()) - series:
+            gauge.remove(*labels)
         self._key_series[workspace] = series
 
     def record_rotations(self, workspace: str, result: str, count: int) -> None:
@@ -153,6 +160,20 @@ class Metrics:
         self.last_pass_success.labels(workspace=workspace).set(1 if succeeded else 0)
         if succeeded:
             self.last_successful_pass.labels(workspace=workspace).set(stamp)
+        if duration_s is not None:
+            self.pass_duration.observe(duration_s)
+
+    def record_crashed_pass(
+        self, workspaces: Iterable[str], *, ended_at: datetime, duration_s: float | None = None
+    ) -> None:
+        """A pass that crashed (an unexpected exception) counts as failed for each workspace it
+        was to cover: ``last_pass_success`` 0 and ``last_pass_timestamp`` now, the last
+        successful time left as it was, the duration observed once if known. The key series
+        stay: what the last good listing said is still the best knowledge there is."""
+        stamp = ended_at.timestamp()
+        for workspace in workspaces:
+            self.last_pass.labels(workspace=workspace).set(stamp)
+            self.last_pass_success.labels(workspace=workspace).set(0)
         if duration_s is not None:
             self.pass_duration.observe(duration_s)
 

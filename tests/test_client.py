@@ -5,20 +5,34 @@ The loopback tests against the bundled emulator are in test_client_emulator.py.
 
 from __future__ import annotations
 
+import gc
 import json
 import random
+import ssl
+import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 from structlog.testing import capture_logs
 
 from rotator import __version__
 from rotator.client import (
+    MAX_WAIT_SECONDS,
     RETRY_AFTER_CAP_SECONDS,
+    KeyList,
     ProjectManagerClient,
+    SkippedKey,
+    _deadline,
+    _enforce_deadlines,
+    _time_left,
+    _tls_context,
+    is_safe_key_id,
     parse_api_datetime,
     parse_retry_after,
 )
@@ -268,24 +282,93 @@ def test_parse_api_datetime_refuses_garbage(text: str) -> None:
         parse_api_datetime(text)
 
 
-def test_list_with_unreadable_key_is_a_protocol_error(harness: Harness) -> None:
-    client = harness.client(
-        Recorder(
-            ok([key_dto(expires="soon")]),
-            ok([key_dto(id=None)]),
-            ok([key_dto(name=...)]),
-            ok([key_dto(expires=...)]),
-            ok(["not an object"]),
-            ok(None),
-            ok({"id": KEY_ID}),
-        )
-    )
-    for _ in range(7):
+def test_list_whose_answer_is_not_an_array_is_a_protocol_error(harness: Harness) -> None:
+    client = harness.client(Recorder(ok(None), ok({"id": KEY_ID})))
+    for _ in range(2):
         with pytest.raises(ApiProtocolError) as raised:
             client.list_keys()
         assert raised.value.endpoint == "list"
-        assert str(raised.value).startswith("list: ")
-        assert not str(raised.value).startswith("list: list")
+        assert str(raised.value) == "list: data is not an array"
+
+
+def test_unreadable_keys_are_skipped_and_named_not_fatal_to_the_list(harness: Harness) -> None:
+    good = key_dto()
+    client = harness.client(
+        Recorder(
+            ok(
+                [
+                    key_dto(id="k-soon", expires="soon"),
+                    key_dto(id=None),
+                    key_dto(id="", name="nameless-id"),
+                    key_dto(id="k-no-name", name=...),
+                    key_dto(id="k-name-42", name=42),
+                    key_dto(id="k-no-expires", expires=...),
+                    key_dto(id="k-expires-0", expires=0),
+                    "not an object",
+                    None,
+                    [1, 2],
+                    good,
+                ]
+            )
+        )
+    )
+    listed = client.list_keys()
+    assert isinstance(listed, KeyList)
+    assert [key.id for key in listed] == [KEY_ID]
+    assert listed == [listed[0]]  # still a plain list of ApiKey for callers that iterate
+    assert listed.skipped == (
+        SkippedKey(id="k-soon", name=good["name"], reason="unreadable expires"),
+        SkippedKey(id=None, name=good["name"], reason="no id"),
+        SkippedKey(id=None, name="nameless-id", reason="no id"),
+        SkippedKey(id="k-no-name", name=None, reason="no name"),
+        SkippedKey(id="k-name-42", name=None, reason="no name"),
+        SkippedKey(id="k-no-expires", name=good["name"], reason="no expires"),
+        SkippedKey(id="k-expires-0", name=good["name"], reason="no expires"),
+        SkippedKey(id=None, name=None, reason="not an object"),
+        SkippedKey(id=None, name=None, reason="not an object"),
+        SkippedKey(id=None, name=None, reason="not an object"),
+    )
+    assert "skipped=" in repr(listed)
+
+
+def test_a_clean_list_skips_nothing(harness: Harness) -> None:
+    listed = harness.client(Recorder(ok([key_dto()]))).list_keys()
+    assert listed.skipped == ()
+
+
+@pytest.mark.parametrize(
+    ("expires", "expected"),
+    [
+        ("0001-01-01T00:00:00", datetime.min.replace(tzinfo=UTC)),
+        ("0001-01-01T00:00:00Z", datetime.min.replace(tzinfo=UTC)),
+        ("0001-01-01T00:00:00.0000000+02:00", datetime.min.replace(tzinfo=UTC)),
+        ("0001-01-01T00:00:00+00:00", datetime.min.replace(tzinfo=UTC)),
+        ("9999-12-31T23:59:59.9999999", datetime.max.replace(tzinfo=UTC)),
+        ("9999-12-31T23:59:59.9999999Z", datetime.max.replace(tzinfo=UTC)),
+        ("9999-12-31T23:59:59.9999999-05:00", datetime.max.replace(tzinfo=UTC)),
+        ("9999-12-31T22:00:00+02:00", datetime(9999, 12, 31, 20, 0, tzinfo=UTC)),
+    ],
+)
+def test_dotnet_min_and_max_values_parse_without_overflow(
+    harness: Harness, expires: str, expected: datetime
+) -> None:
+    assert parse_api_datetime(expires) == expected
+    (key,) = harness.client(Recorder(ok([key_dto(expires=expires)]))).list_keys()
+    assert key.expires == expected
+    assert key.expires.tzinfo is UTC
+    created = harness.client(Recorder(ok(key_dto(expires=expires, apiKey=NEW_SECRET))))
+    assert created.create_key("x").key.expires == expected
+
+
+def test_create_whose_new_key_cannot_be_read_is_a_protocol_error(harness: Harness) -> None:
+    client = harness.client(
+        Recorder(ok(key_dto(expires="soon", apiKey=NEW_SECRET)), ok(key_dto(id=None)))
+    )
+    with pytest.raises(ApiProtocolError) as raised:
+        client.create_key("x")
+    assert str(raised.value) == f"create: new key {KEY_ID}: unreadable expires"
+    with pytest.raises(ApiProtocolError, match="create: the new key: no id"):
+        client.create_key("x")
 
 
 def test_create_posts_the_token_name_and_returns_the_secret(harness: Harness) -> None:
@@ -339,13 +422,56 @@ def test_revoke_accepts_every_success_shape(harness: Harness, body: dict[str, An
     assert request.url.path == f"/api/data/api-keys/{KEY_ID}/revoke"
 
 
-@pytest.mark.parametrize("key_id", ["", "a/b", "x?y", "z#w"])
-def test_revoke_refuses_an_id_that_would_change_the_path(harness: Harness, key_id: str) -> None:
+UNSAFE_IDS = [
+    "",
+    ".",
+    "..",
+    "a/b",
+    "../revoke-all",
+    "x?y",
+    "z#w",
+    "with space",
+    " lead",
+    "tab\t",
+    "new\nline",
+    "pct%2Fencoded",
+    "caf\u00e9",
+    "a;b",
+    "a/" * 100,
+]
+
+
+@pytest.mark.parametrize("key_id", UNSAFE_IDS, ids=range(len(UNSAFE_IDS)))
+def test_revoke_refuses_an_unsafe_id_before_sending(harness: Harness, key_id: str) -> None:
     recorder = Recorder(ok())
     client = harness.client(recorder)
-    with pytest.raises(ValueError, match="key id"):
+    with pytest.raises(ApiRequestError, match="unsafe") as raised:
         client.revoke_key(key_id)
+    assert raised.value.endpoint == "revoke"
+    assert raised.value.status is None
+    assert len(str(raised.value)) < 150  # a long id is cut in the message
+    assert not is_safe_key_id(key_id)
     assert recorder.requests == []
+    assert harness.responses == []
+
+
+@pytest.mark.parametrize("key_id", [KEY_ID, "abc", "A-Z_0.9", "...", "a..b", "-"])
+def test_revoke_puts_a_safe_id_in_the_path_as_is(harness: Harness, key_id: str) -> None:
+    recorder = Recorder(ok())
+    harness.client(recorder).revoke_key(key_id)
+    assert is_safe_key_id(key_id)
+    (request,) = recorder.requests
+    assert request.url.raw_path == f"/api/data/api-keys/{key_id}/revoke".encode()
+
+
+def test_a_listed_key_with_an_odd_id_is_listed_but_never_revoked(harness: Harness) -> None:
+    recorder = Recorder(ok([key_dto(id="a/../b"), key_dto()]))
+    client = harness.client(recorder)
+    odd, _good = client.list_keys()
+    assert odd.id == "a/../b"
+    with pytest.raises(ApiRequestError, match="unsafe"):
+        client.revoke_key(odd.id)
+    assert len(recorder.requests) == 1  # the list only
 
 
 def test_revoke_unknown_id_404_and_400(harness: Harness) -> None:
@@ -570,7 +696,7 @@ def test_max_retries_zero_means_one_attempt(harness: Harness) -> None:
     [
         ("7", 7.0),
         ("2.5", 2.5),
-        ("Fri, 27 Nov 2026 03:01:00 GMT", 60.0),
+        ("Fri, 27 Nov 2026 03:00:20 GMT", 20.0),
         ("100000", RETRY_AFTER_CAP_SECONDS),
         ("Sat, 01 Jan 2028 00:00:00 GMT", RETRY_AFTER_CAP_SECONDS),
     ],
@@ -609,6 +735,27 @@ def test_retry_after_on_503_is_honoured_too(harness: Harness) -> None:
     assert harness.sleeps == [12.0]
 
 
+@pytest.mark.parametrize("retry_after", ["3600", "86400", "1e308", "Sat, 01 Jan 2028 00:00:00 GMT"])
+def test_no_single_wait_is_longer_than_the_cap(harness: Harness, retry_after: str) -> None:
+    client = harness.client(
+        Recorder(
+            httpx.Response(429, headers={"Retry-After": retry_after}),
+            httpx.Response(503, headers={"Retry-After": retry_after}),
+            ok([]),
+        )
+    )
+    client.list_keys()
+    assert harness.sleeps == [MAX_WAIT_SECONDS, MAX_WAIT_SECONDS]
+    assert MAX_WAIT_SECONDS == 30.0
+
+
+def test_backoff_alone_never_exceeds_the_cap(harness: Harness) -> None:
+    client = harness.client(Recorder(httpx.Response(503)), max_retries=12)
+    with pytest.raises(ApiServerError):
+        client.list_keys()
+    assert max(harness.sleeps) <= MAX_WAIT_SECONDS
+
+
 def test_parse_retry_after() -> None:
     assert parse_retry_after(None, NOW) is None
     assert parse_retry_after(" 30 ", NOW) == 30.0
@@ -616,6 +763,8 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("Fri, 27 Nov 2026 02:00:00 GMT", NOW) == 0.0
     assert parse_retry_after("inf", NOW) is None
     assert parse_retry_after("", NOW) is None
+    # A date at the end of the calendar, with an offset that leaves Python's range in UTC.
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 -0500", NOW) is None
 
 
 def test_4xx_is_never_retried(harness: Harness) -> None:
@@ -789,13 +938,281 @@ def test_a_secret_echoed_by_the_server_is_redacted(harness: Harness) -> None:
     assert_no_secret(raised.value, OWN_SECRET, NEW_SECRET)
 
 
+# -- stopping ----------------------------------------------------------------------------------
+
+
+def test_a_stop_ends_the_wait_within_half_a_second_and_sends_nothing_more() -> None:
+    stop = threading.Event()
+    recorder = Recorder(httpx.Response(429, headers={"Retry-After": "3600"}), ok([]))
+    with ProjectManagerClient(
+        BASE, Secret(OWN_SECRET), transport=httpx.MockTransport(recorder), stop=stop
+    ) as client:
+        timer = threading.Timer(0.2, stop.set)
+        timer.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(ApiTransportError) as raised:
+                client.list_keys()
+        finally:
+            timer.cancel()
+        elapsed = time.monotonic() - started
+    assert raised.value.message == "stopped"
+    assert str(raised.value) == "list: stopped"
+    assert raised.value.outcome_unknown is False
+    assert elapsed < 0.2 + 0.5
+    assert len(recorder.requests) == 1
+
+
+def test_a_stop_set_before_a_call_sends_nothing(harness: Harness) -> None:
+    stop = threading.Event()
+    stop.set()
+    recorder = Recorder(ok([]))
+    client = harness.client(recorder, stop=stop)
+    for call in (client.list_keys, lambda: client.create_key("x"), client.me):
+        with pytest.raises(ApiTransportError, match="stopped") as raised:
+            call()
+        assert raised.value.outcome_unknown is False
+        assert raised.value.__cause__ is None
+        assert raised.value.__context__ is None
+    assert recorder.requests == []
+    assert harness.sleeps == []
+
+
+def stop_after(stop: threading.Event, answer: httpx.Response | Exception) -> Handler:
+    """A handler that sets ``stop`` while the request is on the wire, then gives ``answer``."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        stop.set()
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "answer", "outcome_unknown"),
+    [
+        ("create", httpx.Response(429), False),  # refused: surely not applied
+        ("create", httpx.ConnectError("refused"), False),
+        ("list", httpx.ReadTimeout("slow"), True),  # sent, then lost: may have been applied
+        ("revoke", httpx.Response(503), True),
+        ("revoke", httpx.Response(429), False),
+    ],
+)
+def test_a_stop_after_a_failed_attempt_says_whether_it_may_have_been_applied(
+    harness: Harness,
+    endpoint: str,
+    answer: httpx.Response | Exception,
+    outcome_unknown: bool,
+) -> None:
+    stop = threading.Event()
+    recorder = Recorder(stop_after(stop, answer), ok(key_dto(apiKey=NEW_SECRET)))
+    client = harness.client(recorder, stop=stop)
+    call = {
+        "create": lambda: client.create_key("x"),
+        "list": client.list_keys,
+        "revoke": lambda: client.revoke_key(KEY_ID),
+    }[endpoint]
+    with pytest.raises(ApiTransportError, match="stopped") as raised:
+        call()
+    assert raised.value.outcome_unknown is outcome_unknown
+    assert raised.value.endpoint == endpoint
+    assert len(recorder.requests) == 1
+
+
+def test_an_attempt_that_succeeds_while_stopping_returns_its_answer(harness: Harness) -> None:
+    """A created key's secret is never thrown away because a stop came while it was made."""
+    stop = threading.Event()
+    client = harness.client(Recorder(stop_after(stop, ok(key_dto(apiKey=NEW_SECRET)))), stop=stop)
+    created = client.create_key("x")
+    assert created.secret.reveal() == NEW_SECRET
+    assert stop.is_set()
+
+
+def test_a_final_failure_is_raised_as_itself_even_when_stopped(harness: Harness) -> None:
+    stop = threading.Event()
+    client = harness.client(Recorder(stop_after(stop, httpx.Response(404))), stop=stop)
+    with pytest.raises(ApiNotFoundError):
+        client.revoke_key(KEY_ID)
+
+
+# -- the credential provider -------------------------------------------------------------------
+
+
+def test_a_credential_provider_is_asked_at_every_attempt(harness: Harness) -> None:
+    secrets = iter([Secret(OWN_SECRET), Secret(NEW_SECRET), Secret(NEW_SECRET + "2")])
+    recorder = Recorder(ok([]), httpx.Response(503), ok([]))
+    client = ProjectManagerClient(
+        BASE,
+        lambda: next(secrets),
+        transport=httpx.MockTransport(recorder),
+        sleep=lambda _s: None,
+    )
+    harness.clients.append(client)
+    client.list_keys()
+    client.list_keys()  # a 503, then a retry: the provider is asked again
+    assert [r.headers["authorization"] for r in recorder.requests] == [
+        f"Bearer {OWN_SECRET}",
+        f"Bearer {NEW_SECRET}",
+        f"Bearer {NEW_SECRET}2",
+    ]
+
+
+def test_an_explicit_credential_for_me_bypasses_the_provider(harness: Harness) -> None:
+    asked: list[int] = []
+
+    def provider() -> Secret:
+        asked.append(1)
+        return Secret(OWN_SECRET)
+
+    recorder = Recorder(ok({"id": "u"}))
+    client = ProjectManagerClient(BASE, provider, transport=httpx.MockTransport(recorder))
+    harness.clients.append(client)
+    assert asked == []  # not called when the client is made
+    client.me(Secret(NEW_SECRET))
+    assert asked == []
+    assert recorder.requests[0].headers["authorization"] == f"Bearer {NEW_SECRET}"
+
+
+@pytest.mark.parametrize("bad", ["", "two words", "caf\u00e9"])
+def test_a_provider_giving_an_unusable_credential_fails_without_sending(
+    harness: Harness, bad: str
+) -> None:
+    recorder = Recorder(ok([]))
+    client = ProjectManagerClient(
+        BASE, lambda: Secret(bad), transport=httpx.MockTransport(recorder)
+    )
+    harness.clients.append(client)
+    with pytest.raises(ApiAuthError, match="not a valid bearer token") as raised:
+        client.list_keys()
+    assert raised.value.endpoint == "list"
+    if bad:
+        assert bad not in str(raised.value)
+    assert raised.value.__context__ is None
+    assert recorder.requests == []
+
+
+def test_a_provider_must_give_a_secret_and_a_credential_must_be_one(harness: Harness) -> None:
+    client = ProjectManagerClient(
+        BASE,
+        lambda: OWN_SECRET,  # type: ignore[arg-type,return-value]
+        transport=httpx.MockTransport(Recorder(ok([]))),
+    )
+    harness.clients.append(client)
+    with pytest.raises(TypeError, match="must return a Secret"):
+        client.list_keys()
+    with pytest.raises(TypeError, match="Secret or a callable"):
+        ProjectManagerClient(BASE, OWN_SECRET)  # type: ignore[arg-type]
+
+
+def test_a_provider_failure_reaches_the_caller_unchanged(harness: Harness) -> None:
+    def provider() -> Secret:
+        raise OSError("the key file is gone")
+
+    client = ProjectManagerClient(BASE, provider, transport=httpx.MockTransport(Recorder(ok())))
+    harness.clients.append(client)
+    with pytest.raises(OSError, match="key file is gone"):
+        client.list_keys()
+
+
+# -- the deadline's plumbing -------------------------------------------------------------------
+
+
+def test_every_real_transport_gets_the_deadline_and_a_given_one_is_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with ProjectManagerClient("https://api.projectmanager.invalid", Secret(OWN_SECRET)) as client:
+        http = client._http
+        transports = [http._transport, *(t for t in http._mounts.values() if t is not None)]
+        assert len(transports) >= 2  # direct and the proxy route
+        for transport in transports:
+            assert isinstance(transport, httpx.HTTPTransport)
+            assert type(transport._pool._network_backend).__name__ == "_DeadlineBackend"
+        _enforce_deadlines(http)  # twice is harmless: not wrapped again
+        backend = http._transport._pool._network_backend
+        assert type(backend._inner).__name__ == "SyncBackend"
+    mock = httpx.MockTransport(Recorder(ok([])))
+    with ProjectManagerClient(BASE, Secret(OWN_SECRET), transport=mock) as client:
+        assert client._http._transport is mock
+
+
+def test_an_error_keeps_no_frame_that_holds_a_response_or_request(harness: Harness) -> None:
+    client = harness.client(Recorder(httpx.Response(503), httpx.ReadTimeout("slow")), max_retries=0)
+    with pytest.raises(ApiServerError) as first:
+        client.list_keys()
+    with pytest.raises(ApiTransportError) as second:
+        client.list_keys()
+    for raised in (first.value, second.value):
+        traceback = raised.__traceback__
+        frames = []
+        while traceback is not None:
+            frames.append(traceback.tb_frame)
+            traceback = traceback.tb_next
+        assert [frame.f_code.co_name for frame in frames][-2:] == ["list_keys", "_call"]
+        for frame in frames:
+            for value in frame.f_locals.values():
+                assert not isinstance(value, httpx.Response | httpx.Request | httpx.HTTPError)
+
+
+def test_a_closed_client_is_not_kept_alive_by_anything(harness: Harness) -> None:
+    for _ in range(3):
+        client = ProjectManagerClient(
+            BASE, Secret(OWN_SECRET), transport=httpx.MockTransport(Recorder(ok([key_dto()])))
+        )
+        client.list_keys()
+        client.close()
+        alive = weakref.ref(client)
+        del client
+        gc.collect()
+        assert alive() is None
+
+
+def test_time_left_shrinks_each_timeout_to_the_deadline_and_refuses_once_it_passed() -> None:
+    assert _time_left(7.0, httpcore.ReadTimeout) == 7.0  # no attempt running: as asked
+    token = _deadline.set(time.monotonic() + 2.0)
+    try:
+        assert 1.5 < (_time_left(7.0, httpcore.ReadTimeout) or 0) <= 2.0
+        assert 1.5 < (_time_left(None, httpcore.ReadTimeout) or 0) <= 2.0
+        assert _time_left(0.5, httpcore.ReadTimeout) == 0.5
+    finally:
+        _deadline.reset(token)
+    token = _deadline.set(time.monotonic() - 0.001)
+    try:
+        with pytest.raises(httpcore.WriteTimeout, match="deadline"):
+            _time_left(7.0, httpcore.WriteTimeout)
+    finally:
+        _deadline.reset(token)
+
+
+def test_every_client_shares_one_tls_context_made_once() -> None:
+    """Loading the CA bundle for each client of each pass cost ~30 ms and grew the RSS."""
+    with (
+        ProjectManagerClient("https://a.example.test", Secret(OWN_SECRET)) as first,
+        ProjectManagerClient("https://b.example.test", Secret(OWN_SECRET)) as second,
+    ):
+        contexts = {id(c._http._transport._pool._ssl_context) for c in (first, second)}
+    assert contexts == {id(_tls_context())}
+    assert _tls_context().verify_mode == ssl.CERT_REQUIRED
+    assert _tls_context().check_hostname is True
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])
+def test_refuses_a_timeout_that_is_not_a_positive_number(timeout: float) -> None:
+    with pytest.raises(ValueError, match="timeout"):
+        ProjectManagerClient(BASE, Secret(OWN_SECRET), timeout_seconds=timeout)
+
+
 def test_default_rng_and_clock_work(harness: Harness) -> None:
     sleeps: list[float] = []
     recorder = Recorder(
         httpx.Response(
             429,
             headers={
-                "Retry-After": (datetime.now(UTC) + timedelta(seconds=90)).strftime(
+                "Retry-After": (datetime.now(UTC) + timedelta(seconds=25)).strftime(
                     "%a, %d %b %Y %H:%M:%S GMT"
                 )
             },
@@ -807,7 +1224,7 @@ def test_default_rng_and_clock_work(harness: Harness) -> None:
     ) as client:
         client.list_keys()
     (wait,) = sleeps
-    assert 85.0 <= wait <= 90.0
+    assert 20.0 <= wait <= 25.0
 
 
 def test_a_status_without_a_standard_phrase(harness: Harness) -> None:

@@ -6,7 +6,9 @@ Retries use a fake ``sleep`` (no real waiting); only the delay fault costs a fra
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,8 +16,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from rotator import __version__
-from rotator.client import ProjectManagerClient
-from rotator.emulator import Emulator
+from rotator.client import MAX_WAIT_SECONDS, ProjectManagerClient, SkippedKey
+from rotator.emulator import ODD_LIST_ENTRIES, Emulator
 from rotator.errors import (
     ApiAuthError,
     ApiError,
@@ -27,6 +29,7 @@ from rotator.errors import (
     ApiTransportError,
 )
 from rotator.models import Secret
+from tests.drip_server import DripServer
 
 WORKSPACE_ID = "11111111-1111-4111-8111-111111111111"
 ADMIN_KEY_ID = "22222222-2222-4222-8222-222222222222"
@@ -64,18 +67,25 @@ class Setup:
         self.clients: list[ProjectManagerClient] = []
 
     def client(
-        self, *, max_retries: int = 3, timeout_seconds: float = 5.0, url: str | None = None
+        self,
+        *,
+        max_retries: int = 3,
+        timeout_seconds: float = 5.0,
+        url: str | None = None,
+        credential: Secret | Callable[[], Secret] | None = None,
+        **kwargs: Any,
     ) -> ProjectManagerClient:
+        kwargs.setdefault("sleep", self.sleeps.append)
         client = ProjectManagerClient(
             url or self.emulator.url,
-            Secret(ADMIN_SECRET),
+            credential if credential is not None else Secret(ADMIN_SECRET),
             integration_name="key-rotator-tests",
             timeout_seconds=timeout_seconds,
             max_retries=max_retries,
-            sleep=self.sleeps.append,
             on_response=lambda endpoint, status: self.responses.append((endpoint, status)),
             rng=random.Random(3),
             clock=lambda: EMULATOR_NOW,
+            **kwargs,
         )
         self.clients.append(client)
         return client
@@ -271,7 +281,7 @@ def test_429_without_retry_after_backs_off(setup: Setup) -> None:
 
 @pytest.mark.parametrize(
     ("retry_after", "expected"),
-    [("4", 4.0), ("Fri, 27 Nov 2026 00:00:45 GMT", 45.0), ("86400", 300.0)],
+    [("4", 4.0), ("Fri, 27 Nov 2026 00:00:25 GMT", 25.0), ("86400", MAX_WAIT_SECONDS)],
     ids=["seconds", "http-date", "capped"],
 )
 def test_429_with_retry_after(setup: Setup, retry_after: str, expected: float) -> None:
@@ -371,6 +381,202 @@ def test_connection_refused_is_retried_and_known_not_applied() -> None:
         client.create_key("x@2026-11-27T00:00:00Z")
     assert raised.value.outcome_unknown is False
     assert len(setup_sleeps) == 2
+
+
+# -- the deadline of a whole request ---------------------------------------------------------
+
+
+def timed(call: Callable[[], object]) -> tuple[BaseException | None, float]:
+    """What ``call`` raised (None if nothing) and how long it took."""
+    started = time.monotonic()
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - handed back for the test to judge
+        return exc, time.monotonic() - started
+    return None, time.monotonic() - started
+
+
+@pytest.mark.parametrize("part", ["headers", "body", "all"])
+def test_a_dripping_answer_cannot_stretch_a_list_past_its_deadline(setup: Setup, part: str) -> None:
+    # One byte every 50 ms: each read gets a byte well within httpx's per-read timeout, and
+    # the whole answer (a few hundred bytes) would take 10 s or more.
+    setup.emulator.add_fault("GET", KEYS, drip_ms=50, drip_part=part)
+    client = setup.client(timeout_seconds=0.5, max_retries=0)
+    error, elapsed = timed(client.list_keys)
+    assert isinstance(error, ApiTransportError), error
+    assert error.message == "request timed out (ReadTimeout)"
+    assert error.outcome_unknown is True
+    assert 0.45 <= elapsed < 1.0
+    assert setup.responses == [("list", "error")]
+
+
+def test_the_deadline_is_per_attempt_and_a_retry_can_succeed(setup: Setup) -> None:
+    setup.emulator.add_fault("GET", KEYS, drip_ms=50, drip_part="body")
+    client = setup.client(timeout_seconds=0.5, max_retries=1)
+    error, elapsed = timed(client.list_keys)
+    assert error is None
+    assert elapsed < 1.0
+    assert setup.responses == [("list", "error"), ("list", "200")]
+
+
+def test_a_dripping_create_is_cut_off_with_its_outcome_unknown_and_not_retried(
+    setup: Setup,
+) -> None:
+    setup.emulator.add_fault("POST", KEYS, drip_ms=50, drip_part="body")
+    client = setup.client(timeout_seconds=0.5, max_retries=3)
+    error, elapsed = timed(lambda: client.create_key("slow@2026-11-27T00:00:00Z"))
+    assert isinstance(error, ApiTransportError), error
+    assert error.outcome_unknown is True
+    assert elapsed < 1.0
+    assert len(setup.requests("POST", KEYS)) == 1
+    assert setup.sleeps == []
+    # It was applied: the key exists for a later pass to revoke as an orphan.
+    assert any(k["name"] == "slow@2026-11-27T00:00:00Z" for k in setup.emulator.keys(WORKSPACE_ID))
+
+
+def test_the_deadline_holds_against_an_endless_drip_of_headers() -> None:
+    endless = b"HTTP/1.1 200 OK\r\nX-Drip: "
+    with (
+        DripServer(endless, interval=0.02, endless=True) as server,
+        ProjectManagerClient(
+            f"http://127.0.0.1:{server.port}",
+            Secret(ADMIN_SECRET),
+            timeout_seconds=0.5,
+            max_retries=1,
+            sleep=lambda _s: None,
+        ) as client,
+    ):
+        error, elapsed = timed(client.list_keys)
+    assert isinstance(error, ApiTransportError), error
+    assert "timed out" in error.message
+    assert 0.9 <= elapsed < 1.6  # two attempts of 0.5 s each, not forever
+    assert server.connections == 2
+
+
+def test_the_deadline_holds_against_a_tls_handshake_that_drips() -> None:
+    # A TLS record header announcing 16 kB of handshake, then its bytes, one every 20 ms.
+    with (
+        DripServer(
+            b"\x16\x03\x03\x40\x00", interval=0.02, endless=True, wait_for_request=False
+        ) as server,
+        ProjectManagerClient(
+            f"https://127.0.0.1:{server.port}",
+            Secret(ADMIN_SECRET),
+            timeout_seconds=0.5,
+            max_retries=0,
+        ) as client,
+    ):
+        error, elapsed = timed(lambda: client.create_key("x@2026-11-27T00:00:00Z"))
+    assert isinstance(error, ApiTransportError), error
+    assert error.message == "request timed out (ConnectTimeout)"
+    assert error.outcome_unknown is False  # the request itself was never sent
+    assert elapsed < 1.0
+
+
+def test_the_deadline_holds_through_a_proxy_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A proxy route (built by httpx from HTTPS_PROXY) gets the deadline too."""
+    with DripServer(b"HTTP/1.1 200 Connection established\r\n\r\n", interval=0.05) as proxy:
+        for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "https_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+        with ProjectManagerClient(
+            "https://api.projectmanager.invalid",
+            Secret(ADMIN_SECRET),
+            timeout_seconds=0.5,
+            max_retries=0,
+        ) as client:
+            error, elapsed = timed(client.list_keys)
+        assert proxy.connections == 1  # it did go through the proxy
+    assert isinstance(error, ApiTransportError), error
+    assert "timed out" in error.message
+    assert elapsed < 1.0
+
+
+# -- stopping ----------------------------------------------------------------------------------
+
+
+def test_a_stop_ends_a_long_retry_after_wait_at_once(setup: Setup) -> None:
+    setup.emulator.add_fault("GET", KEYS, status=429, retry_after="3600", times=-1)
+    stop = threading.Event()
+    client = setup.client(stop=stop, sleep=None)
+    timer = threading.Timer(0.2, stop.set)
+    timer.start()
+    try:
+        error, elapsed = timed(client.list_keys)
+    finally:
+        timer.cancel()
+    assert isinstance(error, ApiTransportError), error
+    assert error.message == "stopped"
+    assert error.outcome_unknown is False
+    assert 0.15 <= elapsed < 0.7
+    assert len(setup.requests("GET", KEYS)) == 1  # no attempt after the stop
+
+
+def test_a_stopped_client_sends_nothing(setup: Setup) -> None:
+    stop = threading.Event()
+    stop.set()
+    client = setup.client(stop=stop)
+    with pytest.raises(ApiTransportError, match="stopped") as raised:
+        client.create_key("x@2026-11-27T00:00:00Z")
+    assert raised.value.outcome_unknown is False
+    assert setup.emulator.request_log() == []
+
+
+# -- the credential provider -------------------------------------------------------------------
+
+
+def test_the_client_switches_to_its_own_new_key_at_once(setup: Setup) -> None:
+    own = [Secret(ADMIN_SECRET)]
+    setup.emulator.set_variants(revoke_self="allow")
+    client = setup.client(credential=lambda: own[0])
+    created = client.create_key("rotator-admin@2026-11-27T00:00:00Z")
+    assert client.me(created.secret).workspace_id == WORKSPACE_ID  # verify the new key
+    own[0] = created.secret  # switch: the next request already uses it
+    client.revoke_key(ADMIN_KEY_ID)
+    assert [key.id for key in client.list_keys()] == [created.key.id]
+    used = [entry["headers"]["authorization"] for entry in setup.emulator.request_log()]
+    assert used == [
+        f"Bearer {ADMIN_KEY_ID}",
+        f"Bearer {created.key.id}",  # me(explicit key)
+        f"Bearer {created.key.id}",
+        f"Bearer {created.key.id}",
+    ]
+
+
+# -- odd keys in the list ----------------------------------------------------------------------
+
+
+def test_odd_list_entries_are_listed_or_skipped_and_never_revoked(setup: Setup) -> None:
+    setup.emulator.add_list_entries(WORKSPACE_ID, ODD_LIST_ENTRIES)
+    client = setup.client()
+    listed = client.list_keys()
+    by_id = {key.id: key for key in listed}
+    assert list(by_id) == [
+        ADMIN_KEY_ID,
+        "odd-min-value",
+        "odd-max-value",
+        "odd/slash",
+        "..",
+        "odd id?#",
+    ]
+    assert by_id["odd-min-value"].expires == datetime.min.replace(tzinfo=UTC)
+    assert by_id["odd-max-value"].expires == datetime.max.replace(tzinfo=UTC)
+    assert listed.skipped == (
+        SkippedKey(id=None, name="odd-empty-id", reason="no id"),
+        SkippedKey(id="odd-no-name", name=None, reason="no name"),
+        SkippedKey(id="odd-no-expires", name="odd-no-expires", reason="no expires"),
+        SkippedKey(id="odd-bad-expires", name="odd-bad-expires", reason="unreadable expires"),
+        SkippedKey(id=None, name=None, reason="not an object"),
+        SkippedKey(id=None, name=None, reason="not an object"),
+    )
+    before = len(setup.emulator.request_log())
+    for unsafe in ("odd/slash", "..", "odd id?#"):
+        with pytest.raises(ApiRequestError, match="unsafe"):
+            client.revoke_key(unsafe)
+    assert len(setup.emulator.request_log()) == before
+    assert [key["id"] for key in setup.emulator.keys(WORKSPACE_ID)] == [ADMIN_KEY_ID]
 
 
 # -- create is not idempotent ------------------------------------------------------------------

@@ -120,6 +120,91 @@ def test_set_keys_of_one_workspace_leaves_the_others_alone() -> None:
     }
 
 
+def test_set_keys_updates_each_series_in_place_and_removes_only_what_went_away() -> None:
+    metrics = Metrics()
+    keys = [managed("app-a", "k1", "current"), managed("app-b", "k2", "current")]
+    metrics.set_keys("acme", keys, [unmanaged("admin", "adm")])
+    child = metrics.managed_key_expiry.labels("acme", "app-a", "k1", "current")
+    due = metrics.managed_key_rotation_due.labels("acme", "app-a", "k1")
+    person = metrics.unmanaged_key_expiry.labels("acme", "admin", "adm")
+    metrics.set_keys(
+        "acme", [managed("app-a", "k1", "current", days=99)], [unmanaged("admin", "adm")]
+    )
+    # The same series objects, updated: not removed and made again at every pass.
+    assert metrics.managed_key_expiry.labels("acme", "app-a", "k1", "current") is child
+    assert metrics.managed_key_rotation_due.labels("acme", "app-a", "k1") is due
+    assert metrics.unmanaged_key_expiry.labels("acme", "admin", "adm") is person
+    assert samples(metrics, EXPIRY) == {
+        lbl(workspace="acme", credential="app-a", key_id="k1", role="current"): (
+            T0 + timedelta(days=99)
+        ).timestamp()
+    }
+
+
+def sample_count(metrics: Metrics) -> int:
+    return sum(len(family.samples) for family in metrics.registry.collect())
+
+
+def label_sets(metrics: Metrics) -> int:
+    gauges = (
+        metrics.managed_key_expiry,
+        metrics.managed_key_rotation_due,
+        metrics.unmanaged_key_expiry,
+        metrics.rotations,
+        metrics.api_requests,
+        metrics.last_pass,
+        metrics.last_successful_pass,
+        metrics.last_pass_success,
+    )
+    return sum(len(gauge._metrics) for gauge in gauges) + sum(
+        len(series) for series in metrics._key_series.values()
+    )
+
+
+def idle_pass(metrics: Metrics, moment: datetime) -> None:
+    """What one pass with 10 managed keys and nothing due records."""
+    metrics.observe_api("me", "200")
+    metrics.observe_api("list", "200")
+    metrics.set_keys(
+        "acme",
+        [managed(f"app-{i}", f"key-{i}", "current") for i in range(10)],
+        [unmanaged("rotator-admin", "adm"), unmanaged("person", "p1")],
+    )
+    for result in ("succeeded", "failed", "rolled_back"):
+        metrics.record_rotations("acme", result, 0)
+    metrics.record_pass("acme", ended_at=moment, succeeded=True, duration_s=0.2)
+
+
+def test_idle_passes_keep_the_number_of_series_constant() -> None:
+    metrics = Metrics()
+    idle_pass(metrics, T0)
+    samples_after_one, label_sets_after_one = sample_count(metrics), label_sets(metrics)
+    for index in range(1, 300):
+        idle_pass(metrics, T0 + timedelta(hours=index))
+        assert sample_count(metrics) == samples_after_one
+        assert label_sets(metrics) == label_sets_after_one
+    assert samples(metrics, "rotator_api_requests_total")[lbl(endpoint="list", status="200")] == 300
+
+
+def test_rotating_keys_replace_their_series_and_the_count_stays_constant() -> None:
+    metrics = Metrics()
+    counts: set[tuple[int, int]] = set()
+    for index in range(300):
+        current, previous = f"k{index}", f"k{index - 1}"
+        metrics.set_keys(
+            "acme",
+            [managed("app-a", current, "current"), managed("app-a", previous, "previous")],
+            [unmanaged("person", f"p{index % 3}")],
+        )
+        if index:
+            counts.add((sample_count(metrics), label_sets(metrics)))
+    assert len(counts) == 1
+    assert set(samples(metrics, EXPIRY)) == {
+        lbl(workspace="acme", credential="app-a", key_id="k299", role="current"),
+        lbl(workspace="acme", credential="app-a", key_id="k298", role="previous"),
+    }
+
+
 # ------------------------------------------------------------------------ pass outcomes
 
 
@@ -140,6 +225,31 @@ def test_record_pass_keeps_the_last_successful_time_when_a_pass_fails() -> None:
 
     metrics.record_pass("acme", ended_at=bad + timedelta(days=1), succeeded=True, duration_s=None)
     assert samples(metrics, "rotator_last_pass_success") == {lbl(workspace="acme"): 1}
+
+
+def test_a_crashed_pass_counts_as_failed_for_every_workspace_it_covered() -> None:
+    metrics = Metrics()
+    metrics.set_keys("acme", [managed("app-a", "k1", "current")], [])
+    metrics.record_pass("acme", ended_at=T0, succeeded=True, duration_s=1.0)
+    crash = T0 + timedelta(hours=1)
+    metrics.record_crashed_pass(["acme", "globex"], ended_at=crash, duration_s=3.0)
+    assert samples(metrics, "rotator_last_pass_success") == {
+        lbl(workspace="acme"): 0,
+        lbl(workspace="globex"): 0,
+    }
+    assert samples(metrics, "rotator_last_pass_timestamp_seconds") == {
+        lbl(workspace="acme"): crash.timestamp(),
+        lbl(workspace="globex"): crash.timestamp(),
+    }
+    assert samples(metrics, "rotator_last_successful_pass_timestamp_seconds") == {
+        lbl(workspace="acme"): T0.timestamp()
+    }
+    assert samples(metrics, "rotator_pass_duration_seconds_count") == {lbl(): 2}
+    assert set(samples(metrics, EXPIRY)) == {
+        lbl(workspace="acme", credential="app-a", key_id="k1", role="current")
+    }
+    metrics.record_crashed_pass(["acme"], ended_at=crash + timedelta(hours=1))
+    assert samples(metrics, "rotator_pass_duration_seconds_count") == {lbl(): 2}
 
 
 def test_a_failed_first_pass_exposes_no_last_successful_time() -> None:

@@ -6,5 +6,6 @@ path of a pass does. It knows nothing of the rotator: it is a stand-in for the r
 
 from rotator.emulator._run import run
 from rotator.emulator._server import Emulator
+from rotator.emulator._state import ODD_LIST_ENTRIES, REQUEST_LOG_LIMIT
 
-__all__ = ["Emulator", "run"]
+__all__ = ["ODD_LIST_ENTRIES", "REQUEST_LOG_LIMIT", "Emulator", "run"]

@@ -1,9 +1,10 @@
 """The emulator on the wire: a quiet ThreadingHTTPServer on 127.0.0.1 and the ``Emulator`` facade.
 
 Responsible for: serving the emulated API and the ``/_emulator/*`` control endpoint over HTTP/1.1,
-applying a fault's delay (outside the state's lock) and dropped connections, and starting and
-stopping cleanly (every connection closed, every thread joined) so that tests see no
-ResourceWarning.
+one thread per connection, applying the latency and a fault's delay (both outside the state's
+lock, so many requests wait in parallel), dripping an answer byte by byte, dropping
+connections, and starting and stopping cleanly (every connection closed, every thread joined,
+every wait cut short) so that tests see no ResourceWarning.
 
 Must not know: how the API behaves (that is ``_state``), nor anything of the rotator itself.
 """
@@ -14,8 +15,9 @@ import contextlib
 import json
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -34,6 +36,9 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
     allow_reuse_address = True
+    # A benchmark opens many connections at once: the default backlog of 5 would make the
+    # kernel drop SYNs, and each dropped one costs the client a one-second retransmit.
+    request_queue_size = 128
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
@@ -122,12 +127,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(_control(emulator, self.command, path, body, self.client_address[0]))
             return
         state = emulator._state
+        # Waits are interruptible (stop() sets the event) and hold no lock, so a thousand
+        # requests of a benchmark wait side by side and a long delay never holds up shutdown.
+        latency = state.latency_seconds()
+        if latency > 0 and self.server.stopping.wait(latency):
+            self.close_connection = True
+            return
         fault = state.take_fault(self.command, path)
         if fault is not None and fault.delay_seconds > 0:
-            # Interruptible: stop() sets the event, so a long delay never holds up shutdown.
             self.server.stopping.wait(fault.delay_seconds)
         headers = {name.lower(): value for name, value in self.headers.items()}
-        self._send(state.handle(self.command, path, headers, body, fault))
+        response = state.handle(self.command, path, headers, body, fault)
+        if fault is not None and fault.drip_ms > 0 and not response.drop:
+            self._drip(response, fault.drip_ms / 1000, fault.drip_part)
+        else:
+            self._send(response)
 
     def _send(self, response: Response) -> None:
         if response.drop:
@@ -139,6 +153,33 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         self.wfile.write(response.body)
+
+    def _drip(self, response: Response, interval: float, part: str) -> None:
+        """Send ``response`` with its ``part`` one byte every ``interval`` seconds.
+
+        Ends early (closing the connection) when the emulator stops or the client hangs up.
+        """
+        lines = [f"HTTP/1.1 {response.status} {_phrase(response.status)}"]
+        lines += [f"Server: {self.version_string()}", f"Date: {self.date_time_string()}"]
+        lines += [f"{name}: {value}" for name, value in response.headers.items()]
+        lines += [f"Content-Length: {len(response.body)}", "Connection: close"]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.close_connection = True  # whatever happens, this connection is not reused
+        for chunk, slow in ((head, part in ("headers", "all")), (response.body, part != "headers")):
+            if not slow:
+                self.wfile.write(chunk)
+                continue
+            for index in range(len(chunk)):
+                self.wfile.write(chunk[index : index + 1])
+                if self.server.stopping.wait(interval):
+                    return
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
 
 
 def _json_response(status: int, document: object) -> Response:
@@ -198,8 +239,27 @@ def _control_route(
             expires=parse_time(str(expires)) if expires else None,
             secret=document.get("secret"),
             key_id=document.get("id"),
+            created_by=document.get("created_by"),
         )
         return _json_response(200, {"id": key_id, "secret": secret})
+    if (method, route) == ("POST", "users"):
+        user_id = emulator.add_user(
+            str(document["workspace_id"]),
+            document.get("full_name"),
+            user_id=document.get("id"),
+            email=document.get("email"),
+            role=str(document.get("role") or "Admin"),
+        )
+        return _json_response(200, {"id": user_id})
+    if (method, route) == ("POST", "list-entries"):
+        entries = document.get("entries")
+        if not isinstance(entries, list):
+            raise TypeError('"entries" must be a JSON array')
+        emulator.add_list_entries(str(document["workspace_id"]), entries)
+        return _json_response(200, {})
+    if (method, route) == ("DELETE", "list-entries"):
+        emulator.clear_list_entries(document.get("workspace_id"))
+        return _json_response(200, {})
     return _json_response(404, {"error": f"no control route {method} /_emulator/{route}"})
 
 
@@ -296,6 +356,28 @@ class Emulator:
         """Add a workspace (with its one admin user); returns its id."""
         return self._state.add_workspace(name, workspace_id)
 
+    def add_user(
+        self,
+        workspace_id: str,
+        full_name: str | None = None,
+        *,
+        user_id: str | None = None,
+        email: str | None = None,
+        role: str = "Admin",
+    ) -> str:
+        """Add another user (a person) to a workspace; returns its id for ``add_key(created_by=)``.
+
+        A key made by that user lists it as ``createdBy``, ``me`` with that key answers with
+        that user, and keys the key creates through the API are that user's too.
+        """
+        return self._state.add_user(
+            workspace_id, full_name, user_id=user_id, email=email, role=role
+        )
+
+    def admin_user_id(self, workspace_id: str) -> str:
+        """The user id of the workspace's admin, the creator of keys unless told otherwise."""
+        return self._state.admin_user_id(workspace_id)
+
     def add_key(
         self,
         workspace_id: str,
@@ -306,7 +388,11 @@ class Emulator:
         key_id: str | None = None,
         created_by: str | None = None,
     ) -> tuple[str, str]:
-        """Add a key (expires defaults to the emulator's now + 730 days); returns (id, secret)."""
+        """Add a key (expires defaults to the emulator's now + 730 days); returns (id, secret).
+
+        ``created_by`` is the user who made it (default: the workspace's admin); any id is
+        accepted, and any string as ``key_id`` (to test ids a client must not put in a path).
+        """
         return self._state.add_key(
             workspace_id,
             name,
@@ -337,6 +423,21 @@ class Emulator:
         """Switch how the emulator answers each unknown of the API (ValueError on a bad one)."""
         self._state.set_variants(**variants)
 
+    def set_latency(self, milliseconds: int) -> None:
+        """Answer every API request (not the control endpoint) after ``milliseconds``.
+
+        The same as the ``latency_ms`` variant. Requests wait in parallel, one thread each.
+        """
+        self._state.set_variants(latency_ms=milliseconds)
+
+    def add_list_entries(self, workspace_id: str, entries: Iterable[object]) -> None:
+        """Append raw entries to every List answer of the workspace (``ODD_LIST_ENTRIES``: .NET
+        MinValue/MaxValue expires, ids with ``/`` or ``..``, entries that are not keys)."""
+        self._state.add_list_entries(workspace_id, entries)
+
+    def clear_list_entries(self, workspace_id: str | None = None) -> None:
+        self._state.clear_list_entries(workspace_id)
+
     def add_fault(
         self,
         method: str,
@@ -350,8 +451,14 @@ class Emulator:
         malformed: bool = False,
         apply_then_drop: bool = False,
         times: int = 1,
+        drip_ms: float = 0,
+        drip_part: str = "all",
     ) -> None:
-        """Queue a fault for requests matching method and path ("*" for any); times -1: forever."""
+        """Queue a fault for requests matching method and path ("*" for any); times -1: forever.
+
+        ``drip_ms`` > 0: the answer goes out one byte every ``drip_ms`` ms, its ``drip_part``
+        (``headers``, ``body`` or ``all``) only; the connection is then closed.
+        """
         self._state.add_fault(
             Fault(
                 method=method,
@@ -364,6 +471,8 @@ class Emulator:
                 malformed=malformed,
                 apply_then_drop=apply_then_drop,
                 times=times,
+                drip_ms=drip_ms,
+                drip_part=drip_part,
             )
         )
 
@@ -371,5 +480,6 @@ class Emulator:
         self._state.clear_faults()
 
     def request_log(self) -> list[dict[str, Any]]:
-        """Every API request: method, path, status (None when dropped), headers (no secrets)."""
+        """The API requests, oldest first (the last 10,000): method, path, status (None when
+        dropped), headers (no secrets)."""
         return self._state.request_log()

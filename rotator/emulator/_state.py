@@ -1,9 +1,11 @@
 """The emulator's in-memory world and the ProjectManager API-key endpoints as pure request handling.
 
-Responsible for: workspaces, keys, the controllable clock, the behaviour variants (one switch per
-unknown of projectmanager-api.md), the queued faults, the request log, and turning one request
-(method, path, headers, body) into one response. Everything is guarded by one lock, so the HTTP
-layer may call in from many threads.
+Responsible for: workspaces with their users, keys (each made by one user), the controllable
+clock, the behaviour variants (one switch per unknown of the API's documentation, plus a latency
+for benchmarks), raw entries added to List's answer (odd keys for tests), the queued faults, the
+request log (the last REQUEST_LOG_LIMIT requests), and turning one request (method, path,
+headers, body) into one response. Everything is guarded by one lock, held only while computing
+an answer (never while sleeping), so the HTTP layer may call in from many threads at once.
 
 Must not know: sockets, http.server, threads that serve, or anything of the rotator itself (the
 client, the engine, the sinks); it is a stand-in for the real service, nothing more.
@@ -16,13 +18,39 @@ import re
 import secrets
 import threading
 import uuid
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 #: A key lives two years and its lifetime cannot be chosen (projectmanager-api.md).
 KEY_LIFETIME = timedelta(days=730)
+#: The request log keeps this many of the latest requests: a long benchmark must not grow it
+#: without end (about 1.5 kB a request).
+REQUEST_LOG_LIMIT = 10_000
+
+#: Entries for List's answer that a careful client must survive (``add_list_entries``): .NET's
+#: DateTime.MinValue and MaxValue as ``expires``, ids that would change a URL path, and
+#: entries that are not keys at all. None of them can authenticate or be revoked.
+ODD_LIST_ENTRIES: tuple[object, ...] = (
+    {"id": "odd-min-value", "createdBy": None, "expires": "0001-01-01T00:00:00", "name": "odd-min"},
+    {
+        "id": "odd-max-value",
+        "createdBy": None,
+        "expires": "9999-12-31T23:59:59.9999999",
+        "name": "odd-max",
+    },
+    {"id": "odd/slash", "createdBy": None, "expires": "2027-01-01T00:00:00Z", "name": "odd-slash"},
+    {"id": "..", "createdBy": None, "expires": "2027-01-01T00:00:00Z", "name": "odd-dotdot"},
+    {"id": "odd id?#", "createdBy": None, "expires": "2027-01-01T00:00:00Z", "name": "odd-chars"},
+    {"id": "", "createdBy": None, "expires": "2027-01-01T00:00:00Z", "name": "odd-empty-id"},
+    {"id": "odd-no-name", "createdBy": None, "expires": "2027-01-01T00:00:00Z"},
+    {"id": "odd-no-expires", "createdBy": None, "name": "odd-no-expires"},
+    {"id": "odd-bad-expires", "createdBy": None, "expires": "soon", "name": "odd-bad-expires"},
+    "not a key",
+    None,
+)
 
 #: .NET ``HttpStatusCode`` names, as the envelope's ``statusCode`` carries them.
 _STATUS_NAMES: dict[int, str] = {
@@ -82,10 +110,13 @@ _VARIANT_DEFAULTS: dict[str, object] = {
     "max_name_length": None,
     "secret_length": 48,
     "propagation_failures": 0,
+    "latency_ms": 0,
 }
 _OPTIONAL_LIMITS = ("max_keys", "max_name_length")
-_COUNTS = ("secret_length", "propagation_failures")
+_COUNTS = ("secret_length", "propagation_failures", "latency_ms")
 _FAULT_FLAGS = ("drop", "has_error_200", "malformed", "apply_then_drop")
+#: What a drip fault sends slowly: the status line and headers, the body, or both.
+DRIP_PARTS = ("headers", "body", "all")
 
 
 def _check_variant(name: str, value: object) -> None:
@@ -126,7 +157,11 @@ def iso_z(moment: datetime) -> str:
 
 @dataclass
 class Fault:
-    """One queued fault rule; ``times`` counts down, -1 means forever."""
+    """One queued fault rule; ``times`` counts down, -1 means forever.
+
+    ``drip_ms`` > 0 sends the answer one byte every ``drip_ms`` milliseconds: its ``drip_part``
+    (``headers``: the status line and headers, ``body``, or ``all``) slowly, the rest at once.
+    """
 
     method: str
     path: str
@@ -138,6 +173,8 @@ class Fault:
     malformed: bool = False
     apply_then_drop: bool = False
     times: int = 1
+    drip_ms: float = 0
+    drip_part: str = "all"
 
     def matches(self, method: str, path: str) -> bool:
         method_ok = self.method == "*" or self.method.upper() == method.upper()
@@ -156,10 +193,19 @@ class Response:
 
 
 @dataclass
+class _User:
+    id: str
+    full_name: str
+    email: str
+    role: str
+
+
+@dataclass
 class _Workspace:
     id: str
     name: str
     admin_user_id: str
+    users: dict[str, _User] = field(default_factory=dict)
 
 
 @dataclass
@@ -188,9 +234,11 @@ class EmulatorState:
         self._variants: dict[str, object] = dict(_VARIANT_DEFAULTS)
         self._workspaces: dict[str, _Workspace] = {}
         self._keys: dict[str, _Key] = {}  # insertion order is creation order
+        self._key_ids_by_secret: dict[str, str] = {}  # bearer auth in O(1), for benchmarks
+        self._list_entries: dict[str, list[object]] = {}  # workspace id -> raw entries
         self._issued: set[str] = set()
         self._faults: list[Fault] = []
-        self._log: list[dict[str, Any]] = []
+        self._log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_LIMIT)
         if seed:
             self._load_seed(seed)
 
@@ -200,6 +248,14 @@ class EmulatorState:
         self.set_variants(**dict(seed.get("variants") or {}))
         for workspace in seed.get("workspaces") or []:
             workspace_id = self.add_workspace(str(workspace["name"]), workspace.get("id"))
+            for user in workspace.get("users") or []:
+                self.add_user(
+                    workspace_id,
+                    user.get("full_name"),
+                    user_id=user.get("id"),
+                    email=user.get("email"),
+                    role=str(user.get("role") or "Admin"),
+                )
             for key in workspace.get("keys") or []:
                 expires = key.get("expires")
                 self.add_key(
@@ -233,8 +289,53 @@ class EmulatorState:
             new_id = workspace_id or str(uuid.uuid4())
             if new_id in self._workspaces:
                 raise ValueError(f"workspace {new_id} exists already")
-            self._workspaces[new_id] = _Workspace(new_id, name, str(uuid.uuid4()))
+            workspace = _Workspace(new_id, name, str(uuid.uuid4()))
+            slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "workspace"
+            workspace.users[workspace.admin_user_id] = _User(
+                workspace.admin_user_id, f"{name} Admin", f"admin@{slug}.example", "Admin"
+            )
+            self._workspaces[new_id] = workspace
             return new_id
+
+    def add_user(
+        self,
+        workspace_id: str,
+        full_name: str | None = None,
+        *,
+        user_id: str | None = None,
+        email: str | None = None,
+        role: str = "Admin",
+    ) -> str:
+        """Add a user (a person, say) to a workspace; returns its id, for ``created_by``."""
+        with self._lock:
+            workspace = self._workspace(workspace_id)
+            new_id = user_id or str(uuid.uuid4())
+            if new_id in workspace.users:
+                raise ValueError(f"user {new_id} exists already")
+            name = full_name or f"User {new_id[:8]}"
+            slug = re.sub(r"[^a-z0-9]+", ".", name.lower()).strip(".") or "user"
+            workspace.users[new_id] = _User(new_id, name, email or f"{slug}@example.com", role)
+            return new_id
+
+    def admin_user_id(self, workspace_id: str) -> str:
+        """The id of the workspace's admin: who made a key unless ``created_by`` says another."""
+        with self._lock:
+            return self._workspace(workspace_id).admin_user_id
+
+    def add_list_entries(self, workspace_id: str, entries: Iterable[object]) -> None:
+        """Append raw entries (any JSON) to every List answer of the workspace, after its keys."""
+        copied = json.loads(json.dumps(list(entries)))  # JSON only, and no sharing with callers
+        with self._lock:
+            self._workspace(workspace_id)
+            self._list_entries.setdefault(workspace_id, []).extend(copied)
+
+    def clear_list_entries(self, workspace_id: str | None = None) -> None:
+        """Remove the raw List entries of one workspace, or of all (None)."""
+        with self._lock:
+            if workspace_id is None:
+                self._list_entries.clear()
+            else:
+                self._list_entries.pop(workspace_id, None)
 
     def add_key(
         self,
@@ -265,6 +366,7 @@ class EmulatorState:
                 revoked=revoked,
             )
             self._issued.add(new_secret)
+            self._key_ids_by_secret[new_secret] = new_id
             return new_id, new_secret
 
     def _workspace(self, workspace_id: str) -> _Workspace:
@@ -307,6 +409,10 @@ class EmulatorState:
                     {
                         "id": workspace.id,
                         "name": workspace.name,
+                        "users": [
+                            {"id": u.id, "full_name": u.full_name, "email": u.email, "role": u.role}
+                            for u in workspace.users.values()
+                        ],
                         "keys": [
                             {**key, "expires": iso_z(key["expires"])}
                             for key in self.keys(workspace.id, include_revoked=True)
@@ -335,6 +441,10 @@ class EmulatorState:
             raise ValueError("a fault's times must be positive, or -1 for forever")
         if fault.delay_seconds < 0:
             raise ValueError("a fault's delay_seconds cannot be negative")
+        if fault.drip_ms < 0:
+            raise ValueError("a fault's drip_ms cannot be negative")
+        if fault.drip_part not in DRIP_PARTS:
+            raise ValueError(f"a fault's drip_part is one of {list(DRIP_PARTS)}")
         with self._lock:
             self._faults.append(fault)
 
@@ -433,21 +543,30 @@ class EmulatorState:
 
     # -- endpoints ---------------------------------------------------------------------------
 
+    def latency_seconds(self) -> float:
+        """How long every API request waits before it is answered (the ``latency_ms`` variant)."""
+        with self._lock:
+            milliseconds = self._variants["latency_ms"]
+        return milliseconds / 1000 if isinstance(milliseconds, int) else 0.0
+
     def _me(self, caller: _Key) -> Response:
         if caller.pending_me_failures > 0:
             caller.pending_me_failures -= 1
             return self._unauthorized()
         workspace = self._workspaces[caller.workspace_id]
-        slug = re.sub(r"[^a-z0-9]+", "-", workspace.name.lower()).strip("-") or "workspace"
+        # A key acts as the user who made it (a seed may name a user it never added).
+        user = workspace.users.get(caller.created_by) or _User(
+            caller.created_by, "Unknown User", "unknown@example.com", "Admin"
+        )
         return self._envelope(
             200,
             data={
-                "id": caller.created_by,
-                "emailAddress": f"admin@{slug}.example",
-                "fullName": f"{workspace.name} Admin",
+                "id": user.id,
+                "emailAddress": user.email,
+                "fullName": user.full_name,
                 "workSpaceId": workspace.id,
                 "workSpaceName": workspace.name,
-                "roleName": "Admin",
+                "roleName": user.role,
                 "isGlobalAdmin": True,
                 "isAccountAdministrator": True,
                 "workSpaceStatus": "Active",
@@ -462,13 +581,14 @@ class EmulatorState:
 
     def _list(self, caller: _Key) -> Response:
         include_expired = bool(self._variants["list_expired"])
-        listed = [
+        listed: list[object] = [
             self._key_dto(key, with_secret=False)
             for key in self._keys.values()
             if key.workspace_id == caller.workspace_id
             and not key.revoked
             and (include_expired or key.expires > self._now)
         ]
+        listed.extend(self._list_entries.get(caller.workspace_id, []))
         return self._envelope(200, data=listed)
 
     def _create(self, caller: _Key, body: bytes) -> Response:
@@ -532,8 +652,8 @@ class EmulatorState:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
-        token = token.strip()
-        return next((key for key in self._keys.values() if key.secret == token), None)
+        key_id = self._key_ids_by_secret.get(token.strip())
+        return self._keys[key_id] if key_id is not None else None
 
     def _log_request(
         self, method: str, path: str, headers: Mapping[str, str], status: int | None

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from rotator.emulator import Emulator
+from rotator.emulator import ODD_LIST_ENTRIES, REQUEST_LOG_LIMIT, Emulator
+from rotator.emulator._state import EmulatorState
 from tests.emulator.emulator_support import (
     ACME_ID,
     ADMIN_KEY_ID,
@@ -15,9 +16,11 @@ from tests.emulator.emulator_support import (
     GLOBEX_ID,
     OTHER_SECRET,
     bearer,
+    seed,
 )
 
 ENVELOPE_KEYS = {"error", "success", "hasError", "statusCode", "data"}
+KEYS = "/api/data/api-keys"
 
 
 def test_me_answers_the_callers_user_and_workspace(admin: httpx.Client) -> None:
@@ -239,6 +242,103 @@ def test_add_key_and_workspace_by_hand() -> None:
     _, generated = emu.add_key(workspace_id, "generated")
     assert emu.keys(workspace_id)[-1]["expires"] == emu.now() + timedelta(days=730)
     assert len(generated) == 48
+
+
+# -- keys made by other users, odd List entries, the bounded log ---------------------------------
+
+
+def test_a_key_made_by_a_person_lists_and_acts_as_that_person(
+    emulator: Emulator, admin: httpx.Client
+) -> None:
+    person = emulator.add_user(ACME_ID, "Pat Person", email="pat@acme.example", role="Admin")
+    admin_user = emulator.admin_user_id(ACME_ID)
+    assert person != admin_user
+    key_id, secret = emulator.add_key(ACME_ID, "billing@2026-06-01T00:00:00Z", created_by=person)
+    # The rotator's admin makes a key through the API: it is the admin's.
+    mine = admin.post(KEYS, json={"tokenName": "billing@2026-11-27T00:00:00Z"}).json()["data"]
+    assert mine["createdBy"] == admin_user
+    listed = {key["id"]: key["createdBy"] for key in admin.get(KEYS).json()["data"]}
+    assert listed == {ADMIN_KEY_ID: admin_user, key_id: person, mine["id"]: admin_user}
+    with httpx.Client(base_url=emulator.url, headers=bearer(secret)) as as_person:
+        me = as_person.get("/api/data/me").json()["data"]
+        assert (me["id"], me["fullName"], me["emailAddress"]) == (
+            person,
+            "Pat Person",
+            "pat@acme.example",
+        )
+        theirs = as_person.post(KEYS, json={"tokenName": "pat-tool"}).json()["data"]
+        assert theirs["createdBy"] == person
+    assert admin.get("/api/data/me").json()["data"]["id"] == admin_user
+    assert {key["id"]: key["created_by"] for key in emulator.keys(ACME_ID)}[key_id] == person
+
+
+def test_users_by_hand_and_from_a_seed() -> None:
+    emu = Emulator(
+        {
+            "workspaces": [
+                {
+                    "id": "w1",
+                    "name": "Acme Corp",
+                    "users": [{"id": "u-pat", "full_name": "Pat", "email": "p@x.example"}],
+                    "keys": [{"name": "pat-key", "secret": "pat-secret", "created_by": "u-pat"}],
+                }
+            ]
+        }
+    )
+    assert emu.keys("w1")[0]["created_by"] == "u-pat"
+    generated = emu.add_user("w1")
+    with pytest.raises(ValueError, match="exists already"):
+        emu.add_user("w1", "Again", user_id="u-pat")
+    with pytest.raises(KeyError):
+        emu.add_user("nowhere")
+    users = emu._state.snapshot()["workspaces"][0]["users"]
+    assert [user["id"] for user in users] == [emu.admin_user_id("w1"), "u-pat", generated]
+    assert users[0]["email"] == "admin@acme-corp.example"
+    assert users[2]["email"].endswith("@example.com")
+    # A key made by a user nobody added still answers me, as that user id.
+    _, stray = emu.add_key("w1", "stray", created_by="u-unknown")
+    with emu, httpx.Client(base_url=emu.url, headers=bearer(stray)) as client:
+        assert client.get("/api/data/me").json()["data"]["id"] == "u-unknown"
+
+
+def test_odd_list_entries_follow_the_keys_and_are_not_keys(
+    emulator: Emulator, admin: httpx.Client
+) -> None:
+    emulator.add_list_entries(ACME_ID, ODD_LIST_ENTRIES)
+    emulator.add_list_entries(ACME_ID, [{"id": "a/b", "name": "x", "expires": "2027-01-01"}])
+    data = admin.get(KEYS).json()["data"]
+    assert data[0]["id"] == ADMIN_KEY_ID
+    assert data[1:] == [*ODD_LIST_ENTRIES, {"id": "a/b", "name": "x", "expires": "2027-01-01"}]
+    assert data[1]["expires"] == "0001-01-01T00:00:00"
+    assert len(emulator.keys(ACME_ID)) == 1  # not real keys
+    with httpx.Client(base_url=emulator.url, headers=bearer(OTHER_SECRET)) as globex:
+        assert len(globex.get(KEYS).json()["data"]) == 1  # per workspace
+    emulator.clear_list_entries(ACME_ID)
+    assert len(admin.get(KEYS).json()["data"]) == 1
+    emulator.add_list_entries(ACME_ID, [None])
+    emulator.clear_list_entries()
+    assert len(admin.get(KEYS).json()["data"]) == 1
+    with pytest.raises(KeyError):
+        emulator.add_list_entries("nowhere", [])
+
+
+def test_a_key_id_with_a_slash_can_exist_and_is_not_revocable_by_path(
+    emulator: Emulator, admin: httpx.Client
+) -> None:
+    emulator.add_key(ACME_ID, "odd", key_id="odd/slash")
+    assert "odd/slash" in [key["id"] for key in admin.get(KEYS).json()["data"]]
+    assert admin.delete(f"{KEYS}/odd/slash/revoke").status_code == 404
+
+
+def test_the_request_log_keeps_only_the_latest_requests() -> None:
+    state = EmulatorState(seed())
+    headers = {"authorization": f"Bearer {ADMIN_SECRET}"}
+    for index in range(REQUEST_LOG_LIMIT + 5):
+        state.handle("GET", f"/api/data/me?{index}", headers, b"")
+    log = state.request_log()
+    assert len(log) == REQUEST_LOG_LIMIT
+    assert log[0]["path"] == "/api/data/me?5"
+    assert log[-1]["path"] == f"/api/data/me?{REQUEST_LOG_LIMIT + 4}"
 
 
 def test_lifecycle_url_before_start_repeat_start_and_double_stop() -> None:

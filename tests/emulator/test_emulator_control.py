@@ -93,6 +93,42 @@ def test_keys_and_workspaces(emulator: Emulator, control: httpx.Client) -> None:
     assert control.post("/keys", json={"workspace_id": "nowhere", "name": "x"}).status_code == 400
 
 
+def test_users_keys_made_by_them_and_list_entries(
+    emulator: Emulator, control: httpx.Client, admin: httpx.Client
+) -> None:
+    person = control.post(
+        "/users", json={"workspace_id": ACME_ID, "full_name": "Pat", "email": "pat@x.example"}
+    ).json()["id"]
+    made = control.post(
+        "/keys",
+        json={
+            "workspace_id": ACME_ID,
+            "name": "billing@2026-06-01T00:00:00Z",
+            "created_by": person,
+        },
+    ).json()
+    assert emulator.keys(ACME_ID)[-1]["created_by"] == person
+    with httpx.Client(base_url=emulator.url, headers=bearer(made["secret"])) as as_person:
+        assert as_person.get("/api/data/me").json()["data"]["id"] == person
+    state = control.get("/state").json()
+    assert person in [user["id"] for user in state["workspaces"][0]["users"]]
+    odd = {"id": "a/b", "name": "odd", "expires": "0001-01-01T00:00:00"}
+    assert (
+        control.post("/list-entries", json={"workspace_id": ACME_ID, "entries": [odd]}).status_code
+        == 200
+    )
+    assert admin.get("/api/data/api-keys").json()["data"][-1] == odd
+    assert (
+        control.post("/list-entries", json={"workspace_id": ACME_ID, "entries": 1}).status_code
+        == 400
+    )
+    assert control.request("DELETE", "/list-entries", json={}).status_code == 200
+    assert admin.get("/api/data/api-keys").json()["data"][-1]["id"] != "a/b"
+    drip = {"method": "GET", "path": "/api/data/me", "drip_ms": 1, "drip_part": "body"}
+    assert control.post("/faults", json=drip).status_code == 200
+    assert admin.get("/api/data/me").json()["data"]["id"] == emulator.admin_user_id(ACME_ID)
+
+
 def test_requests(control: httpx.Client, admin: httpx.Client) -> None:
     admin.get("/api/data/me")
     control.get("/state")

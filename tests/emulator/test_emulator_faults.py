@@ -1,14 +1,16 @@
-"""Each fault: status, Retry-After, delay, dropped connections, 200s that fail, bad JSON."""
+"""Each fault: status, Retry-After, delay, drip, dropped connections, 200s that fail, bad JSON."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import httpx
 import pytest
 
 from rotator.emulator import Emulator
-from tests.emulator.emulator_support import ACME_ID
+from tests.emulator.emulator_support import ACME_ID, ADMIN_SECRET
 
 KEYS = "/api/data/api-keys"
 
@@ -118,9 +120,91 @@ def test_malformed_answers_200_with_a_body_that_is_not_json(
     assert key_id in [key["id"] for key in emulator.keys(ACME_ID)]  # not applied
 
 
+def read_dripped(url: str, path: str) -> list[tuple[float, bytes]]:
+    """Each chunk as the socket delivered it, with the time it arrived after the request."""
+    host, port = url.removeprefix("http://").split(":")
+    chunks: list[tuple[float, bytes]] = []
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        started = time.monotonic()
+        request = f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN_SECRET}\r\n"
+        connection.sendall(request.encode() + b"\r\n")
+        while chunk := connection.recv(65536):
+            chunks.append((time.monotonic() - started, chunk))
+    return chunks
+
+
+@pytest.mark.parametrize("part", ["headers", "body", "all"])
+def test_drip_sends_its_part_one_byte_at_a_time(emulator: Emulator, part: str) -> None:
+    emulator.add_fault("GET", "/api/data/me", drip_ms=2, drip_part=part)
+    chunks = read_dripped(emulator.url, "/api/data/me")
+    answer = b"".join(chunk for _, chunk in chunks)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert f"Content-Length: {len(body)}".encode() in head
+    assert b'"workSpaceName":"Acme"' in body
+    # The slow part takes at least one interval a byte; a fast part goes out in one write.
+    slow = {"headers": len(head) + 4, "body": len(body), "all": len(answer)}[part]
+    assert chunks[-1][0] >= (slow - 1) * 0.002
+    if part == "body":
+        assert chunks[0][1].startswith(head + b"\r\n\r\n")
+    if part == "headers":
+        assert chunks[-1][1].endswith(body)
+        assert len(chunks) > 10  # the head came in pieces
+
+
+def test_a_dripped_answer_is_still_a_good_answer(emulator: Emulator, admin: httpx.Client) -> None:
+    emulator.add_fault("GET", KEYS, drip_ms=1)
+    response = admin.get(KEYS)
+    assert response.status_code == 200
+    assert response.json()["data"][0]["name"] == "rotator-admin"
+    assert response.headers["connection"] == "close"
+    assert admin.get(KEYS).status_code == 200  # on a new connection
+
+
+def test_stop_cuts_a_long_drip_short() -> None:
+    emulator = Emulator()
+    emulator.start()
+    workspace = emulator.add_workspace("Acme")
+    _, secret = emulator.add_key(workspace, "admin")
+    emulator.add_fault("GET", "*", drip_ms=10_000)
+    failures: list[BaseException] = []
+
+    def slow_request() -> None:
+        try:
+            httpx.get(f"{emulator.url}/api/data/me", headers={"Authorization": f"Bearer {secret}"})
+        except httpx.HTTPError as exc:
+            failures.append(exc)
+
+    client = threading.Thread(target=slow_request)
+    client.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    emulator.stop()
+    assert time.monotonic() - started < 2
+    client.join(5)
+    assert not client.is_alive()
+    assert len(failures) == 1  # the answer was cut, not completed
+
+
+def test_a_client_hanging_up_ends_the_drip(emulator: Emulator, admin: httpx.Client) -> None:
+    emulator.add_fault("GET", KEYS, drip_ms=300)
+    with pytest.raises(httpx.ReadTimeout):
+        admin.get(KEYS, timeout=0.1)
+    admin.close()
+    assert httpx.get(f"{emulator.url}/_emulator/state").status_code == 200
+
+
 @pytest.mark.parametrize(
     "bad",
-    [{"status": 99}, {"times": 0}, {"times": -2}, {"delay_seconds": -1}],
+    [
+        {"status": 99},
+        {"times": 0},
+        {"times": -2},
+        {"delay_seconds": -1},
+        {"drip_ms": -1},
+        {"drip_part": "trailers"},
+    ],
 )
 def test_bad_faults_are_refused(emulator: Emulator, bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="fault"):

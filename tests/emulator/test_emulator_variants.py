@@ -1,14 +1,24 @@
-"""Each variant: one switch per unknown of projectmanager-api.md, and what it changes."""
+"""Each variant (one switch per unknown of the API's documentation, and the latency): its effect."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from rotator.emulator import Emulator
-from tests.emulator.emulator_support import ACME_ID, ADMIN_KEY_ID, bearer, seed
+from tests.emulator.emulator_support import (
+    ACME_ID,
+    ADMIN_KEY_ID,
+    ADMIN_SECRET,
+    OTHER_SECRET,
+    bearer,
+    seed,
+)
 
 
 def listed(admin: httpx.Client) -> list[dict[str, object]]:
@@ -171,6 +181,8 @@ def test_variants_from_the_seed() -> None:
         {"max_keys": "3"},
         {"secret_length": 0},
         {"propagation_failures": -1},
+        {"latency_ms": -1},
+        {"latency_ms": 0.5},
         {"no_such_variant": 1},
     ],
 )
@@ -182,3 +194,78 @@ def test_bad_variants_are_refused(emulator: Emulator, bad: dict[str, object]) ->
 def test_limits_can_be_lifted_again(emulator: Emulator) -> None:
     emulator.set_variants(max_keys=1, max_name_length=None)
     emulator.set_variants(max_keys=None)
+
+
+def test_latency_delays_every_api_request_and_no_control_request(
+    emulator: Emulator, admin: httpx.Client
+) -> None:
+    emulator.set_latency(150)
+    assert emulator._state.variants()["latency_ms"] == 150
+    for path in ("/api/data/me", "/api/data/api-keys", "/api/data/nowhere"):
+        started = time.monotonic()
+        admin.get(path)
+        assert time.monotonic() - started >= 0.15
+    started = time.monotonic()
+    admin.get("/_emulator/state")
+    assert time.monotonic() - started < 0.1
+    emulator.set_latency(0)
+    started = time.monotonic()
+    admin.get("/api/data/me")
+    assert time.monotonic() - started < 0.1
+
+
+def test_latency_is_served_in_parallel_not_one_request_at_a_time(emulator: Emulator) -> None:
+    """A benchmark of many rotations at 20 ms each needs requests to wait side by side."""
+    emulator.set_latency(300)
+    count = 40
+    results: list[tuple[int, float, float]] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(count)
+
+    def call(index: int) -> None:
+        secret = ADMIN_SECRET if index % 2 else OTHER_SECRET
+        with httpx.Client(base_url=emulator.url, headers=bearer(secret), timeout=10) as client:
+            barrier.wait()
+            path = "/api/data/me" if index % 3 else "/api/data/api-keys"
+            started = time.monotonic()
+            status = client.get(path).status_code
+            ended = time.monotonic()
+        with lock:
+            results.append((status, started, ended))
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [status for status, _, _ in results] == [200] * count
+    assert all(ended - started >= 0.3 for _, started, ended in results)
+    first_start = min(started for _, started, _ in results)
+    last_end = max(ended for _, _, ended in results)
+    assert last_end - first_start < 2.0  # one at a time would take 12 s
+    assert len(emulator.request_log()) == count
+
+
+def test_latency_through_the_control_endpoint(emulator: Emulator, admin: httpx.Client) -> None:
+    answer = admin.post("/_emulator/variants", json={"latency_ms": 20})
+    assert answer.json()["variants"]["latency_ms"] == 20
+    assert admin.post("/_emulator/variants", json={"latency_ms": "x"}).status_code == 400
+
+
+def test_stop_cuts_a_long_latency_short() -> None:
+    emulator = Emulator()
+    emulator.start()
+    emulator.set_latency(60_000)
+    waiting = threading.Thread(target=lambda: _swallow(emulator.url))
+    waiting.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    emulator.stop()
+    assert time.monotonic() - started < 2
+    waiting.join(5)
+    assert not waiting.is_alive()
+
+
+def _swallow(url: str) -> None:
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.get(f"{url}/api/data/me", timeout=10)
