@@ -13,7 +13,7 @@ import hashlib
 import importlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -23,7 +23,7 @@ from rotator.errors import ConfigError
 from rotator.locks.base import PassLock
 from rotator.locks.file import FileLock
 from rotator.metrics import ManagedKeySample, Metrics, UnmanagedKeySample
-from rotator.models import ApiKey
+from rotator.models import ApiKey, Secret
 from rotator.policy import RotationPolicy, rotation_due_at
 from rotator.reconcile import ReconcileConfig
 from rotator.report import PassReport
@@ -123,7 +123,6 @@ def _exec_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:  #
 
 
 def _vault_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:
-    from rotator.models import Secret  # noqa: PLC0415
     from rotator.sinks.vault import VaultSink  # noqa: PLC0415
 
     token = sink.token
@@ -222,11 +221,13 @@ def open_workspaces(
     settings: Settings,
     *,
     on_response: Callable[[str, str], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[list[Workspace]]:
     """This process's workspaces with their API clients and sinks open; closes them on exit.
 
-    Each workspace's own credential is read from its source at every pass, so a rotated
-    ROTATOR_API_KEY_FILE is picked up without a restart.
+    Each workspace's own credential is read from its source at every request, so a rotated
+    ROTATOR_API_KEY_FILE (or ``api_key_file``) is picked up at once, without a restart. ``stop``
+    ends the client's waits between retries at once (SIGTERM).
     """
     with ExitStack() as stack:
         workspaces: list[Workspace] = []
@@ -234,11 +235,12 @@ def open_workspaces(
             client = stack.enter_context(
                 ProjectManagerClient(
                     settings.api_url,
-                    read_api_key(ws),
+                    credential_provider(ws),
                     integration_name=settings.integration_name,
                     timeout_seconds=settings.http_timeout_seconds,
                     max_retries=settings.http_max_retries,
                     on_response=on_response,
+                    stop=stop,
                 )
             )
             sink = build_sink(settings, ws)
@@ -254,6 +256,20 @@ def open_workspaces(
                 )
             )
         yield workspaces
+
+
+def credential_provider(ws: WorkspaceSettings) -> Callable[[], Secret]:
+    """The workspace's own credential, read anew at each call from its file; the last good one
+    while the file is briefly unreadable (a mounted Secret being swapped by the kubelet)."""
+    last = [read_api_key(ws)]  # read now: a bad credential file is exit 2 before any request
+
+    def provide() -> Secret:
+        if ws.api_key_file is not None:
+            with suppress(ConfigError):
+                last[0] = read_api_key(ws)
+        return last[0]
+
+    return provide
 
 
 # ------------------------------------------------------------------------ metrics
@@ -291,7 +307,9 @@ def record_report(metrics: Metrics, report: PassReport, settings: Settings) -> N
     metrics.pass_duration.observe(report.duration_s)
 
 
-def run_pass_with_metrics(settings: Settings, runner: Runner, metrics: Metrics) -> PassReport:
+def run_pass_with_metrics(
+    settings: Settings, runner: Runner, metrics: Metrics, *, stop: threading.Event | None = None
+) -> PassReport:
     """One pass with the API requests counted and the outcome recorded in ``metrics``.
 
     A pass that crashed (an error no rule foresaw, a credential file gone) counts as failed in
@@ -299,11 +317,10 @@ def run_pass_with_metrics(settings: Settings, runner: Runner, metrics: Metrics) 
     """
     names = [ws.name for ws in my_workspaces(settings)]
     try:
-        with open_workspaces(settings, on_response=metrics.observe_api) as workspaces:
+        with open_workspaces(settings, on_response=metrics.observe_api, stop=stop) as workspaces:
             report = runner.run_pass(workspaces)
     except BaseException:
-        for name in names:
-            metrics.record_pass(name, ended_at=utc_now(), succeeded=False, duration_s=None)
+        metrics.record_crashed_pass(names, ended_at=utc_now())
         raise
     record_report(metrics, report, settings)
     return report

@@ -73,7 +73,7 @@ def _cmd_run_once(args: argparse.Namespace, environ: dict[str, str]) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     runner = build_runner(settings, stop_requested=stop)
-    report = run_pass_with_metrics(settings, runner, metrics)
+    report = run_pass_with_metrics(settings, runner, metrics, stop=stop)
     try:
         push_metrics(settings, metrics)
     except OSError as exc:

@@ -26,7 +26,8 @@ server asks, so with the defaults (10 s, 4 retries) one call takes at most 5 * 1
 170 s: a hostile or confused server cannot park a CronJob's pass for hours.
 
 Stopping: a ``stop`` event given to the constructor ends any wait between retries at once, and
-no attempt starts once it is set; the call then raises ``ApiTransportError("stopped")`` whose
+no retry starts once it is set (a call's first attempt still goes, so that the credential in
+flight at SIGTERM can finish); the call then raises ``ApiTransportError("stopped")`` whose
 ``outcome_unknown`` says whether an earlier attempt may have been applied. An attempt already
 on the wire is not cut off (it ends within its deadline), and its answer is returned if it
 succeeded: a created key's secret is never thrown away.
@@ -357,7 +358,7 @@ class ProjectManagerClient:
         own: a :class:`Secret`, or a provider called at every attempt for the current one (so
         a process can switch to its own new key at once); a provider's exceptions reach the
         caller unchanged. ``timeout_seconds`` is the deadline of each attempt as a whole.
-        ``stop``: once set, waits end at once and no attempt starts (module docstring).
+        ``stop``: once set, waits end at once and no retry starts (module docstring).
         ``on_response(endpoint, status)`` is called after every attempt (for metrics):
         endpoint is one of ``list``, ``create``, ``revoke``, ``revoke_all``, ``me``; status is
         the HTTP status as a string, or ``error`` when no response came. ``sleep`` (replacing
@@ -564,7 +565,9 @@ class ProjectManagerClient:
 
         def attempt() -> _Success:
             nonlocal attempt_number, maybe_applied
-            if self._stop.is_set():
+            # A stop ends retries, never a call's first attempt: the work in flight when SIGTERM
+            # came (a verify, the revoke that rolls a key back) must be able to finish.
+            if attempt_number and self._stop.is_set():
                 raise _StopRequested
             attempt_number += 1
             try:

@@ -7,7 +7,8 @@ in. The rules (design.md, "Where state lives"):
 - **Which credentials.** Those the listed keys select (their base name matches ROTATOR_KEY_NAMES
   and no exclude glob) plus those the sink holds metadata for that the globs still select. A key
   whose name holds a control character is never managed (``refused``): its replacement's name
-  could not be parsed back, and it could not be shown safely.
+  could not be parsed back, and it could not be shown safely; nor is a key whose id could not
+  be put into a revoke URL as one path segment.
 - **Which keys the rotator made.** A key is rotator-made when its name carries the marker and
   its ``createdBy`` is the rotator's own user (``me``); anything else is a person's key, never
   revoked unless the metadata names it as this credential's previous key.
@@ -28,6 +29,7 @@ in. The rules (design.md, "Where state lives"):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,6 +46,9 @@ from rotator.models import (
 )
 from rotator.policy import RotationPolicy, decide, is_managed, missing
 from rotator.sinks.base import SinkState
+
+#: What a key id may be to be revoked by path (the client refuses anything else).
+_SAFE_ID = re.compile(r"[A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,9 @@ def sort_keys(keys: Iterable[ApiKey], policy: RotationPolicy) -> WorkspaceKeys:
     for key in keys:
         if has_control_characters(key.name):
             refused.append(RefusedKey(key.id, "its name holds a control character"))
+            continue
+        if not _SAFE_ID.fullmatch(key.id) or key.id in (".", ".."):
+            refused.append(RefusedKey(key.id, "its id cannot be used in a URL path"))
             continue
         if is_managed(key.base_name, policy):
             by_credential.setdefault(key.base_name, []).append(key)

@@ -136,7 +136,7 @@ def survey(
     identity = ws.provider.me()
     if ws.expected_workspace_id and identity.workspace_id != ws.expected_workspace_id:
         raise ApiAuthError("the credential answers for another workspace", endpoint="me")
-    keys = tuple(ws.provider.list_keys())
+    keys = ws.provider.list_keys()
     return survey_keys(ws, keys, identity=identity, now=now, config=config, log=log)
 
 
@@ -150,6 +150,9 @@ def survey_keys(  # noqa: PLR0913 - the survey's inputs, each named at every cal
     log: structlog.typing.FilteringBoundLogger,
 ) -> Survey:
     policy = _policy_with_self(config, ws)
+    for skipped in getattr(keys, "skipped", ()):
+        # Entries of the list the client could not read at all: named, never acted on.
+        log.warning("key.skipped", key_id=skipped.id, key_name=skipped.name, reason=skipped.reason)
     grouped = sort_keys(keys, policy)
     for refused in grouped.refused:
         log.warning("key.refused", key_id=refused.key_id, reason=refused.reason)

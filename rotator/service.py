@@ -97,7 +97,7 @@ class Service:
     def _run_pass(self) -> None:
         self._pass_running.set()
         try:
-            run_pass_with_metrics(self._settings, self._engine, self._metrics)
+            run_pass_with_metrics(self._settings, self._engine, self._metrics, stop=self._stopping)
         except Exception as exc:  # noqa: BLE001 - a pass must never kill the scheduler
             self._log.error("pass.crashed", error=type(exc).__name__)
         finally:

@@ -514,14 +514,14 @@ def test_a_stop_ends_a_long_retry_after_wait_at_once(setup: Setup) -> None:
     assert len(setup.requests("GET", KEYS)) == 1  # no attempt after the stop
 
 
-def test_a_stopped_client_sends_nothing(setup: Setup) -> None:
+def test_a_stopped_client_makes_one_attempt_and_no_retry(setup: Setup) -> None:
     stop = threading.Event()
     stop.set()
+    setup.emulator.add_fault("GET", "/api/data/api-keys", status=503, times=-1)
     client = setup.client(stop=stop)
-    with pytest.raises(ApiTransportError, match="stopped") as raised:
-        client.create_key("x@2026-11-27T00:00:00Z")
-    assert raised.value.outcome_unknown is False
-    assert setup.emulator.request_log() == []
+    with pytest.raises(ApiTransportError, match="stopped"):
+        client.list_keys()
+    assert len(setup.emulator.request_log()) == 1
 
 
 # -- the credential provider -------------------------------------------------------------------
