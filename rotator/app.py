@@ -10,7 +10,6 @@ configuration error naming the ``pip install`` that fixes it, and an unused SDK 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
@@ -158,6 +157,21 @@ def _aws_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:
     )
 
 
+def _kubernetes_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:
+    from rotator.sinks.kubernetes import KubernetesSink  # noqa: PLC0415
+
+    return KubernetesSink(
+        namespace=sink.namespace,
+        secret_name_template=sink.secret_name,
+        secret_key=sink.secret_key,
+        workspace=ws.name,
+        kubeconfig=sink.kubeconfig,
+        restart=sink.restart,
+        rollout_timeout=timedelta(minutes=sink.rollout_timeout_minutes),
+        request_timeout=timedelta(seconds=settings.http_timeout_seconds),
+    )
+
+
 #: ROTATOR_SINK value -> the function building that backend from its settings. Each imports
 #: its module (and so its SDK) only when called.
 SINKS: dict[str, Callable[[Settings, WorkspaceSettings, Any], Sink]] = {
@@ -165,6 +179,7 @@ SINKS: dict[str, Callable[[Settings, WorkspaceSettings, Any], Sink]] = {
     "exec": _exec_sink,
     "vault": _vault_sink,
     "aws-secrets-manager": _aws_sink,
+    "kubernetes": _kubernetes_sink,
 }
 
 
@@ -189,7 +204,11 @@ def build_lock(settings: Settings, ws: WorkspaceSettings) -> PassLock:
     choice = settings.lock
     if choice == "lease" or (choice == "auto" and in_cluster()):
         try:
-            lease = importlib.import_module("rotator.locks.lease")
+            from rotator.locks.lease import (  # noqa: PLC0415
+                LeaseLock,
+                default_holder_identity,
+                lease_name,
+            )
         except ImportError:
             raise ConfigError(
                 [
@@ -197,11 +216,14 @@ def build_lock(settings: Settings, ws: WorkspaceSettings) -> PassLock:
                     "pip install 'key-rotator[kubernetes]'"
                 ]
             ) from None
-        return lease.LeaseLock.for_workspace(  # type: ignore[no-any-return]
-            ws.name,
+        kubeconfig = ws.sink.kubeconfig if ws.sink.kind == "kubernetes" else None
+        return LeaseLock(
             namespace=settings.lease_namespace,
+            name=lease_name(ws.name),
+            holder_identity=default_holder_identity(),
             duration=timedelta(seconds=settings.lease_duration_seconds),
-            kubeconfig=getattr(ws.sink, "kubeconfig", None),
+            kubeconfig=kubeconfig,
+            request_timeout=timedelta(seconds=settings.http_timeout_seconds),
         )
     directory = ws.lock_dir
     if directory is None and ws.sink.kind == "file":

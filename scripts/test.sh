@@ -4,7 +4,7 @@
 # those tests skip and name what to install. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/_venv.sh "[dev]"
+source scripts/_venv.sh "[dev,kubernetes]"
 
 # System packages: Debian's Pushgateway (a real one for CronJob-mode metrics) and Prometheus
 # (promtool, to check and unit-test the alert rules).

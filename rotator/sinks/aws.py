@@ -551,7 +551,7 @@ class AwsSecretsManagerSink:
             tags[TAG_PREFIX + field] = encoded
         return tags
 
-    def _parse_record(  # noqa: PLR0912 - one check per stored field
+    def _parse_record(
         self, tags: Mapping[str, str], name: str, credential: str
     ) -> SinkRecord | None:
         where = f"{KIND}: secret {name!r}"

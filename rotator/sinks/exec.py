@@ -406,7 +406,7 @@ def blank_and_cut(stderr: bytes, secret: str | None) -> tuple[str, bool]:
     return text, False
 
 
-def _communicate(  # noqa: PLR0912 - one flat loop over the pipes and the deadline
+def _communicate(
     process: subprocess.Popen[bytes], data: bytes, deadline: float, *, keep_stdout: bool
 ) -> tuple[bytes, bytes, str | None]:
     """Feed ``data`` to the program and collect its output until it exits or ``deadline``.

@@ -5,5 +5,6 @@ The server modules under tests/servers are written as pytest plugins, but pytest
 effect for the tests in this folder. One line per server module.
 """
 
+from tests.k8s.fixtures import apiserver, cluster, kubeconfig, tls_cluster  # noqa: F401 - fixtures
 from tests.servers.moto import aws_env, moto_server  # noqa: F401
 from tests.servers.openbao import openbao, openbao_tls  # noqa: F401

@@ -1,0 +1,664 @@
+"""The Kubernetes sink: one Secret per credential, its metadata in the Secret's annotations.
+
+For credential B of workspace W, the Secret is named by the template (``pm-api-key-{credential}``
+by default) with ``{workspace}`` and ``{credential}`` made DNS-1123 safe (lower case, each run of
+other characters one ``-``), the whole trimmed and kept within 253 characters; the secret is
+``data[<key>]`` (``api-key`` by default), so a pod that mounts the Secret reads it as a file of
+that name. Beside it, annotations prefixed ``key-rotator.io/`` hold every
+:class:`~rotator.models.SinkRecord` field (times ISO 8601 UTC with ``Z``), the exact credential
+and workspace names, and ``record-format`` once a record was written; labels
+``app.kubernetes.io/managed-by: key-rotator``, ``key-rotator.io/workspace`` and
+``key-rotator.io/credential`` (label-safe forms: a name a label cannot hold is cut and suffixed
+with a digest) let :meth:`KubernetesSink.list_credentials` select them.
+
+Compare-and-set: the version token is the Secret's ``resourceVersion``. The first write creates
+the Secret (409 AlreadyExists: another writer was first); every later write is one JSON merge
+patch carrying the ``resourceVersion`` it was given, which the API server applies only if it is
+still the stored one (409 Conflict otherwise), and which leaves every field and data key the
+rotator does not own as it is. A Secret of that name without the managed-by label is never taken
+over: reading it is a ``SinkMetadataError`` that says how to hand it over.
+
+Consumers: ``restart`` names the workloads (Deployment, StatefulSet, DaemonSet) that read a
+credential; :meth:`KubernetesSink.rollout` restarts each as ``kubectl rollout restart`` does (the
+pod template annotation ``kubectl.kubernetes.io/restartedAt``) once per delivery and reports when
+every replica runs the new template.
+
+API failures become :mod:`rotator.errors` SinkErrors naming the server and the object; never a
+token or the secret. The client library is the official ``kubernetes`` package, imported only
+when a sink is built (:mod:`rotator.kube`). This module knows nothing of settings or the engine.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+import string
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from fnmatch import fnmatchcase
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from rotator.errors import (
+    ConfigError,
+    SinkConflictError,
+    SinkError,
+    SinkMetadataError,
+    SinkNameError,
+    SinkPermissionError,
+    SinkUnavailableError,
+)
+from rotator.kube import (
+    SERVICE_ACCOUNT_DIR,
+    Failure,
+    FailureKind,
+    classify,
+    dns_safe,
+    fit_name,
+    is_dns_label,
+    is_dns_subdomain,
+    label_value,
+    load_configuration,
+    new_api_client,
+    own_namespace,
+    server_of,
+)
+from rotator.models import Secret, SinkRecord, base_name, utc
+from rotator.sinks.base import RolloutState, SinkState, WorkloadRollout
+
+if TYPE_CHECKING:
+    from kubernetes.client import V1Secret
+
+_T = TypeVar("_T")
+
+DEFAULT_SECRET_NAME: Final = "pm-api-key-{credential}"  # noqa: S105 - a name, not a secret
+DEFAULT_SECRET_KEY: Final = "api-key"  # noqa: S105 - a data key's name
+DEFAULT_ROLLOUT_TIMEOUT: Final = timedelta(minutes=30)
+DEFAULT_REQUEST_TIMEOUT: Final = timedelta(seconds=10)
+
+ANNOTATION_PREFIX: Final = "key-rotator.io/"
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "key-rotator"
+WORKSPACE_LABEL: Final = "key-rotator.io/workspace"
+CREDENTIAL_LABEL: Final = "key-rotator.io/credential"
+CREDENTIAL_ANNOTATION: Final = ANNOTATION_PREFIX + "credential"
+WORKSPACE_ANNOTATION: Final = ANNOTATION_PREFIX + "workspace"
+#: Present once a record was written: a Secret the rotator created holds a record only then.
+RECORD_FORMAT_ANNOTATION: Final = ANNOTATION_PREFIX + "record-format"
+RECORD_FORMAT: Final = "1"
+#: What ``kubectl rollout restart`` sets on the pod template: changing it rolls the pods.
+RESTARTED_AT_ANNOTATION: Final = "kubectl.kubernetes.io/restartedAt"
+WORKLOAD_KINDS: Final = ("Deployment", "StatefulSet", "DaemonSet")
+
+_SETTING = "ROTATOR_SINK"
+_NAME_SETTING = "ROTATOR_SINK_KUBERNETES_SECRET_NAME"
+_KEY_SETTING = "ROTATOR_SINK_KUBERNETES_SECRET_KEY"
+_RESTART_SETTING = "ROTATOR_SINK_KUBERNETES_RESTART"
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_MERGE_PATCH: Final = "application/merge-patch+json"
+_STRATEGIC_MERGE_PATCH: Final = "application/strategic-merge-patch+json"
+_LIST_PAGE: Final = 250
+
+#: SinkRecord field -> annotation name (after the prefix), in the record's order.
+_STRING_FIELDS: Final = {
+    "key_id": "key-id",
+    "key_name": "key-name",
+    "previous_key_id": "previous-key-id",
+    "pending_key_id": "pending-key-id",
+}
+_HASH_FIELDS: Final = {
+    "secret_sha256": "secret-sha256",
+    "pending_secret_sha256": "pending-secret-sha256",
+}
+_TIME_FIELDS: Final = {
+    "expires": "expires",
+    "delivered_at": "delivered-at",
+    "retire_previous_after": "retire-previous-after",
+}
+_RECORD_ANNOTATIONS: Final = {**_STRING_FIELDS, **_HASH_FIELDS, **_TIME_FIELDS}
+
+
+def format_time(value: datetime) -> str:
+    """ISO 8601 UTC with ``Z``; microseconds only when the instant has some."""
+    return utc(value).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 / RFC 3339 time with an offset, in UTC; ValueError otherwise."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("a time without an offset is ambiguous")
+    return value.astimezone(UTC)
+
+
+class KubernetesSink:
+    """A :class:`~rotator.sinks.base.Sink` writing one Secret per credential in one namespace."""
+
+    kind = "kubernetes"
+
+    def __init__(
+        self,
+        *,
+        namespace: str | None,
+        secret_name_template: str = DEFAULT_SECRET_NAME,
+        secret_key: str = DEFAULT_SECRET_KEY,
+        workspace: str,
+        kubeconfig: Path | None = None,
+        restart: Sequence[tuple[str, Sequence[tuple[str, str]]]] = (),
+        rollout_timeout: timedelta = DEFAULT_ROLLOUT_TIMEOUT,
+        request_timeout: timedelta = DEFAULT_REQUEST_TIMEOUT,
+        service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+    ) -> None:
+        self._workspace = workspace
+        self._namespace = namespace or own_namespace(service_account_dir)
+        self._template = secret_name_template
+        self._secret_key = secret_key
+        self._restart = tuple((glob, tuple(workloads)) for glob, workloads in restart)
+        self._rollout_timeout = rollout_timeout
+        seconds = request_timeout.total_seconds()
+        self._timeout = (seconds, seconds)
+        self._check_settings()
+        configuration = load_configuration(
+            kubeconfig,
+            setting=_SETTING,
+            what="the kubernetes sink",
+            service_account_dir=service_account_dir,
+        )
+        self._server = server_of(configuration)
+        self._api_client = new_api_client(configuration)
+        from kubernetes.client import AppsV1Api, CoreV1Api  # noqa: PLC0415 - optional extra
+
+        self._core = CoreV1Api(self._api_client)
+        self._apps = AppsV1Api(self._api_client)
+
+    def __repr__(self) -> str:
+        return (
+            f"KubernetesSink(server={self._server!r}, namespace={self._namespace!r}, "
+            f"secret_name={self._template!r}, secret_key={self._secret_key!r})"
+        )
+
+    @property
+    def namespace(self) -> str:
+        return self._namespace
+
+    def secret_name(self, credential: str) -> str:
+        """The name of ``credential``'s Secret (it may be invalid: see :meth:`check_names`)."""
+        rendered = self._template.format(
+            workspace=dns_safe(self._workspace), credential=dns_safe(credential)
+        )
+        return fit_name(rendered)
+
+    # -- the Sink protocol -------------------------------------------------------------------
+
+    def describe(self) -> str:
+        return (
+            f"kubernetes:{self._server} namespace {self._namespace}, Secret "
+            f"{self._template}, key {self._secret_key}"
+        )
+
+    def check_names(self, credentials: Collection[str]) -> Mapping[str, str]:
+        problems: dict[str, str] = {}
+        by_name: dict[str, list[str]] = {}
+        for credential in dict.fromkeys(credentials):
+            problem = self._name_problem(credential)
+            if problem is not None:
+                problems[credential] = problem
+            else:
+                by_name.setdefault(self.secret_name(credential), []).append(credential)
+        for name, sharing in by_name.items():
+            if len(sharing) < 2:
+                continue
+            for credential in sharing:
+                others = ", ".join(repr(other) for other in sharing if other != credential)
+                problems[credential] = f"Secret name {name!r} is also that of {others}"
+        return problems
+
+    def list_credentials(self) -> Sequence[str]:
+        selector = (
+            f"{MANAGED_BY_LABEL}={MANAGED_BY},{WORKSPACE_LABEL}={label_value(self._workspace)}"
+        )
+        found: set[str] = set()
+        token: str | None = None
+        while True:
+            page = self._call(
+                f"list Secrets in namespace {self._namespace}",
+                partial(
+                    self._core.list_namespaced_secret,
+                    self._namespace,
+                    label_selector=selector,
+                    limit=_LIST_PAGE,
+                    _continue=token,
+                    _request_timeout=self._timeout,
+                ),
+            )
+            for item in page.items:
+                annotations = (item.metadata.annotations if item.metadata else None) or {}
+                credential = annotations.get(CREDENTIAL_ANNOTATION)
+                if (
+                    credential
+                    and RECORD_FORMAT_ANNOTATION in annotations
+                    and annotations.get(WORKSPACE_ANNOTATION) == self._workspace
+                ):
+                    found.add(credential)
+            token = page.metadata._continue if page.metadata else None
+            if not token:
+                return sorted(found)
+
+    def read(self, credential: str) -> SinkState:
+        name = self._checked_name(credential)
+        secret = self._get(credential, name)
+        if secret is None:
+            return SinkState(record=None, secret_sha256=None, version=None)
+        where = f"Secret {self._namespace}/{name}"
+        annotations = (secret.metadata.annotations if secret.metadata else None) or {}
+        record = _record_from_annotations(annotations, where, credential)
+        raw = (secret.data or {}).get(self._secret_key)
+        digest = None
+        if raw is not None:
+            try:
+                digest = hashlib.sha256(base64.b64decode(raw, validate=True)).hexdigest()
+            except (binascii.Error, ValueError) as exc:
+                raise SinkError(f"{where}: data[{self._secret_key}] is not base64") from exc
+        return SinkState(
+            record=record,
+            secret_sha256=digest,
+            version=secret.metadata.resource_version if secret.metadata else None,
+        )
+
+    def write_record(
+        self, credential: str, record: SinkRecord, *, expected_version: str | None
+    ) -> str | None:
+        annotations: dict[str, str | None] = {
+            ANNOTATION_PREFIX + name: _annotation_value(getattr(record, field_name))
+            for field_name, name in _RECORD_ANNOTATIONS.items()
+        }
+        annotations[RECORD_FORMAT_ANNOTATION] = RECORD_FORMAT
+        return self._write(credential, annotations, None, expected_version=expected_version)
+
+    def write_secret(
+        self, credential: str, secret: Secret, *, expected_version: str | None
+    ) -> str | None:
+        encoded = base64.b64encode(secret.reveal().encode()).decode()
+        return self._write(
+            credential,
+            {},
+            {self._secret_key: encoded},
+            expected_version=expected_version,
+            redact=(secret.reveal(), encoded),
+        )
+
+    def rollout(
+        self, credential: str, delivered_at: datetime, now: datetime
+    ) -> Sequence[WorkloadRollout]:
+        delivered_at, now = utc(delivered_at), utc(now)
+        workloads: dict[tuple[str, str], None] = {}
+        for glob, named in self._restart:
+            if fnmatchcase(credential, glob):
+                workloads.update(dict.fromkeys(named))
+        results: list[WorkloadRollout] = []
+        for kind, name in workloads:
+            workload = self._read_workload(kind, name)
+            started = False
+            restarted_at = _restarted_at(workload)
+            if restarted_at is None or restarted_at < delivered_at:
+                workload = self._restart_workload(kind, name, delivered_at)
+                started = True
+            if _rolled_out(kind, workload):
+                state = RolloutState.READY
+            elif now > delivered_at + self._rollout_timeout:
+                state = RolloutState.STALLED
+            else:
+                state = RolloutState.WAITING
+            results.append(WorkloadRollout(kind=kind, name=name, state=state, started=started))
+        return results
+
+    def prepare(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self._api_client.close()  # type: ignore[no-untyped-call]
+
+    # -- Secrets -----------------------------------------------------------------------------
+
+    def _get(self, credential: str, name: str) -> V1Secret | None:
+        """The managed Secret of ``credential``, None when there is none."""
+        where = f"Secret {self._namespace}/{name}"
+        result = self._attempt(
+            f"read {where}",
+            lambda: self._core.read_namespaced_secret(
+                name, self._namespace, _request_timeout=self._timeout
+            ),
+        )
+        if isinstance(result, Failure):
+            if result.kind is FailureKind.NOT_FOUND:
+                return None
+            raise _sink_error(result) from result.cause
+        metadata = result.metadata
+        labels = (metadata.labels if metadata else None) or {}
+        annotations = (metadata.annotations if metadata else None) or {}
+        if labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
+            raise SinkMetadataError(
+                f"{where} exists but is not managed by the rotator; label it "
+                f"{MANAGED_BY_LABEL}={MANAGED_BY} to let the rotator manage it"
+            )
+        owner = annotations.get(CREDENTIAL_ANNOTATION)
+        if owner is not None and owner != credential:
+            raise SinkMetadataError(f"{where} holds the credential {owner!r}, not {credential!r}")
+        workspace = annotations.get(WORKSPACE_ANNOTATION)
+        if workspace is not None and workspace != self._workspace:
+            raise SinkMetadataError(
+                f"{where} belongs to workspace {workspace!r}, not {self._workspace!r}: give each "
+                "workspace its own namespace or put {workspace} in the Secret name template"
+            )
+        return result
+
+    def _write(
+        self,
+        credential: str,
+        annotations: Mapping[str, str | None],
+        data: Mapping[str, str] | None,
+        *,
+        expected_version: str | None,
+        redact: Sequence[str] = (),
+    ) -> str | None:
+        name = self._checked_name(credential)
+        where = f"Secret {self._namespace}/{name}"
+        labels = {
+            MANAGED_BY_LABEL: MANAGED_BY,
+            WORKSPACE_LABEL: label_value(self._workspace),
+            CREDENTIAL_LABEL: label_value(credential),
+        }
+        owned = {CREDENTIAL_ANNOTATION: credential, WORKSPACE_ANNOTATION: self._workspace}
+        if expected_version is None:
+            from kubernetes.client import V1ObjectMeta, V1Secret  # noqa: PLC0415
+
+            present = {k: v for k, v in {**owned, **annotations}.items() if v is not None}
+            body = V1Secret(
+                metadata=V1ObjectMeta(name=name, labels=labels, annotations=present),
+                type="Opaque",
+                data=dict(data) if data else None,
+            )
+            result = self._attempt(
+                f"create {where}",
+                lambda: self._core.create_namespaced_secret(
+                    self._namespace, body, _request_timeout=self._timeout
+                ),
+                redact=redact,
+            )
+        else:
+            patch: dict[str, Any] = {
+                "metadata": {
+                    # The precondition: the server applies the patch only to this version.
+                    "resourceVersion": expected_version,
+                    "labels": labels,
+                    "annotations": {**owned, **annotations},
+                }
+            }
+            if data:
+                patch["data"] = dict(data)
+            result = self._attempt(
+                f"update {where}",
+                lambda: self._core.patch_namespaced_secret(
+                    name,
+                    self._namespace,
+                    patch,
+                    _content_type=_MERGE_PATCH,
+                    _request_timeout=self._timeout,
+                ),
+                redact=redact,
+            )
+        if isinstance(result, Failure):
+            if result.kind in (FailureKind.ALREADY_EXISTS, FailureKind.CONFLICT):
+                raise SinkConflictError(
+                    f"{where}: {credential!r} changed since it was read ({result.message})"
+                ) from result.cause
+            if result.kind is FailureKind.NOT_FOUND:
+                raise SinkConflictError(
+                    f"{where}: {credential!r} was deleted since it was read"
+                ) from result.cause
+            raise _sink_error(result) from result.cause
+        return result.metadata.resource_version if result.metadata else None
+
+    def _checked_name(self, credential: str) -> str:
+        problem = self._name_problem(credential)
+        if problem is not None:
+            raise SinkNameError(f"credential {credential!r} cannot be stored: {problem}")
+        return self.secret_name(credential)
+
+    def _name_problem(self, credential: str) -> str | None:
+        if not credential:
+            return "an empty credential name cannot be stored"
+        name = self.secret_name(credential)
+        if not is_dns_subdomain(name):
+            return f"its Secret name {name!r} is not a valid DNS-1123 subdomain"
+        return None
+
+    # -- workloads ---------------------------------------------------------------------------
+
+    def _workload_calls(self, kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        if kind == "Deployment":
+            return self._apps.read_namespaced_deployment, self._apps.patch_namespaced_deployment
+        if kind == "StatefulSet":
+            return self._apps.read_namespaced_stateful_set, self._apps.patch_namespaced_stateful_set
+        return self._apps.read_namespaced_daemon_set, self._apps.patch_namespaced_daemon_set
+
+    def _read_workload(self, kind: str, name: str) -> Any:
+        read, _patch = self._workload_calls(kind)
+        return self._workload_call(
+            f"read {kind} {self._namespace}/{name}",
+            lambda: read(name, self._namespace, _request_timeout=self._timeout),
+        )
+
+    def _restart_workload(self, kind: str, name: str, delivered_at: datetime) -> Any:
+        _read, patch = self._workload_calls(kind)
+        body = {
+            "spec": {
+                "template": {
+                    "metadata": {
+                        "annotations": {RESTARTED_AT_ANNOTATION: format_time(delivered_at)}
+                    }
+                }
+            }
+        }
+        return self._workload_call(
+            f"restart {kind} {self._namespace}/{name}",
+            lambda: patch(
+                name,
+                self._namespace,
+                body,
+                _content_type=_STRATEGIC_MERGE_PATCH,
+                _request_timeout=self._timeout,
+            ),
+        )
+
+    def _workload_call(self, doing: str, call: Callable[[], _T]) -> _T:
+        result = self._attempt(doing, call)
+        if isinstance(result, Failure):
+            if result.kind is FailureKind.NOT_FOUND:
+                raise SinkError(
+                    f"{result.message}: a workload named in {_RESTART_SETTING} does not exist"
+                ) from result.cause
+            raise _sink_error(result) from result.cause
+        return result
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def _attempt(
+        self, doing: str, call: Callable[[], _T], *, redact: Sequence[str] = ()
+    ) -> _T | Failure:
+        """The call's result, or the Failure of a client error (other exceptions propagate)."""
+        try:
+            return call()
+        except Exception as exc:
+            failure = classify(exc, doing=doing, server=self._server, redact=redact)
+            if failure is None:
+                raise
+            return failure
+
+    def _call(self, doing: str, call: Callable[[], _T]) -> _T:
+        result = self._attempt(doing, call)
+        if isinstance(result, Failure):
+            raise _sink_error(result) from result.cause
+        return result
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def _check_settings(self) -> None:
+        problems: list[str] = []
+        if not is_dns_label(self._namespace):
+            problems.append(
+                f"ROTATOR_SINK_KUBERNETES_NAMESPACE: {self._namespace!r} is not a valid namespace"
+            )
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(self._template) if f is not None}
+        except ValueError as exc:
+            fields = set()
+            problems.append(f"{_NAME_SETTING}: {self._template!r} is not a valid template: {exc}")
+        unknown = fields - {"workspace", "credential"}
+        if unknown:
+            problems.append(
+                f"{_NAME_SETTING}: unknown placeholders {sorted(unknown)} in {self._template!r} "
+                "(use {workspace} and {credential})"
+            )
+        elif not problems:
+            probe = self.secret_name("x")
+            if not is_dns_subdomain(probe):
+                problems.append(
+                    f"{_NAME_SETTING}: {self._template!r} gives names like {probe!r}, which is not "
+                    "a valid Secret name (lower case letters, digits, '-' and '.')"
+                )
+        if (
+            not _CONFIG_KEY.match(self._secret_key)
+            or len(self._secret_key) > 253
+            or self._secret_key in (".", "..")
+        ):
+            problems.append(
+                f"{_KEY_SETTING}: {self._secret_key!r} is not a valid data key "
+                "(letters, digits, '-', '_' and '.')"
+            )
+        for glob, workloads in self._restart:
+            if not glob:
+                problems.append(f"{_RESTART_SETTING}: an empty credential pattern")
+            for kind, name in workloads:
+                if kind not in WORKLOAD_KINDS:
+                    problems.append(
+                        f"{_RESTART_SETTING}: {kind!r} is not one of {', '.join(WORKLOAD_KINDS)}"
+                    )
+                if not is_dns_subdomain(name):
+                    problems.append(f"{_RESTART_SETTING}: {name!r} is not a valid workload name")
+        if self._rollout_timeout <= timedelta(0):
+            problems.append("ROTATOR_SINK_KUBERNETES_ROLLOUT_TIMEOUT_MINUTES: must be positive")
+        if problems:
+            raise ConfigError(problems)
+
+
+# -- records as annotations ----------------------------------------------------------------------
+
+
+def _annotation_value(value: str | datetime | None) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return format_time(value)
+
+
+def _record_from_annotations(
+    annotations: Mapping[str, str], where: str, credential: str
+) -> SinkRecord | None:
+    """The record the annotations hold, None when none was written; SinkMetadataError naming
+    the annotation (never its value) when one cannot be trusted."""
+    record_format = annotations.get(RECORD_FORMAT_ANNOTATION)
+    if record_format is None:
+        return None
+    if record_format != RECORD_FORMAT:
+        raise SinkMetadataError(
+            f"{where}: {RECORD_FORMAT_ANNOTATION} is {record_format!r}; this rotator reads "
+            f"{RECORD_FORMAT!r} (written by another version?)"
+        )
+    fields: dict[str, Any] = {}
+    for field_name, name in _RECORD_ANNOTATIONS.items():
+        key = ANNOTATION_PREFIX + name
+        value = annotations.get(key)
+        if value is None:
+            fields[field_name] = None
+        elif field_name in _HASH_FIELDS:
+            if not _SHA256_HEX.match(value):
+                raise SinkMetadataError(f"{where}: {key} is not a lowercase hex SHA-256")
+            fields[field_name] = value
+        elif field_name in _TIME_FIELDS:
+            try:
+                fields[field_name] = parse_time(value)
+            except ValueError as exc:
+                raise SinkMetadataError(
+                    f"{where}: {key} is not an ISO 8601 time with an offset"
+                ) from exc
+        else:
+            fields[field_name] = value
+    if (fields["pending_key_id"] is None) != (fields["pending_secret_sha256"] is None):
+        raise SinkMetadataError(
+            f"{where}: {ANNOTATION_PREFIX}pending-key-id and "
+            f"{ANNOTATION_PREFIX}pending-secret-sha256 must come together"
+        )
+    record = SinkRecord(**fields)
+    if record.key_name is not None and base_name(record.key_name) != credential:
+        raise SinkMetadataError(f"{where} names a key of another credential, not of {credential!r}")
+    return record
+
+
+# -- rollouts -------------------------------------------------------------------------------------
+
+
+def _restarted_at(workload: Any) -> datetime | None:
+    """When the workload's pods were last asked to restart, or None (never, or unreadable)."""
+    template = workload.spec.template if workload.spec else None
+    annotations = (template.metadata.annotations if template and template.metadata else None) or {}
+    text = annotations.get(RESTARTED_AT_ANNOTATION)
+    if not text:
+        return None
+    try:
+        return parse_time(text)
+    except ValueError:
+        return None
+
+
+def _rolled_out(kind: str, workload: Any) -> bool:
+    """Whether every replica runs the current template and is ready and available.
+
+    The controller must have seen the current generation (``observedGeneration``), and the
+    updated, ready and available counts must all equal the desired count (for a Deployment or
+    StatefulSet also the total: no old replica left).
+    """
+    generation = workload.metadata.generation or 0
+    status = workload.status
+    if status is None or (status.observed_generation or 0) < generation:
+        return False
+    counts: tuple[int, ...]
+    if kind == "DaemonSet":
+        desired = status.desired_number_scheduled or 0
+        counts = (
+            status.updated_number_scheduled or 0,
+            status.number_ready or 0,
+            status.number_available or 0,
+        )
+    else:
+        desired = 1 if workload.spec.replicas is None else workload.spec.replicas
+        counts = (
+            status.updated_replicas or 0,
+            status.ready_replicas or 0,
+            status.available_replicas or 0,
+            status.replicas or 0,
+        )
+    return all(count == desired for count in counts)
+
+
+def _sink_error(failure: Failure) -> SinkError:
+    if failure.kind is FailureKind.UNAVAILABLE:
+        return SinkUnavailableError(failure.message)
+    if failure.kind in (FailureKind.UNAUTHORIZED, FailureKind.FORBIDDEN):
+        return SinkPermissionError(failure.message)
+    if failure.kind in (FailureKind.CONFLICT, FailureKind.ALREADY_EXISTS):
+        return SinkConflictError(failure.message)
+    return SinkError(failure.message)
