@@ -45,24 +45,22 @@ work=$(mktemp -d /var/tmp/rotator-ci-image.XXXXXX)
 containers=()
 background=()  # pids of the servers this script started
 cleanup() {
-    local status=$? pid
+    local status=$? pid id
     for pid in "${background[@]}"; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
-    for container in "${containers[@]}"; do
-        "${BUILDAH[@]}" rm "$container" >/dev/null 2>&1 || true
+    for id in "${containers[@]}"; do
+        "${BUILDAH[@]}" rm "$id" >/dev/null 2>&1 || true
     done
     rm -rf "$work"
     exit "$status"
 }
 trap cleanup EXIT
 
-new_container() {  # IMAGE -> the id of a new working container, removed at exit
-    local container
-    container=$("${BUILDAH[@]}" from --pull=never --quiet "$1")
-    containers+=("$container")
-    printf '%s\n' "$container"
+new_container() {  # IMAGE: a new working container, removed at exit; its id in $new
+    new=$("${BUILDAH[@]}" from --pull=never --quiet "$1")
+    containers+=("$new")
 }
 
 # --- tools ----------------------------------------------------------------------------------------
@@ -112,7 +110,7 @@ make_stand_in() {
     rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/archives/*.deb \
         "$rootfs"/var/log/*.log
     container=$("${BUILDAH[@]}" from scratch)
-    containers+=("$container")
+    containers+=("$container")  # removed at exit if anything below fails
     mount=$("${BUILDAH[@]}" mount "$container")
     cp -a "$rootfs/." "$mount/"
     "${BUILDAH[@]}" umount "$container" >/dev/null
@@ -126,7 +124,6 @@ make_stand_in() {
         --label "$STAND_IN_LABEL=$STAND_IN_RECIPE" \
         "$container"
     "${BUILDAH[@]}" commit --quiet --rm "$container" "$BASE" >/dev/null
-    containers=("${containers[@]/$container/}")
 }
 
 recipe=$(base_recipe || true)
@@ -166,7 +163,8 @@ config() { "${BUILDAH[@]}" inspect --type image --format "$1" "$IMAGE"; }
     || fail "the OCI version label is not pyproject.toml's version"
 
 # --- commands -------------------------------------------------------------------------------------
-container=$(new_container "$IMAGE")
+new_container "$IMAGE"
+container=$new
 
 step "rotator --help"
 "${RUN[@]}" "$container" -- rotator --help >"$work/help.out" || fail "rotator --help"
@@ -254,7 +252,8 @@ pass_mounts=(
     -v "$work/state:/var/lib/rotator"
     --mount type=tmpfs,destination=/tmp
 )
-pass_container=$(new_container "$IMAGE")
+new_container "$IMAGE"
+pass_container=$new
 rootfs=$("${BUILDAH[@]}" mount "$pass_container")
 
 # Every entry of the container's own file tree (type, mode, owner, size, mtime, link target) and
