@@ -367,39 +367,47 @@ run_read_only rotator rotate billing-sync --now >"$work/rotate.out" 2>"$work/rot
     || fail "rotate --now delivered no new secret"
 
 # --- HOOK: run-once with the kubernetes sink against the tests' loopback API server ---------------
-# The tests' stand-in of the Kubernetes API (tests/k8s/apiserver.py) serves Secrets and Leases on
-# 127.0.0.1. This step starts it from the project's venv, points the image at it through a
-# kubeconfig, runs one pass that must deliver reporting-daily into a Secret, and reads that
-# Secret back. It runs once the stand-in and the kubernetes sink exist; until then it says so.
-# Expected of tests/k8s/apiserver.py: start_apiserver() -> an object with `url` (or `port`), an
-# optional `token`, and `stop()`.
+# The tests' stand-in of the Kubernetes API (tests/k8s/apiserver.py: ApiServer, write_kubeconfig)
+# serves Secrets and Leases on 127.0.0.1, with RBAC. This step starts it from the project's venv
+# with a token allowed exactly what the Roles of components/kubernetes-sink allow, points the
+# image at it through a kubeconfig, runs one pass that must deliver reporting-daily into a
+# Secret, and reads that Secret back. It runs once the stand-in, the kubernetes sink and the
+# image's kubernetes extra exist; until then it says so and the script goes on.
 k8s_hook_ready() {
-    [ -f tests/k8s/apiserver.py ] && grep -q '^def start_apiserver' tests/k8s/apiserver.py \
-        && grep -q '"kubernetes"' <("${RUN[@]}" "$container" -- python -c \
-            'import importlib.metadata as m; print(m.metadata("key-rotator").get_all("Provides-Extra"))')
+    [ -f tests/k8s/apiserver.py ] && [ -f rotator/sinks/kubernetes.py ] \
+        && grep -q '^class ApiServer' tests/k8s/apiserver.py \
+        && grep -q '^def write_kubeconfig' tests/k8s/apiserver.py \
+        && "${RUN[@]}" "$container" -- python -c 'import kubernetes' 2>/dev/null
 }
 if k8s_hook_ready; then
     step "rotator run-once with the kubernetes sink (loopback API server)"
     # shellcheck source=scripts/_venv.sh
     source scripts/_venv.sh "[dev]"
-    mkdir -p "$work/kube"
+    mkdir -p "$work/kube" "$work/state/lock"
+    chown "$UID_IN_IMAGE:$UID_IN_IMAGE" "$work/state/lock"
     "$VENV/bin/python" - "$work/kube" >"$work/apiserver.out" 2>"$work/apiserver.err" <<'PY' &
-import json, sys, time
+import secrets, sys, time
 from pathlib import Path
-from tests.k8s.apiserver import start_apiserver
 
-server = start_apiserver()
-url = getattr(server, "url", None) or f"http://127.0.0.1:{server.port}"
-token = getattr(server, "token", None) or "ci-token"
-config = {
-    "apiVersion": "v1", "kind": "Config", "current-context": "ci",
-    "clusters": [{"name": "ci", "cluster": {"server": url}}],
-    "users": [{"name": "ci", "user": {"token": token}}],
-    "contexts": [{"name": "ci", "context": {"cluster": "ci", "user": "ci", "namespace": "rotator-ci"}}],
-}
-(Path(sys.argv[1]) / "config").write_text(json.dumps(config))
-(Path(sys.argv[1]) / "config").chmod(0o444)
-print(url, flush=True)
+import yaml
+
+from tests.k8s.apiserver import ApiServer, Rule, write_kubeconfig
+
+component = Path("config/kubernetes/components/kubernetes-sink")
+rules = [
+    Rule.from_manifest(rule)
+    for path in sorted(component.glob("*.yaml"))
+    for document in yaml.safe_load_all(path.read_text())
+    if document and document.get("kind") == "Role"
+    for rule in document["rules"]
+]
+assert rules, "no Role in components/kubernetes-sink"
+token = secrets.token_hex(16)
+server = ApiServer().start()
+server.add_token(token, "system:serviceaccount:rotator-ci:rotator", rules)
+config = write_kubeconfig(Path(sys.argv[1]) / "config", server.url, token, namespace="rotator-ci")
+config.chmod(0o444)
+print(server.url, flush=True)
 try:
     while True:
         time.sleep(3600)
@@ -412,12 +420,12 @@ PY
     for _ in $(seq 1 150); do
         apiserver_url=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$work/apiserver.out" || true)
         [ -n "$apiserver_url" ] && break
+        kill -0 "$apiserver_pid" 2>/dev/null || break
         sleep 0.2
     done
     [ -n "$apiserver_url" ] || { cat "$work/apiserver.err" >&2; fail "the API server stand-in did not start"; }
     k8s_status=0
-    "${RUN[@]}" -v "$work/kube:/kube:ro" -v "$work/key:/run/secrets/rotator:ro" \
-        -v "$work/state:/var/lib/rotator" --mount type=tmpfs,destination=/tmp \
+    "${RUN[@]}" -v "$work/kube:/kube:ro" "${pass_mounts[@]}" \
         --env "ROTATOR_API_URL=$api_url" \
         --env ROTATOR_API_KEY_FILE=/run/secrets/rotator/api-key \
         --env "ROTATOR_KEY_NAMES=reporting-*" \
@@ -428,25 +436,34 @@ PY
         --env ROTATOR_LOCK=file \
         --env ROTATOR_LOCK_DIR=/var/lib/rotator/lock \
         "$pass_container" -- rotator run-once >"$work/k8s.out" 2>"$work/k8s.err" || k8s_status=$?
-    secret_check=0
-    if [ "$k8s_status" = 0 ]; then
-        "$VENV/bin/python" - "$work/kube/config" <<'PY' || secret_check=$?
-import json, sys, urllib.request
+    [ "$k8s_status" = 0 ] \
+        || { tail -20 "$work/k8s.err" >&2; fail "run-once with the kubernetes sink exited $k8s_status"; }
+    "$VENV/bin/python" - "$work/kube/config" "$work/k8s.secret" <<'PY' \
+        || fail "the Secret pm-api-key-reporting-daily is not as delivered"
+import base64, json, os, sys, urllib.request
+
 config = json.load(open(sys.argv[1]))
 server = config["clusters"][0]["cluster"]["server"]
 token = config["users"][0]["user"]["token"]
 url = f"{server}/api/v1/namespaces/rotator-ci/secrets/pm-api-key-reporting-daily"
 request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
 secret = json.load(urllib.request.urlopen(request, timeout=10))
-assert secret["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "key-rotator", secret["metadata"]
-assert secret["data"]["api-key"], "no api-key in the Secret"
+labels = secret["metadata"]["labels"]
+assert labels["app.kubernetes.io/managed-by"] == "key-rotator", labels
+assert labels["key-rotator.io/credential"] == "reporting-daily", labels
+value = base64.b64decode(secret["data"]["api-key"])
+assert value and b"\n" not in value, "an empty or multi-line api-key"
+# For the check below that the secret is in no log line.
+descriptor = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+os.write(descriptor, value)
+os.close(descriptor)
 PY
+    if grep -qF -f "$work/k8s.secret" "$work/k8s.err" "$work/k8s.out"; then
+        fail "the delivered secret appears in run-once's output"
     fi
-    [ "$k8s_status" = 0 ] || { tail -20 "$work/k8s.err" >&2; fail "run-once with the kubernetes sink exited $k8s_status"; }
-    [ "$secret_check" = 0 ] || fail "the Secret pm-api-key-reporting-daily is not as delivered"
 else
-    echo "NOTE: the kubernetes-sink step did not run: it needs tests/k8s/apiserver.py with" \
-        "start_apiserver() and the image's kubernetes extra (see the HOOK comment)"
+    echo "NOTE: the kubernetes-sink step did not run: it needs tests/k8s/apiserver.py (ApiServer," \
+        "write_kubeconfig), rotator/sinks/kubernetes.py and the image's kubernetes extra"
 fi
 
 # --- summary --------------------------------------------------------------------------------------
