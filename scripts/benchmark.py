@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""Benchmark of a pass against the bundled emulator with a latency injected per request.
+
+Measures, and prints as a Markdown table with each target and the ratio to it:
+
+- 1000 due credentials over 50 workspaces (grace 0, the budget raised to cover them), at
+  ROTATOR_CONCURRENCY 1, 4 and 16, against the critical-path bound ``ceil(N / C) x 3 x
+  latency`` (create, verify, revoke) and against a sequential loop of the same calls (what a
+  shell script does);
+- API calls per rotation and per idle workspace;
+- ``rotator --help`` and an idle ``rotator run-once`` against a bare ``python -c pass``;
+- the idle RSS of ``rotator serve``, and the growth of this process's RSS over 1000 idle passes
+  driven in-process (10 managed keys, nothing due).
+
+Not a test: figures depend on the machine. ``--tiny`` runs every measurement at a small size
+(CI runs it so that the script keeps working). Usage: ``python scripts/benchmark.py [--tiny]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rotator.client import ProjectManagerClient
+from rotator.emulator import Emulator
+from rotator.locks.memory import MemoryLock
+from rotator.logging import configure as configure_logging
+from rotator.models import Secret
+from rotator.policy import RotationPolicy
+from rotator.reconcile import ReconcileConfig
+from rotator.rotation import RotationConfig
+from rotator.runner import PassConfig, Runner, Workspace
+from rotator.sinks.memory import MemorySink
+
+
+@dataclass
+class Row:
+    what: str
+    figure: str
+    target: str
+    ratio: str
+    met: bool | None
+
+
+def _rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def _fleet(emu: Emulator, workspaces: int, per_workspace: int, days_left: float) -> list[str]:
+    admins = []
+    for w in range(workspaces):
+        ws = emu.add_workspace(f"ws-{w:03d}")
+        _id, admin = emu.add_key(ws, "rotator-admin", expires=emu.now() + timedelta(days=700))
+        admins.append(admin)
+        for c in range(per_workspace):
+            emu.add_key(ws, f"app-{c:03d}", expires=emu.now() + timedelta(days=days_left))
+    return admins
+
+
+def _workspaces(
+    emu: Emulator, admins: list[str]
+) -> tuple[list[Workspace], list[ProjectManagerClient]]:
+    clients = [ProjectManagerClient(emu.url, Secret(a), max_retries=0) for a in admins]
+    spaces = [
+        Workspace(f"ws-{i:03d}", client, MemorySink(), MemoryLock(f"ws-{i:03d}"))
+        for i, client in enumerate(clients)
+    ]
+    return spaces, clients
+
+
+def _config(concurrency: int, budget: int) -> PassConfig:
+    return PassConfig(
+        reconcile=ReconcileConfig(RotationPolicy(key_names=("app-*",), rotate_before_days=30)),
+        rotation=RotationConfig(grace=timedelta(0), verify_first_wait_seconds=0.0),
+        max_rotations_per_pass=budget,
+        concurrency=concurrency,
+        workspace_concurrency=concurrency,
+    )
+
+
+def measure_pool(
+    workspaces: int, per_workspace: int, latency_ms: int, concurrency: int
+) -> tuple[float, int, int]:
+    """(seconds, API calls, rotations) of one pass rotating every credential."""
+    with Emulator() as emu:
+        admins = _fleet(emu, workspaces, per_workspace, days_left=3)
+        emu.set_latency(latency_ms)
+        spaces, clients = _workspaces(emu, admins)
+        runner = Runner(_config(concurrency, workspaces * per_workspace), clock=emu.now)
+        before = len(emu.request_log())
+        started = time.monotonic()
+        report = runner.run_pass(spaces)
+        elapsed = time.monotonic() - started
+        calls = len(emu.request_log()) - before
+        for client in clients:
+            client.close()
+        if report.exit_code != 0:
+            raise SystemExit(f"the pass failed: exit {report.exit_code}")
+        return elapsed, calls, report.rotations_succeeded
+
+
+def measure_sequential(workspaces: int, per_workspace: int, latency_ms: int) -> float:
+    """What a shell script does: list, then create, verify and revoke one key after another."""
+    with Emulator() as emu:
+        admins = _fleet(emu, workspaces, per_workspace, days_left=3)
+        emu.set_latency(latency_ms)
+        started = time.monotonic()
+        for admin in admins:
+            with ProjectManagerClient(emu.url, Secret(admin), max_retries=0) as client:
+                for key in client.list_keys():
+                    if not key.name.startswith("app-"):
+                        continue
+                    new = client.create_key(f"{key.name}@{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}")
+                    client.me(new.secret)
+                    client.revoke_key(key.id)
+        return time.monotonic() - started
+
+
+def measure_idle_calls(workspaces: int, per_workspace: int) -> float:
+    """API calls per workspace of a pass with nothing due."""
+    with Emulator() as emu:
+        admins = _fleet(emu, workspaces, per_workspace, days_left=300)
+        spaces, clients = _workspaces(emu, admins)
+        runner = Runner(_config(4, 50), clock=emu.now)
+        before = len(emu.request_log())
+        runner.run_pass(spaces)
+        calls = len(emu.request_log()) - before
+        for client in clients:
+            client.close()
+        return calls / workspaces
+
+
+def _time_command(argv: list[str], env: dict[str, str], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.monotonic()
+        subprocess.run(argv, env=env, capture_output=True, check=False)
+        times.append(time.monotonic() - started)
+    return statistics.median(times)
+
+
+def measure_startup(repeat: int) -> tuple[float, float, float]:
+    """(bare interpreter, rotator --help, idle run-once) in seconds, medians."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROTATOR_")}
+    bare = _time_command([sys.executable, "-c", "pass"], env, repeat)
+    help_ = _time_command([sys.executable, "-m", "rotator", "--help"], env, repeat)
+    with Emulator() as emu, tempfile.TemporaryDirectory() as folder:
+        (admin,) = _fleet(emu, 1, 3, days_left=300)
+        run_env = env | {
+            "ROTATOR_API_URL": emu.url,
+            "ROTATOR_API_KEY": admin,
+            "ROTATOR_KEY_NAMES": "app-*",
+            "ROTATOR_SINK_FILE_DIR": folder,
+            "ROTATOR_LOG_LEVEL": "error",
+        }
+        idle = _time_command([sys.executable, "-m", "rotator", "run-once"], run_env, repeat)
+    return bare, help_, idle
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def measure_serve_rss() -> float:
+    """RSS of ``rotator serve`` after its first (idle) pass, in MB."""
+    with Emulator() as emu, tempfile.TemporaryDirectory() as folder:
+        (admin,) = _fleet(emu, 1, 10, days_left=300)
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ROTATOR_")} | {
+            "ROTATOR_API_URL": emu.url,
+            "ROTATOR_API_KEY": admin,
+            "ROTATOR_KEY_NAMES": "app-*",
+            "ROTATOR_SINK_FILE_DIR": folder,
+            "ROTATOR_HTTP_PORT": str(port),
+            "ROTATOR_HTTP_HOST": "127.0.0.1",
+            "ROTATOR_LOG_LEVEL": "error",
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rotator", "serve"], env=env, stderr=subprocess.DEVNULL
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if any(r["path"] == "/api/data/api-keys" for r in emu.request_log()):
+                    break
+                time.sleep(0.1)
+            time.sleep(1.0)  # the pass's end, and the allocator settling
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5):
+                pass
+            return _rss_mb(process.pid)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def measure_growth(passes: int) -> tuple[float, float]:
+    """RSS (MB) of this process after the first idle pass and after ``passes`` of them."""
+    with Emulator() as emu:
+        admins = _fleet(emu, 1, 10, days_left=300)
+        spaces, clients = _workspaces(emu, admins)
+        runner = Runner(_config(4, 50), clock=emu.now)
+        runner.run_pass(spaces)
+        gc.collect()
+        first = _rss_mb()
+        for _ in range(passes - 1):
+            runner.run_pass(spaces)
+        gc.collect()
+        last = _rss_mb()
+        for client in clients:
+            client.close()
+        return first, last
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="every measurement, at a small size")
+    args = parser.parse_args()
+    configure_logging(level="error", stream=open(os.devnull, "w"))  # noqa: SIM115
+    workspaces, per_ws, latency = (2, 3, 5) if args.tiny else (50, 20, 20)
+    passes, repeat = (20, 1) if args.tiny else (1000, 5)
+    n = workspaces * per_ws
+    rows: list[Row] = []
+
+    sequential = measure_sequential(workspaces, per_ws, latency)
+    rows.append(
+        Row(
+            f"sequential loop, {n} rotations, {latency} ms/request",
+            f"{sequential:.2f} s",
+            "",
+            "",
+            None,
+        )
+    )
+    for concurrency in (1, 4, 16):
+        elapsed, calls, rotated = measure_pool(workspaces, per_ws, latency, concurrency)
+        bound = math.ceil(n / concurrency) * 3 * latency / 1000
+        ratio = elapsed / bound
+        rows.append(
+            Row(
+                f"pass at ROTATOR_CONCURRENCY {concurrency} ({rotated} rotated)",
+                f"{elapsed:.2f} s (bound {bound:.2f} s)",
+                "within 1.25x of the bound" if concurrency == 16 else "",
+                f"{ratio:.2f}x the bound; {sequential / elapsed:.1f}x faster than the loop",
+                (ratio <= 1.25 and sequential / elapsed >= 10) if concurrency == 16 else None,
+            )
+        )
+        if concurrency == 16:
+            per_rotation = calls / n
+            rows.append(
+                Row(
+                    "API calls per rotation (incl. each workspace's share)",
+                    f"{per_rotation:.2f}",
+                    "at most 4",
+                    f"{per_rotation / 4:.2f}",
+                    per_rotation <= 4,
+                )
+            )
+    idle = measure_idle_calls(workspaces, per_ws)
+    rows.append(
+        Row(
+            "API calls per idle workspace", f"{idle:.2f}", "at most 2", f"{idle / 2:.2f}", idle <= 2
+        )
+    )
+    bare, help_, idle_run = measure_startup(repeat)
+    rows.append(
+        Row(
+            "rotator --help",
+            f"{help_ * 1000:.0f} ms (bare python {bare * 1000:.0f} ms)",
+            "within 3x of bare python",
+            f"{help_ / bare:.2f}x",
+            help_ / bare <= 3,
+        )
+    )
+    rows.append(
+        Row(
+            "idle rotator run-once",
+            f"{idle_run * 1000:.0f} ms",
+            "",
+            f"{idle_run / bare:.2f}x bare python",
+            None,
+        )
+    )
+    serve = measure_serve_rss()
+    rows.append(
+        Row(
+            "RSS of rotator serve after its first pass",
+            f"{serve:.1f} MB",
+            "under 50 MB",
+            f"{serve / 50:.2f}",
+            serve < 50,
+        )
+    )
+    first, last = measure_growth(passes)
+    growth = (last - first) / first * 100
+    rows.append(
+        Row(
+            f"RSS growth over {passes} idle passes in-process",
+            f"{first:.1f} -> {last:.1f} MB ({growth:+.1f}%)",
+            "under 5%",
+            f"{growth / 5:.2f}",
+            growth < 5,
+        )
+    )
+
+    print(
+        f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}; {datetime.now(UTC):%Y-%m-%d}{' (tiny)' if args.tiny else ''}\n"
+    )
+    print("| measurement | figure | target | ratio | met |")
+    print("| --- | --- | --- | --- | --- |")
+    for row in rows:
+        met = "" if row.met is None else ("yes" if row.met else "no")
+        print(f"| {row.what} | {row.figure} | {row.target} | {row.ratio} | {met} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
