@@ -1,13 +1,10 @@
 """key-rotator: rotates ProjectManager.com API keys before their two-year life runs out.
 
 The public surface is the ``rotator`` command (``rotator.cli.main``); the modules are private.
+The version is written here, not read from the installed metadata: ``importlib.metadata`` alone
+costs more start-up time than the rest of ``--help`` (a test holds it equal to pyproject.toml).
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("key-rotator")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
+__version__ = "0.2.0"
 
 __all__ = ["__version__"]

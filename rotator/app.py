@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,6 +22,7 @@ from rotator.client import ProjectManagerClient
 from rotator.errors import ConfigError
 from rotator.locks.base import PassLock
 from rotator.locks.file import FileLock
+from rotator.logging import get_logger
 from rotator.metrics import ManagedKeySample, Metrics, UnmanagedKeySample
 from rotator.models import ApiKey, Secret
 from rotator.policy import RotationPolicy, rotation_due_at
@@ -275,6 +277,7 @@ def open_workspaces(
                     lock=build_lock(settings, ws),
                     expected_workspace_id=ws.workspace_id,
                     self_key_name=ws.self_key_name,
+                    credential_source=partial(read_api_key, ws) if ws.api_key_file else None,
                 )
             )
         yield workspaces
@@ -288,7 +291,11 @@ def credential_provider(ws: WorkspaceSettings) -> Callable[[], Secret]:
     def provide() -> Secret:
         if ws.api_key_file is not None:
             with suppress(ConfigError):
-                last[0] = read_api_key(ws)
+                current = read_api_key(ws)
+                if current != last[0]:
+                    # The file now holds another key (the rotator's own, rotated): use it.
+                    get_logger().info("self.switched", workspace=ws.name)
+                last[0] = current
         return last[0]
 
     return provide
@@ -326,6 +333,8 @@ def record_report(metrics: Metrics, report: PassReport, settings: Settings) -> N
         metrics.record_rotations(ws.name, "failed", outcomes.count(Outcome.FAILED))
         metrics.record_rotations(ws.name, "rolled_back", ws.rolled_back)
         metrics.record_pass(ws.name, ended_at=utc_now(), succeeded=ws.succeeded, duration_s=None)
+        if ws.usable and not ws.locked:
+            metrics.own_key_waiting.labels(workspace=ws.name).set(1 if ws.own_key_waiting else 0)
     metrics.pass_duration.observe(report.duration_s)
 
 
@@ -358,10 +367,13 @@ def push_metrics(settings: Settings, metrics: Metrics) -> None:
     """Push to ROTATOR_PUSHGATEWAY_URL (CronJob mode); the group is this shard's own."""
     if not settings.pushgateway_url:
         return
+    sharded = settings.shards > 1
+    metrics.shards.set(settings.shards)
     metrics.push(
         settings.pushgateway_url,
         deployment=deployment_id(settings),
         workspaces=[ws.name for ws in my_workspaces(settings)],
+        shard=settings.shard_index if sharded else None,
     )
 
 

@@ -11,16 +11,13 @@ line per problem, no traceback), 3 nothing could be done and nothing changed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import asdict
 from datetime import datetime
-from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
@@ -141,6 +138,8 @@ def _report(
         print(f"rotator: workspace {name} could not be read: {error}", file=sys.stderr)
     if result.unusable and len(result.unusable) == len(workspaces):
         return EXIT_UNUSABLE
+    from dataclasses import asdict  # noqa: PLC0415 - keeps --help fast
+
     rows = [asdict(item) for item in result.rows]
     if args.json:
         _print_json(rows)
@@ -198,6 +197,8 @@ def _cmd_emulator(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
     check_no_unknown_variables(environ)
 
+    from pathlib import Path  # noqa: PLC0415
+
     return run(args.port, Path(args.seed) if args.seed else None)
 
 
@@ -220,6 +221,8 @@ def _json_default(value: object) -> object:
 
 
 def _print_json(value: object) -> None:
+    import json  # noqa: PLC0415 - keeps --help fast
+
     print(json.dumps(value, indent=2, default=_json_default))
 
 

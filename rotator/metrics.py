@@ -113,6 +113,19 @@ class Metrics:
             ["workspace"],
             registry=r,
         )
+        self.own_key_waiting = Gauge(
+            "rotator_own_key_switch_pending",
+            "1 while the rotator's own previous key is kept because the process does not read "
+            "its new key from its credential source yet (two working keys), else 0.",
+            ["workspace"],
+            registry=r,
+        )
+        self.shards = Gauge(
+            "rotator_shards",
+            "ROTATOR_SHARDS of the process that pushed (an alert compares it with the shards "
+            "that reported).",
+            registry=r,
+        )
         #: The key series each workspace has now, to remove those whose key went away.
         self._key_series: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}
 
@@ -181,21 +194,36 @@ class Metrics:
         """The text format ``/metrics`` serves."""
         return bytes(generate_latest(self.registry))
 
-    def push(self, gateway_url: str, *, deployment: str, workspaces: Iterable[str]) -> None:
+    def push(
+        self,
+        gateway_url: str,
+        *,
+        deployment: str,
+        workspaces: Iterable[str],
+        shard: int | None = None,
+    ) -> None:
         """Push to a Pushgateway (``run-once`` in a CronJob).
 
-        The grouping key names the job, the workspaces and a short hash of ``deployment``, so that
-        two deployments (or workspaces) never overwrite each other's group. ``pushadd`` (POST)
+        The grouping key names the job, a short hash of ``deployment`` and, for a single
+        workspace, its name, so that two deployments (or workspaces) never overwrite each
+        other's group. ``pushadd`` (POST)
         replaces only the metrics pushed now: a failed pass does not push
         ``rotator_last_successful_pass_timestamp_seconds``, so the gateway keeps the last good one,
-        and a CronJob that stopped running shows up as an old "last successful pass".
+        and a CronJob that stopped running shows up as an old "last successful pass". With
+        sharding, ``shard`` joins the grouping key, so the pods of one Indexed Job never
+        overwrite each other's group.
         """
-        names = ",".join(sorted(workspaces))
+        names = sorted(workspaces)
         digest = hashlib.sha256(deployment.encode()).hexdigest()[:12]
+        grouping = {"deployment": digest} | ({} if shard is None else {"shard": str(shard)})
+        if len(names) == 1:
+            # One workspace: its name in the group, as it always was. Several: each series
+            # keeps its own workspace label (a group label would overwrite it).
+            grouping["workspace"] = names[0]
         pushadd_to_gateway(
             gateway_url,
             job="key-rotator",
             registry=self.registry,
-            grouping_key={"workspace": names or "none", "deployment": digest},
+            grouping_key=grouping,
             timeout=10,
         )

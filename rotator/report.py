@@ -56,6 +56,11 @@ class WorkspaceReport:
         return {c: r.outcome for c, r in self.results.items()}
 
     @property
+    def own_key_waiting(self) -> bool:
+        """The rotator's own previous key is kept: the process does not read its new key yet."""
+        return any(r.own_key_waiting for r in self.results.values())
+
+    @property
     def rolled_back(self) -> int:
         return sum(r.rolled_back for r in self.results.values())
 

@@ -188,6 +188,8 @@ class CredentialResult:
     rollout_stalled: bool = False
     #: A rotation not started, and why (``budget``, ``breaker``, ``stopped``, ``lock-lost``).
     skipped: str | None = None
+    #: The rotator's own previous key stays: its credential source does not hold the new one.
+    own_key_waiting: bool = False
 
 
 class _StepFailedError(RotatorError):
@@ -211,6 +213,7 @@ class _Tally:
     revoked: list[str] = field(default_factory=list)
     stalled: bool = False
     skipped: str | None = None
+    own_key_waiting: bool = False
 
 
 class Rotation:
@@ -242,6 +245,12 @@ class CredentialWork:
 
     ``before_create`` is asked just before a create: it returns why the rotation must not start
     (the breaker tripped, the lock was lost, a stop was asked for) or None.
+
+    ``own_key_source`` is given for the rotator's own credential: it reads the place the process
+    takes its credential from (ROTATOR_API_KEY_FILE) anew. The previous own key is revoked only
+    once that source holds the key the sink holds now and ``me`` answered with it, whatever the
+    grace period says, so that a sink target the rotator does not read leaves two working keys,
+    never none.
     """
 
     def __init__(
@@ -251,8 +260,10 @@ class CredentialWork:
         actions: Sequence[PlannedAction],
         *,
         before_create: Callable[[], str | None] = lambda: None,
+        own_key_source: Callable[[], Secret] | None = None,
     ) -> None:
         self._ctx = ctx
+        self._own_key_source = own_key_source
         self._view = view
         self._actions = actions
         self._before_create = before_create
@@ -286,6 +297,7 @@ class CredentialWork:
             revoked=tuple(t.revoked),
             rollout_stalled=t.stalled,
             skipped=t.skipped,
+            own_key_waiting=t.own_key_waiting,
         )
 
     # ------------------------------------------------------------------ dispatch
@@ -335,6 +347,9 @@ class CredentialWork:
         key = self._key(action.key_id)
         if key is None or record is None:
             return  # already gone: nothing to retire
+        if not self._own_key_switched(record):
+            self._retire_deferred = True
+            return
         if not self._ctx.config.emergency and not self._consumers_ready(record):
             self._retire_deferred = True
             return
@@ -408,6 +423,8 @@ class CredentialWork:
         if old is not None and self._ctx.config.grace <= timedelta(0):
             if not (rollout_ready or self._ctx.config.emergency):
                 return  # consumers still restarting: a later pass retires the old key
+            if not self._own_key_switched(delivered):
+                return  # the rotator does not run on its new key yet: a later pass retires
             try:
                 self._revoke(old, Step.RETIRE)
             except _StepFailedError:
@@ -545,6 +562,33 @@ class CredentialWork:
         machine.enter(State.ROLLED_BACK, key.id)
 
     # ------------------------------------------------------------------ helpers
+
+    def _own_key_switched(self, record: SinkRecord) -> bool:
+        """For the rotator's own key: whether the process's credential source now holds the key
+        the sink holds and that key answers ``me`` here (always True for other credentials)."""
+        if self._own_key_source is None:
+            return True
+        reason = None
+        try:
+            held = self._own_key_source()
+        except RotatorError:
+            reason = "the credential source cannot be read"
+        else:
+            if record.secret_sha256 is None or held.sha256() != record.secret_sha256:
+                reason = "the credential source does not hold the new key yet"
+            else:
+                try:
+                    identity = self._ctx.provider.me(held)
+                except ApiError:
+                    reason = "the credential source's key does not answer yet"
+                else:
+                    if identity.workspace_id != self._ctx.identity.workspace_id:
+                        reason = "the credential source's key answers for another workspace"
+        if reason is None:
+            return True
+        self._tally.own_key_waiting = True
+        self._log.warning("self.waiting", key_id=record.key_id, reason=reason)
+        return False
 
     def _consumers_ready(self, record: SinkRecord) -> bool:
         """Whether every consumer runs with the delivery of ``record`` (else the previous key

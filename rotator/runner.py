@@ -39,10 +39,17 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 
-from rotator.errors import ApiAuthError, ApiError, LockError, LockHeldError, SinkError
+from rotator.errors import (
+    ApiAuthError,
+    ApiError,
+    LockError,
+    LockHeldError,
+    RotatorError,
+    SinkError,
+)
 from rotator.locks.base import HeldLock, PassLock
 from rotator.logging import get_logger
-from rotator.models import ApiKey, Identity, Role
+from rotator.models import ApiKey, Identity, Role, Secret
 from rotator.plan import Action, PlanConfig, PlannedAction, plan_workspace
 from rotator.policy import decide, is_managed
 from rotator.reconcile import (
@@ -97,6 +104,9 @@ class Workspace:
     expected_workspace_id: str | None = None
     #: The base name of the rotator's own key here (rotated last), or None.
     self_key_name: str | None = None
+    #: Reads the place the process takes this workspace's credential from, anew (for the own
+    #: key's "never locked out" rule); None when that is not a file the rotator can re-read.
+    credential_source: Callable[[], Secret] | None = None
 
 
 @dataclass(frozen=True)
@@ -193,11 +203,29 @@ def _policy_with_self(config: ReconcileConfig, ws: Workspace) -> Any:
     return policy
 
 
+def own_key_waiting(ws: Workspace, found: Survey) -> bool:
+    """Whether the rotator's own previous key is kept because the process's credential source
+    does not hold the key its sink delivered (checked by hash; the pass also asks ``me``)."""
+    view = found.views.get(ws.self_key_name or "")
+    if view is None or view.previous is None or view.record is None:
+        return False
+    try:
+        held = (ws.credential_source or _never_switched)()
+    except RotatorError:
+        return True
+    return held.sha256() != view.record.secret_sha256
+
+
 def inventory(
     ws: Workspace, found: Survey, now: datetime, config: ReconcileConfig
 ) -> list[KeyStatus]:
-    """Every listed key with its role, plus a row for each remembered credential with no key."""
+    """Every listed key with its role, plus a row for each remembered credential with no key.
+
+    The rotator's own previous key, kept until the process reads its new key, shows the reason
+    ``waiting-for-credential-source``.
+    """
     policy = _policy_with_self(config, ws)
+    waiting = own_key_waiting(ws, found)
     out: list[KeyStatus] = []
     for key in sorted(found.keys, key=lambda k: (k.base_name, k.expires)):
         decision = decide(key, now, policy)
@@ -209,6 +237,8 @@ def inventory(
             role = view.roles().get(key.id, Role.UNKNOWN)
             if role is Role.CURRENT and view.decision is not None:
                 due, reason = view.decision.due, str(view.decision.reason)
+            elif role is Role.PREVIOUS and waiting and key.base_name == ws.self_key_name:
+                reason = "waiting-for-credential-source"
             else:
                 reason = str(role)
         out.append(
@@ -501,8 +531,13 @@ class Runner:
                     return "lock-lost"
             return None
 
+        own = job.credential == run.ws.self_key_name
         work = CredentialWork(
-            ctx, run.found.views[job.credential], job.actions, before_create=before_create
+            ctx,
+            run.found.views[job.credential],
+            job.actions,
+            before_create=before_create,
+            own_key_source=(run.ws.credential_source or _never_switched) if own else None,
         )
         result = work.run()
         if result.attempted_rotation:
@@ -743,6 +778,16 @@ class _Scheduler:
             # The lock or the sink failed: something was left undone (exit 1, not 3).
             run.report.failed = True
             run.log.error("workspace.failed", error=_describe(error))
+
+
+def _never_switched() -> Secret:
+    """The credential source of a process whose own key is a fixed value (ROTATOR_API_KEY): it
+    never reads a delivered key, so its previous own key is never revoked."""
+    raise WorkspaceConfigError("the rotator's credential is not read from a file it re-reads")
+
+
+class WorkspaceConfigError(RotatorError):
+    """A workspace's set-up keeps a rule from being met (its own key's source is fixed)."""
 
 
 def _breaker_trips(attempts: int, failures: int, max_failure_ratio: float) -> bool:

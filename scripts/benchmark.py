@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import math
 import os
 import platform
@@ -62,6 +63,69 @@ def _rss_mb(pid: int | str = "self") -> float:
     raise RuntimeError("no VmRSS")
 
 
+NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
+
+
+class ExternalEmulator:
+    """``rotator emulator`` in a process of its own, seeded with a fleet: the measured pass then
+    shares no interpreter (no GIL) with the server it talks to, as with the real API."""
+
+    def __init__(self, workspaces: int, per_workspace: int, latency_ms: int) -> None:
+        self.admins = [f"bench-admin-{w:03d}-{'x' * 24}" for w in range(workspaces)]
+        seed = {
+            "now": NOW.isoformat(),
+            "variants": {"latency_ms": latency_ms},
+            "workspaces": [
+                {
+                    "name": f"ws-{w:03d}",
+                    "keys": [
+                        {"name": "rotator-admin", "secret": admin,
+                         "expires": (NOW + timedelta(days=700)).isoformat()},
+                        *(
+                            {"name": f"app-{c:03d}",
+                             "expires": (NOW + timedelta(days=3)).isoformat()}
+                            for c in range(per_workspace)
+                        ),
+                    ],
+                }
+                for w, admin in enumerate(self.admins)
+            ],
+        }  # fmt: skip
+        self._folder = tempfile.TemporaryDirectory()
+        seed_path = Path(self._folder.name, "seed.json")
+        seed_path.write_text(json.dumps(seed))
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ROTATOR_")}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "rotator", "emulator", "--port", str(self.port),
+             "--seed", str(seed_path)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.requests()
+            except OSError:
+                time.sleep(0.05)
+            else:
+                return
+        raise SystemExit("the emulator did not start")
+
+    def requests(self) -> int:
+        url = f"{self.url}/_emulator/requests"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return len(json.loads(answer.read())["requests"])
+
+    def __enter__(self) -> ExternalEmulator:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=30)
+        self._folder.cleanup()
+
+
 def _fleet(emu: Emulator, workspaces: int, per_workspace: int, days_left: float) -> list[str]:
     admins = []
     for w in range(workspaces):
@@ -98,16 +162,18 @@ def measure_pool(
     workspaces: int, per_workspace: int, latency_ms: int, concurrency: int
 ) -> tuple[float, int, int]:
     """(seconds, API calls, rotations) of one pass rotating every credential."""
-    with Emulator() as emu:
-        admins = _fleet(emu, workspaces, per_workspace, days_left=3)
-        emu.set_latency(latency_ms)
-        spaces, clients = _workspaces(emu, admins)
-        runner = Runner(_config(concurrency, workspaces * per_workspace), clock=emu.now)
-        before = len(emu.request_log())
+    with ExternalEmulator(workspaces, per_workspace, latency_ms) as emu:
+        clients = [ProjectManagerClient(emu.url, Secret(a), max_retries=0) for a in emu.admins]
+        spaces = [
+            Workspace(f"ws-{i:03d}", client, MemorySink(), MemoryLock(f"ws-{i:03d}"))
+            for i, client in enumerate(clients)
+        ]
+        runner = Runner(_config(concurrency, workspaces * per_workspace), clock=lambda: NOW)
+        before = emu.requests()
         started = time.monotonic()
         report = runner.run_pass(spaces)
         elapsed = time.monotonic() - started
-        calls = len(emu.request_log()) - before
+        calls = emu.requests() - before
         for client in clients:
             client.close()
         if report.exit_code != 0:
@@ -117,16 +183,14 @@ def measure_pool(
 
 def measure_sequential(workspaces: int, per_workspace: int, latency_ms: int) -> float:
     """What a shell script does: list, then create, verify and revoke one key after another."""
-    with Emulator() as emu:
-        admins = _fleet(emu, workspaces, per_workspace, days_left=3)
-        emu.set_latency(latency_ms)
+    with ExternalEmulator(workspaces, per_workspace, latency_ms) as emu:
         started = time.monotonic()
-        for admin in admins:
+        for admin in emu.admins:
             with ProjectManagerClient(emu.url, Secret(admin), max_retries=0) as client:
                 for key in client.list_keys():
                     if not key.name.startswith("app-"):
                         continue
-                    new = client.create_key(f"{key.name}@{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}")
+                    new = client.create_key(f"{key.name}@{NOW:%Y-%m-%dT%H:%M:%SZ}")
                     client.me(new.secret)
                     client.revoke_key(key.id)
         return time.monotonic() - started
@@ -179,8 +243,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def measure_serve_rss() -> float:
-    """RSS of ``rotator serve`` after its first (idle) pass, in MB."""
+def measure_serve_rss(python: str) -> float:
+    """RSS of ``rotator serve`` after its first (idle) pass, in MB, run by ``python`` (a venv
+    with the runtime dependencies alone, as in the image, gives the deployed figure)."""
     with Emulator() as emu, tempfile.TemporaryDirectory() as folder:
         (admin,) = _fleet(emu, 1, 10, days_left=300)
         port = _free_port()
@@ -194,7 +259,7 @@ def measure_serve_rss() -> float:
             "ROTATOR_LOG_LEVEL": "error",
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "rotator", "serve"], env=env, stderr=subprocess.DEVNULL
+            [python, "-m", "rotator", "serve"], env=env, stderr=subprocess.DEVNULL
         )
         try:
             deadline = time.monotonic() + 30
@@ -232,6 +297,12 @@ def measure_growth(passes: int) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="every measurement, at a small size")
+    parser.add_argument(
+        "--runtime-python",
+        default=sys.executable,
+        help="the interpreter of a venv with the runtime dependencies only (`pip install .`), "
+        "for the RSS of serve as deployed; default: this one",
+    )
     args = parser.parse_args()
     configure_logging(level="error", stream=open(os.devnull, "w"))  # noqa: SIM115
     workspaces, per_ws, latency = (2, 3, 5) if args.tiny else (50, 20, 20)

@@ -603,3 +603,29 @@ def test_an_unknown_command_is_a_usage_error(tmp_path: Path) -> None:
 
     assert result.returncode == 2, result.describe()
     assert "Traceback" not in result.stderr
+
+
+def test_the_version_is_the_one_pyproject_declares() -> None:
+    import tomllib  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from rotator import __version__  # noqa: PLC0415
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert __version__ == project["project"]["version"]
+
+
+def test_help_imports_no_heavy_library() -> None:
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    code = (
+        "import sys, contextlib, io\n"
+        "from rotator.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['run-once', '--help'])\n"
+        "heavy = ('pydantic', 'structlog', 'httpx', 'apscheduler', 'prometheus_client', 'yaml')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
