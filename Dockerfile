@@ -40,7 +40,7 @@ RUN pip install --no-cache-dir -c constraints.txt ".[${EXTRAS}]" \
 
 FROM python:3.11-slim
 
-ARG VERSION=0.1.0
+ARG VERSION=0.2.0
 ARG REVISION=""
 ARG CREATED=""
 

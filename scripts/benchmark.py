@@ -369,10 +369,11 @@ def main() -> int:
             None,
         )
     )
-    serve = measure_serve_rss()
+    serve = measure_serve_rss(args.runtime_python)
+    where = "runtime-only venv" if args.runtime_python != sys.executable else "this venv"
     rows.append(
         Row(
-            "RSS of rotator serve after its first pass",
+            f"RSS of rotator serve after its first pass ({where})",
             f"{serve:.1f} MB",
             "under 50 MB",
             f"{serve / 50:.2f}",
