@@ -4,7 +4,7 @@ Thin on purpose: every decision lives in ``rotator.plan`` and the runner, every 
 by ``rotator.app``. ``--help`` imports nothing but the standard library and
 ``rotator.variables`` (no pydantic, structlog, httpx, apscheduler or prometheus_client): every
 other import happens inside the command that needs it.
-Exit codes (contract.md): 0 done, 1 something left undone, 2 configuration or usage error (one
+Exit codes (README): 0 done, 1 something left undone, 2 configuration or usage error (one
 line per problem, no traceback), 3 nothing could be done and nothing changed.
 """
 

@@ -3,7 +3,7 @@
 Responsible for: building requests (bearer credential, ``x-integration-name``, ``Accept``,
 ``User-Agent``), judging every answer by its HTTP status *and* its envelope (``success`` /
 ``hasError``), mapping failures onto :mod:`rotator.errors`, parsing every variant the
-documentation leaves open (``projectmanager-api.md``, "Unknown"), and retrying what is safe to
+documentation leaves open (the API's documented unknowns), and retrying what is safe to
 retry. It knows nothing of policies, sinks, settings or the engine; it never logs, raises or
 shows a secret (httpx exceptions carry the request and its ``Authorization`` header, so they
 are translated and never chained onto the errors raised here).

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
-#: Marker format of keys the rotator creates: ``<base>@<UTC YYYY-MM-DDTHH:MM:SSZ>`` (contract.md).
+#: Marker format of keys the rotator creates: ``<base>@<UTC YYYY-MM-DDTHH:MM:SSZ>`` (README).
 #: DOTALL and ``\Z``: the rule covers every character a name may hold, a newline included.
 _SUFFIX_RE = re.compile(r"^(?P<base>.*)@(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z)\Z", re.DOTALL)
 #: Characters no managed name may hold: C0/C1 controls, DEL, line and paragraph separators.
@@ -97,7 +97,7 @@ class Identity:
 
 
 class Reason(StrEnum):
-    """Why a credential is (or is not) due for rotation (contract.md, ``key.evaluated``)."""
+    """Why a credential is (or is not) due for rotation (README, ``key.evaluated``)."""
 
     EXPIRING = "expiring"
     MAX_AGE = "max-age"
@@ -133,7 +133,7 @@ class SinkRecord:
     """A credential's metadata as a sink stores it beside the secret; never the secret.
 
     ``key_id`` is the key the sink holds; ``pending_*`` is set between the two phases of a
-    delivery; ``previous_key_id`` stays after that key is revoked (contract.md).
+    delivery; ``previous_key_id`` stays after that key is revoked (README).
     """
 
     key_id: str | None = None
@@ -165,7 +165,7 @@ def utc(value: datetime) -> datetime:
 
 
 def base_name(key_name: str) -> str:
-    """A key's name without the rotator's ``@<UTC time>`` suffix (contract.md, Key names)."""
+    """A key's name without the rotator's ``@<UTC time>`` suffix (README, Key names)."""
     match = _SUFFIX_RE.match(key_name)
     return match.group("base") if match else key_name
 

@@ -2,7 +2,7 @@
 
 No I/O, no clock, no settings object: callers pass ``now`` and a :class:`RotationPolicy` value.
 
-The rules (design.md, contract.md):
+The rules (docs/how-it-works.md, README):
 
 - A key's base name is its name without the rotator's ``@<UTC time>`` suffix. A base name is
   managed when it matches a ROTATOR_KEY_NAMES glob and no ROTATOR_EXCLUDE_KEY_NAMES glob

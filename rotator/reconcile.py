@@ -2,7 +2,7 @@
 credential's view (which key is current, previous, pending, orphan, extra, unknown).
 
 No I/O, no clock, no logging: the runner reads the provider and the sink and hands the results
-in. The rules (design.md, "Where state lives"):
+in. The rules (docs/how-it-works.md):
 
 - **Which credentials.** Those the listed keys select (their base name matches ROTATOR_KEY_NAMES
   and no exclude glob) plus those the sink holds metadata for that the globs still select. A key

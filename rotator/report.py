@@ -1,6 +1,6 @@
 """What a pass did: per-workspace and per-pass reports, the key inventory, the exit-code rule.
 
-Exit codes (contract.md): 0 everything due was done; 1 something was left undone (a credential
+Exit codes (README): 0 everything due was done; 1 something was left undone (a credential
 failed, a lock was held or lost, a breaker tripped, a consumer's restart stalled, the pass was
 stopped early); 3 no workspace could be used at all and nothing was changed.
 """
@@ -107,7 +107,7 @@ class PassReport:
 
     @property
     def exit_code(self) -> int:
-        """0 all done, 1 something left undone, 3 no workspace could be used (contract.md)."""
+        """0 all done, 1 something left undone, 3 no workspace could be used (README)."""
         if self.workspaces and not any(w.usable for w in self.workspaces):
             return 3
         if self.stopped_early or not all(w.succeeded for w in self.workspaces):

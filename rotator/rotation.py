@@ -17,7 +17,7 @@ The states of a rotation and the only transitions allowed between them::
 Every state but ``revoked`` may also go to ``failed`` directly (a rollback that itself failed).
 
 ``unknown``: the sink's state could not be read back, or the secret landed but its record did
-not; nothing is revoked and the pending record lets the next pass settle it (design.md,
+not; nothing is revoked and the pending record lets the next pass settle it (docs/how-it-works.md,
 "Rollback"). Entering a state logs its contract event, records a step for ``rotator demo`` and
 fires the checkpoint named after the state, which tests use to stop the process right there.
 

@@ -1,6 +1,6 @@
 """ROTATOR_SCHEDULE: POSIX cron expressions turned into APScheduler 3 triggers.
 
-Responsible for the meaning of a schedule, exactly as contract.md states it: five fields
+Responsible for the meaning of a schedule, exactly as README states it: five fields
 (minute, hour, day of month, month, day of week); names (``mon``, ``jan``) allowed; 0 and 7 are
 Sunday; when both day of month and day of week are restricted a day matching *either* fires; a
 fire time that falls in a daylight-saving gap runs once at the first valid instant after the gap,

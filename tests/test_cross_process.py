@@ -1,6 +1,7 @@
 """State lives only in the provider and the sink: separate ``run-once`` processes agree.
 
-Two properties of design.md, checked with real processes against the emulator:
+Two properties of the design (docs/how-it-works.md), checked with real processes against the
+emulator:
 
 - the grace period spans processes: a later pass, in a new process, keeps the previous key until
   the time written into the sink's metadata and revokes it after;
@@ -77,7 +78,7 @@ def test_grace_spans_separate_processes(acme: Seeded, tmp_path: Path) -> None:
     assert [k["id"] for k in acme.live_keys(CREDENTIAL)] == [new_id]
     after = _meta(sink_dir)
     assert after["key_id"] == new_id
-    assert after["previous_key_id"] == old_id  # stays after the revoke (contract.md)
+    assert after["previous_key_id"] == old_id  # stays after the revoke (README)
     assert works(acme.emu, (sink_dir / CREDENTIAL).read_text())
     assert sink_leftovers(sink_dir, [CREDENTIAL]) == []
 

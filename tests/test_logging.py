@@ -76,7 +76,7 @@ def test_a_field_named_like_a_secret_is_redacted_at_any_case(name: str) -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        "credential",  # the credential's base name (contract.md), not its value
+        "credential",  # the credential's base name (README), not its value
         "key_id",
         "previous_key_id",
         "key_name",

@@ -1,4 +1,4 @@
-"""No secret in anything the ``rotator`` command prints (design.md invariant 5), end to end.
+"""No secret in anything the ``rotator`` command prints (invariant 5), end to end.
 
 Every command is driven as a real subprocess against the emulator: run-once with a rotation and
 with a failure, plan, status, check-config, their ``--json`` forms, bad configuration, a refused

@@ -1,6 +1,6 @@
 """``rotator serve`` end to end: a real subprocess against the in-process emulator over loopback.
 
-What ops rely on (contract.md): a pass on start, ``/healthz``, ``/readyz`` and ``/metrics`` whose
+What ops rely on (README): a pass on start, ``/healthz``, ``/readyz`` and ``/metrics`` whose
 values match the provider's keys; SIGTERM during a pass finishes the credential in flight and
 starts no other (exit 0), or exits 1 once ROTATOR_SHUTDOWN_TIMEOUT_SECONDS has passed; a bad
 ROTATOR_SCHEDULE is exit 2 naming it. And, in-process, that the scheduler's job fires as POSIX

@@ -18,7 +18,7 @@ from rotator.emulator._server import Emulator
 
 
 def load_seed(seed_path: Path) -> dict[str, Any]:
-    """The seed in a JSON file (the format of emulator-api.md); TypeError when not an object."""
+    """The seed in a JSON file (the format README describes); TypeError when not an object."""
     document = json.loads(seed_path.read_text(encoding="utf-8"))
     if not isinstance(document, dict):
         raise TypeError(f"{seed_path}: a seed is a JSON object")

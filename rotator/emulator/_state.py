@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-#: A key lives two years and its lifetime cannot be chosen (projectmanager-api.md).
+#: A key lives two years and its lifetime cannot be chosen (the API's documentation).
 KEY_LIFETIME = timedelta(days=730)
 #: The request log keeps this many of the latest requests: a long benchmark must not grow it
 #: without end (about 1.5 kB a request).

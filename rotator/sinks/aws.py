@@ -84,7 +84,7 @@ _MAX_NAME_LENGTH: Final = 512
 _PLAIN_TAG_VALUE = re.compile(r"[A-Za-z0-9 _.:/=+@-]*")
 _ENCODED_PREFIX: Final = "b64:"
 _MAX_TAG_VALUE: Final = 256
-# What a key name adds to its credential's name: '@' and a UTC time (contract.md, Key names).
+# What a key name adds to its credential's name: '@' and a UTC time (README, Key names).
 _KEY_NAME_SUFFIX_EXAMPLE: Final = "@2026-11-27T03:00:00Z"
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 # The VersionIds of the values this sink puts: name-based UUIDs in a namespace of our own.

@@ -1,6 +1,6 @@
 """The file sink: one folder, a secret file and a ``.meta.json`` beside it per credential.
 
-The layout is part of the contract with ops (contract.md, "The file sink"): for a credential B,
+The layout is part of the contract with ops (README, docs/sinks.md): for a credential B,
 ``<name>`` holds the secret alone (no trailing newline, mode 0600) and ``<name>.meta.json`` its
 :class:`~rotator.models.SinkRecord`, where ``<name>`` is B with every character outside
 ``A-Za-z0-9._-`` replaced by ``_``. The metadata also names its credential (``"credential"``),
@@ -457,7 +457,7 @@ def record_to_json(record: SinkRecord, credential: str) -> dict[str, str | None]
         "previous_key_id": record.previous_key_id,
         "retire_previous_after": time(record.retire_previous_after),
     }
-    # The pending fields exist only between the two phases of a delivery (contract.md).
+    # The pending fields exist only between the two phases of a delivery (README).
     if record.pending_key_id is not None:
         document["pending_key_id"] = record.pending_key_id
     if record.pending_secret_sha256 is not None:

@@ -89,22 +89,28 @@ def test_the_anchor_rule_matches_githubs() -> None:
 
 
 def _own_files() -> list[Path]:
-    """The deployment, CI and documentation files (their own text, not the package's code)."""
-    roots = [CONFIG, DOCS, ROOT / "scripts", ROOT / ".ci", Path(__file__).parent]
-    files = [ROOT / "Dockerfile", ROOT / ".dockerignore"]
-    for root in roots:
-        files.extend(
-            path for path in root.rglob("*") if path.is_file() and "__pycache__" not in path.parts
-        )
-    return files
+    """Every file of the repository (what git tracks, or would), code and tests included."""
+    import subprocess  # noqa: PLC0415
+
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    files = [ROOT / name for name in listed]
+    return [p for p in files if p.is_file() and p.suffix not in (".png", ".gz")]
 
 
-def test_no_deployment_or_docs_file_points_outside_the_repository() -> None:
+def test_no_file_of_the_repository_points_outside_it() -> None:
     found = [
         f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
         for path in _own_files()
         if path != Path(__file__)
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        for number, line in enumerate(
+            path.read_text(encoding="utf-8", errors="replace").splitlines(), 1
+        )
         if _OUTSIDE.search(line)
     ]
     assert found == []
@@ -114,3 +120,10 @@ def test_the_outside_pattern_catches_what_it_must() -> None:
     for line in ("see ../shared/docs/x", "docs/contract.md", "the design.md invariants"):
         assert _OUTSIDE.search(line), line
     assert not _OUTSIDE.search("docs/how-it-works.md and docs/operations.md")
+
+
+def test_readme_names_every_variable() -> None:
+    from rotator.variables import VARIABLES  # noqa: PLC0415
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert [name for name in VARIABLES if name not in readme] == []

@@ -1,4 +1,5 @@
-"""Invariant tests that close the gaps a mutation check of the engine found (design.md 1-8).
+"""Invariant tests that close the gaps a mutation check of the engine found (invariants 1-8 of
+docs/how-it-works.md).
 
 Each invariant was broken on purpose, one small realistic bug at a time, in the engine, the
 policy, the sinks and the logging module; tests/test_engine.py caught most. Each test here was

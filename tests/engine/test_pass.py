@@ -1,7 +1,7 @@
 """The rotation pass against the real emulator over loopback HTTP, with a memory or file sink.
 
-Tests named ``test_invariant_N_*`` hold design.md's invariant N; each was broken on purpose once
-in the engine to see it fail.
+Tests named ``test_invariant_N_*`` hold invariant N of docs/how-it-works.md; each was broken on
+purpose once in the engine to see it fail.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The file sink's own behaviour: the on-disk layout of contract.md, names, atomic and durable
+"""The file sink's own behaviour: the on-disk layout of docs/sinks.md, names, atomic and durable
 writes, compare-and-set across processes, and what it refuses to read (symlinks, FIFOs, devices).
 
 Processes are real (``subprocess``): a second writer, a writer killed in the middle. Where the
