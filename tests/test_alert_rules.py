@@ -84,7 +84,7 @@ BREAKAGES = {
     "RotatorManagedKeyExpiringSoon": ("< 7 * 86400", "< 5 * 86400"),
     "RotatorManagedKeyExpiringSoon-role": ('{role="current"}', ""),
     "RotatorUnmanagedKeyExpiringSoon": ("< 14 * 86400", "< 16 * 86400"),
-    "RotatorShardNotReporting": ("{shard!=\"\"} < 2 * 86400", "{shard!=\"\"} < 3 * 86400"),
+    "RotatorShardNotReporting": ('{shard!=""} < 2 * 86400', '{shard!=""} < 3 * 86400'),
     "RotatorShardNotReporting-never": ("or max by (job) (rotator_shards) * 0", ""),
 }
 
