@@ -368,3 +368,82 @@ def test_a_read_back_error_after_a_good_write_never_rolls_back(world: World) -> 
     assert world.run().exit_code == 0
     assert world.works(world.held_secret("app-billing"))
     assert old_id not in [k["id"] for k in world.live("app-billing")]
+
+
+# ----------------------------------------------- what the mutation check let through
+
+
+class _NowhereProvider(_Overlap):
+    """The real client, except that a new key's ``me`` names no workspace at all."""
+
+    def me(self, credential: Secret | None = None) -> Identity:
+        identity = super().me(credential)
+        if credential is None:
+            return identity
+        return Identity(user_id=identity.user_id, workspace_id=None, workspace_name=None)
+
+
+def test_a_new_key_whose_me_names_no_workspace_is_rolled_back(world: World) -> None:
+    old_id, old_secret = deliver_due(world)
+    ws = Workspace("acme", _NowhereProvider(world.client()), world.sink, world.lock)
+    report = world.engine().run_pass([ws])
+    assert report.exit_code == 1
+    assert [k["id"] for k in world.live("app-billing")] == [old_id]
+    assert world.held_secret("app-billing") == Secret(old_secret)
+    failed = events(world, "rotation.failed")
+    assert failed and failed[0]["step"] == "verify"
+
+
+class _LossySink(MemorySink):
+    """A backend that keeps the record but silently drops one of its fields (a lossy store)."""
+
+    def write_record(
+        self, credential: str, record: SinkRecord, *, expected_version: str | None
+    ) -> str | None:
+        lossy = replace(record, retire_previous_after=None)
+        return super().write_record(credential, lossy, expected_version=expected_version)
+
+
+def test_a_metadata_read_back_that_differs_in_any_field_is_not_a_delivery(emulator: Any) -> None:
+    from tests.conftest import _world  # noqa: PLC0415
+
+    w = _world(emulator, _LossySink())
+    old_id, _ = deliver_due(w)
+    report = w.run(grace=timedelta(hours=24))
+    for client in w.clients:
+        client.close()
+    # The record lost the time the old key may go: trusting it would retire the old key at once.
+    assert report.exit_code == 1
+    assert old_id in [k["id"] for k in w.live("app-billing")]
+
+
+class _FailingFor(MemorySink):
+    """Deliveries of the named credentials fail (nothing is written): their rotation fails."""
+
+    def __init__(self, failing: set[str]) -> None:
+        super().__init__()
+        self.failing = failing
+        self.armed = False
+
+    def write_record(
+        self, credential: str, record: SinkRecord, *, expected_version: str | None
+    ) -> str | None:
+        if self.armed and credential in self.failing:
+            raise SinkError("disk full")
+        return super().write_record(credential, record, expected_version=expected_version)
+
+
+def test_the_breaker_trips_above_the_ratio_not_at_it(emulator: Any) -> None:
+    from tests.conftest import _world  # noqa: PLC0415
+
+    sink = _FailingFor({"app-a", "app-d"})
+    w = _world(emulator, sink)
+    for days, name in enumerate(("app-a", "app-b", "app-c", "app-d", "app-e"), start=1):
+        w.add_key(name, days_left=days)  # rotated in this order, most urgent first
+    sink.armed = True
+    report = w.run(workspace_concurrency=1, max_failure_ratio=0.5)
+    for client in w.clients:
+        client.close()
+    # After four attempts two failed: exactly the ratio, not above it, so app-e still rotates.
+    assert not report.workspaces[0].breaker_tripped
+    assert report.workspaces[0].outcomes["app-e"] is Outcome.ROTATED

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""A small mutation check: plausible one-line bugs in the engine, the policy, the file sink, the
+client and the logging, each applied alone to a copy of the tree, and the tests that should
+catch it run against it. Prints which were caught and which survived.
+
+Not part of the test run (it takes minutes): ``python scripts/mutation_check.py [-k NAME]``.
+Each mutant's replacement must match exactly once, so a refactor that moves the code makes the
+script fail loudly rather than test nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+ENGINE = ("tests/engine",)
+MUTANTS = [
+    # -- policy
+    Mutant("rotate-before off by a day", "rotator/policy.py",
+           "if left < policy.rotate_before_days:", "if left < policy.rotate_before_days - 1:", ENGINE),
+    Mutant("rotate-before inclusive", "rotator/policy.py",
+           "if left < policy.rotate_before_days:", "if left <= policy.rotate_before_days:", ENGINE),
+    Mutant("exclude globs never match", "rotator/policy.py",
+           "if any(fnmatchcase(base_name, pattern) for pattern in policy.exclude_key_names):",
+           "if False:", ENGINE),
+    Mutant("max age ignored", "rotator/policy.py",
+           "if policy.max_age_days is not None and age > policy.max_age_days:", "if False:",
+           ENGINE),
+    # -- reconcile
+    Mutant("createdBy not required", "rotator/models.py",
+           "and self.created_by == user_id\n", "\n", ENGINE),
+    Mutant("pending judged against the current hash", "rotator/reconcile.py",
+           "state.secret_sha256 is not None and state.secret_sha256 == record.pending_secret_sha256",
+           "state.secret_sha256 is not None and state.secret_sha256 == record.secret_sha256",
+           ENGINE),
+    Mutant("duplicate ids trusted", "rotator/reconcile.py",
+           "if len(ids) != len(set(ids)):", "if False:", ENGINE),
+    Mutant("hash mismatch trusted", "rotator/reconcile.py",
+           "if record.secret_sha256 is not None and state.secret_sha256 not in known:", "if False:",
+           ENGINE),
+    Mutant("orphan age ignored", "rotator/reconcile.py",
+           "elif utc(now) - created >= config.orphan_min_age:", "elif True:", ENGINE),
+    Mutant("a missing current key is not missing", "rotator/reconcile.py",
+           "        decision = missing()\n    return CredentialView(", "        decision = None\n    return CredentialView(",
+           ENGINE),
+    # -- plan
+    Mutant("retire while the current key is missing", "rotator/plan.py",
+           "if model.previous is not None and model.current is not None:",
+           "if model.previous is not None:", ENGINE),
+    Mutant("finishing a delivery keeps the old grace", "rotator/plan.py",
+           "retire_after=utc(now) + config.grace,", "retire_after=record.retire_previous_after,",
+           ENGINE),
+    Mutant("missing waits for the grace", "rotator/plan.py",
+           "if not in_grace or decision.reason in (Reason.MISSING, Reason.FORCED):",
+           "if not in_grace or decision.reason is Reason.FORCED:", ENGINE),
+    # -- rotation
+    Mutant("rollback after a read-back error", "rotator/rotation.py",
+           "                machine.enter(State.UNKNOWN, new.key.id, detail=\"the sink could not be read back\")\n                return",
+           "                self._rollback(machine, new.key)\n                return", ENGINE),
+    Mutant("the grace restarts nowhere", "rotator/rotation.py",
+           "            retire_previous_after=now + self._ctx.config.grace,\n        )\n        self._write_record(finished",
+           "            retire_previous_after=record.retire_previous_after,\n        )\n        self._write_record(finished",
+           ENGINE),
+    Mutant("metadata read-back checks only the key id", "rotator/rotation.py",
+           "if readback.record != current or readback.secret_sha256 != digest:",
+           "if readback.record is None or readback.record.key_id != current.key_id:", ENGINE),
+    Mutant("a new key answering for no workspace accepted", "rotator/rotation.py",
+           "if identity.workspace_id is None or identity.workspace_id != own.workspace_id:",
+           "if identity.workspace_id is not None and identity.workspace_id != own.workspace_id:",
+           ENGINE),
+    Mutant("own key retired without its source", "rotator/rotation.py",
+           "        if self._own_key_source is None:\n            return True",
+           "        if True:\n            return True", ENGINE),
+    # -- runner
+    Mutant("breaker at the ratio, not above", "rotator/runner.py",
+           "return attempts >= 3 and failures / attempts > max_failure_ratio",
+           "return attempts >= 3 and failures / attempts >= max_failure_ratio", ENGINE),
+    Mutant("budget not counted", "rotator/runner.py",
+           "            self._budget -= 1\n", "", ENGINE),
+    Mutant("the lock not held", "rotator/runner.py",
+           "            run.held = run.stack.enter_context(ws.lock.hold())",
+           "            run.held = None", ENGINE),
+    Mutant("remembered credentials forgotten", "rotator/runner.py",
+           "    credentials = credentials_of(grouped, remembered, policy)",
+           "    credentials = credentials_of(grouped, (), policy)", ENGINE),
+    # -- file sink
+    Mutant("file sink follows symlinks on read", "rotator/sinks/file.py",
+           "os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK",
+           "os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK", ("tests/sinks/test_file.py",)),
+    Mutant("file sink trusts another credential's record", "rotator/sinks/file.py",
+           "if named is not None and named != credential:", "if False:",
+           ("tests/sinks/test_file.py", "tests/sinks/test_contract.py")),
+    # -- client
+    Mutant("Retry-After not capped", "rotator/client.py",
+           "MAX_WAIT_SECONDS: Final = 30.0", "MAX_WAIT_SECONDS: Final = 3000.0",
+           ("tests/test_client.py",)),
+    # -- logging
+    Mutant("redaction case-sensitive", "rotator/logging.py",
+           "_SENSITIVE_FIELDS = re.compile(rf\"{_SENSITIVE_NAME}$\", re.IGNORECASE)",
+           "_SENSITIVE_FIELDS = re.compile(rf\"{_SENSITIVE_NAME}$\")", ("tests/test_logging.py",)),
+]  # fmt: skip
+
+
+def run(mutant: Mutant, python: str) -> bool:
+    """True when the tests caught the mutant (they failed)."""
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(folder) / "tree"
+        shutil.copytree(
+            ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "build")
+        )
+        target = copy / mutant.path
+        text = target.read_text()
+        if text.count(mutant.old) != 1:
+            raise SystemExit(f"{mutant.name}: the code to mutate is not found exactly once")
+        target.write_text(text.replace(mutant.old, mutant.new))
+        done = subprocess.run(
+            [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *mutant.tests],
+            cwd=copy,
+            env={"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin", "HOME": folder},
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        return done.returncode != 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-k", default="", help="only mutants whose name contains this")
+    args = parser.parse_args()
+    chosen = [m for m in MUTANTS if args.k in m.name]
+    caught = 0
+    for mutant in chosen:
+        ok = run(mutant, sys.executable)
+        caught += ok
+        print(f"{'caught  ' if ok else 'SURVIVED'} {mutant.name}", flush=True)
+    print(f"\n{caught} of {len(chosen)} mutants caught")
+    return 0 if caught == len(chosen) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
