@@ -353,3 +353,36 @@ def test_a_pass_the_api_refuses_records_a_failure_and_keeps_the_key_series(tmp_p
     # What the keys were at the last successful listing is still the best knowledge there is.
     assert samples(metrics, EXPIRY) == before
     assert samples(metrics, "rotator_api_requests_total")[lbl(endpoint="list", status="503")] >= 1
+
+
+def test_a_pass_that_crashed_is_a_failed_pass_in_every_metric(tmp_path: Path) -> None:
+    with Emulator() as emu:
+        ws = emu.add_workspace("Acme")
+        _id, admin = emu.add_key(ws, "rotator-admin", expires=emu.now() + timedelta(days=700))
+        key_file = tmp_path / "api-key"
+        key_file.write_text(admin)
+        settings = load_settings(
+            {
+                "ROTATOR_API_URL": emu.url,
+                "ROTATOR_API_KEY_FILE": str(key_file),
+                "ROTATOR_KEY_NAMES": "app-*",
+                "ROTATOR_SINK_FILE_DIR": str(tmp_path / "secrets"),
+            }
+        )
+        metrics = Metrics()
+        run_pass_with_metrics(settings, build_runner(settings), metrics)
+        first = _value(metrics, "rotator_last_pass_timestamp_seconds", workspace="default")
+        assert _value(metrics, "rotator_last_pass_success", workspace="default") == 1
+        key_file.unlink()  # the mounted Secret is gone: the next pass cannot even start
+        with pytest.raises(Exception):  # noqa: B017, PT011 - whatever it is, it goes on up
+            run_pass_with_metrics(settings, build_runner(settings), metrics)
+        assert _value(metrics, "rotator_last_pass_success", workspace="default") == 0
+        assert _value(metrics, "rotator_last_pass_timestamp_seconds", workspace="default") >= first
+
+
+def _value(metrics: Metrics, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(metrics.exposition().decode()):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    raise AssertionError(f"no sample {name} {labels}")

@@ -400,3 +400,25 @@ def test_the_scheduled_job_fires_as_posix_cron_in_the_configured_zone(
     assert next_run.utcoffset() in (timedelta(hours=1), timedelta(hours=2))
     assert timedelta(0) < next_run - datetime.now(UTC) <= timedelta(days=7)
     assert deployment.emu.request_log() == []
+
+
+def test_serve_on_a_port_already_in_use_is_exit_2_naming_the_variable(
+    deployment: Deployment,
+) -> None:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "rotator", "serve"],
+            env=deployment.env(ROTATOR_HTTP_PORT=str(port), ROTATOR_HTTP_HOST="127.0.0.1"),
+            capture_output=True,
+            text=True,
+            timeout=PATIENCE_SECONDS,
+            check=False,
+        )
+    assert result.returncode == 2, result.stderr
+    assert "ROTATOR_HTTP_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
