@@ -209,11 +209,16 @@ def test_invariant_1_unknown_sink_state_revokes_nothing(world: World) -> None:
     assert len(live) == 2  # old and new both kept: the sink might hold either
     assert old_id in [k["id"] for k in live]
     assert "rotation.rolled_back" not in [e["event"] for e in world.events()]
-    # The sink answers again: the next pass settles from the hash (not delivered: revoke new).
+    pending = world.sink.record_of("app-billing")
+    assert pending is not None and pending.pending_key_id is not None
+    # The sink answers again: the next pass settles from the hash (not delivered: the pending
+    # key is revoked), then rotates the still-due credential, grace 0: one key is left.
     del world.sink.fail_always["read_back"]
     world.run()
-    live = world.live("app-billing")
-    assert len(live) >= 1
+    live = [k["id"] for k in world.live("app-billing")]
+    assert pending.pending_key_id not in live
+    assert old_id not in live
+    assert len(live) == 1
     assert world.works(world.held_secret("app-billing"))
 
 

@@ -12,7 +12,7 @@ import pytest
 from rotator.app import build_runner, open_workspaces
 from rotator.emulator import Emulator
 from rotator.report import PassReport
-from rotator.settings import load_settings
+from rotator.settings import Settings, load_settings
 from tests.k8s.fixtures import NAMESPACE, Cluster
 from tests.sinks.test_kubernetes_rollout import _workload
 
@@ -25,8 +25,8 @@ def emu() -> Iterator[Emulator]:
         yield emulator
 
 
-def _pass(emu: Emulator, cluster: Cluster, admin: str, grace_hours: str = "0") -> PassReport:
-    settings = load_settings(
+def _settings(emu: Emulator, cluster: Cluster, admin: str, grace_hours: str = "0") -> Settings:
+    return load_settings(
         {
             "ROTATOR_API_URL": emu.url,
             "ROTATOR_API_KEY": admin,
@@ -41,6 +41,10 @@ def _pass(emu: Emulator, cluster: Cluster, admin: str, grace_hours: str = "0") -
             "ROTATOR_LEASE_NAMESPACE": NAMESPACE,
         }
     )
+
+
+def _pass(emu: Emulator, cluster: Cluster, admin: str, grace_hours: str = "0") -> PassReport:
+    settings = _settings(emu, cluster, admin, grace_hours)
     runner = build_runner(settings, clock=emu.now)
     with open_workspaces(settings) as workspaces:
         return runner.run_pass(workspaces)
@@ -87,3 +91,20 @@ def test_a_hanging_restart_is_reported_and_the_old_key_stays(
     assert old_id in _live(emu, ws)
     results = report.workspaces[0].results
     assert results["app-billing"].rollout_stalled
+
+
+def test_plan_and_status_read_the_kubernetes_sink(emu: Emulator, cluster: Cluster) -> None:
+    _ws, admin, old_id = _setup(emu, cluster)
+    settings = _settings(emu, cluster, admin)
+    runner = build_runner(settings, dry_run=True, clock=emu.now)
+    with open_workspaces(settings) as workspaces:
+        planned = [(a.credential, str(a.action), a.reason) for a in runner.plan(workspaces)]
+        assert planned == [("app-billing", "rotate", "expiring")]
+    assert _pass(emu, cluster, admin).exit_code == 0
+    cluster.server.complete_rollout("Deployment", NAMESPACE, "billing-web")
+    with open_workspaces(settings) as workspaces:
+        planned = [(a.credential, str(a.action), a.key_id) for a in runner.plan(workspaces)]
+        rows = {r.key_id: (r.role, r.reason) for r in runner.inventory(workspaces)}
+    assert planned == [("app-billing", "retire", old_id)]  # the restart is done: it may go
+    assert rows[old_id] == ("previous", "previous")
+    assert any(role == "current" for role, _reason in rows.values())
