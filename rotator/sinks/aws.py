@@ -53,7 +53,7 @@ import string
 import threading
 import uuid
 from collections.abc import Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from rotator.errors import (
@@ -65,8 +65,16 @@ from rotator.errors import (
     SinkPermissionError,
     SinkUnavailableError,
 )
-from rotator.models import Secret, SinkRecord, base_name, utc
-from rotator.sinks.base import EMPTY, SinkState, WorkloadRollout
+from rotator.models import Secret, SinkRecord
+from rotator.sinks.base import (
+    EMPTY,
+    RECORD_FIELDS,
+    SinkState,
+    WorkloadRollout,
+    format_time,
+    name_problems,
+    record_from_fields,
+)
 
 KIND: Final = "aws-secrets-manager"
 DEFAULT_SECRET_ID_TEMPLATE: Final = "key-rotator/{workspace}/{credential}"  # noqa: S105 - a name
@@ -86,14 +94,10 @@ _ENCODED_PREFIX: Final = "b64:"
 _MAX_TAG_VALUE: Final = 256
 # What a key name adds to its credential's name: '@' and a UTC time (README, Key names).
 _KEY_NAME_SUFFIX_EXAMPLE: Final = "@2026-11-27T03:00:00Z"
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 # The VersionIds of the values this sink puts: name-based UUIDs in a namespace of our own.
 _TOKEN_NAMESPACE: Final = uuid.UUID("5c1d6f0e-6b52-4d0e-9b6e-6b65792d726f")
 
-_STRING_FIELDS: Final = ("key_id", "key_name", "previous_key_id", "pending_key_id")
-_HASH_FIELDS: Final = ("secret_sha256", "pending_secret_sha256")
-_TIME_FIELDS: Final = ("expires", "delivered_at", "retire_previous_after")
-_RECORD_FIELDS: Final = _STRING_FIELDS + _HASH_FIELDS + _TIME_FIELDS
+_RECORD_FIELDS: Final = RECORD_FIELDS
 
 # AWS error codes: the identity was refused (IAM, a resource or KMS key policy, bad keys) ...
 _PERMISSION_CODES: Final = frozenset(
@@ -228,21 +232,10 @@ class AwsSecretsManagerSink:
         return f"{KIND}:{self._region}:{self._template}{field}{where}"
 
     def check_names(self, credentials: Collection[str]) -> Mapping[str, str]:
-        problems: dict[str, str] = {}
-        by_name: dict[str, list[str]] = {}
-        for credential in dict.fromkeys(credentials):
-            problem = self._name_problem(credential)
-            if problem is not None:
-                problems[credential] = problem
-            else:
-                by_name.setdefault(self.secret_name(credential), []).append(credential)
-        for name, sharing in by_name.items():
-            if len(sharing) < 2:
-                continue
-            for credential in sharing:
-                others = ", ".join(repr(other) for other in sharing if other != credential)
-                problems[credential] = f"secret name {name!r} is also that of {others}"
-        return problems
+        return name_problems(
+            credentials, stored_name=self.secret_name, problem=self._name_problem,
+            what="secret name",
+        )  # fmt: skip
 
     def list_credentials(self) -> Sequence[str]:
         workspace_value = _encode_tag_value(self._workspace)
@@ -541,7 +534,7 @@ class AwsSecretsManagerSink:
             value = getattr(record, field)
             if value is None:
                 continue
-            text = _format_time(value) if field in _TIME_FIELDS else str(value)
+            text = format_time(value) if isinstance(value, datetime) else str(value)
             encoded = _encode_tag_value(text)
             if len(encoded) > _MAX_TAG_VALUE:
                 raise SinkError(
@@ -577,30 +570,9 @@ class AwsSecretsManagerSink:
             raise SinkMetadataError(
                 f"{where} holds the record of another credential, not {credential!r}"
             )
-        fields: dict[str, Any] = {}
-        for field in _RECORD_FIELDS:
-            text = values[field]
-            if text is not None and field in _HASH_FIELDS and not _SHA256_HEX.match(text):
-                raise SinkMetadataError(f"{where}: {field} is not a lowercase hex SHA-256")
-            if text is not None and field in _TIME_FIELDS:
-                try:
-                    fields[field] = _parse_time(text)
-                except ValueError as exc:
-                    raise SinkMetadataError(
-                        f"{where}: {field} is not an ISO 8601 time with an offset"
-                    ) from exc
-            else:
-                fields[field] = text
-        if (fields["pending_key_id"] is None) != (fields["pending_secret_sha256"] is None):
-            raise SinkMetadataError(
-                f"{where}: pending_key_id and pending_secret_sha256 must come together"
-            )
-        record = SinkRecord(**fields)
-        if record.key_name is not None and base_name(record.key_name) != credential:
-            raise SinkMetadataError(
-                f"{where} names a key of another credential, not {credential!r}"
-            )
-        return record
+        return record_from_fields(
+            values, where=where, key_of=lambda field: field, credential=credential
+        )
 
     def _check_expected(
         self,
@@ -713,15 +685,3 @@ def _request_token(name: str, pending_key_tag: str | None, secret_string: str) -
     """
     value_sha256 = hashlib.sha256(secret_string.encode()).hexdigest()
     return str(uuid.uuid5(_TOKEN_NAMESPACE, f"{name}\n{pending_key_tag or ''}\n{value_sha256}"))
-
-
-def _format_time(value: datetime) -> str:
-    """ISO 8601 UTC with ``Z``, microseconds only when the instant has some (tag-safe)."""
-    return utc(value).isoformat().replace("+00:00", "Z")
-
-
-def _parse_time(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        raise ValueError("a time without an offset is ambiguous")
-    return value.astimezone(UTC)

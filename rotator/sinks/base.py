@@ -35,13 +35,15 @@ credential at the same time; calls on different credentials must be safe togethe
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
-from rotator.models import Secret, SinkRecord
+from rotator.errors import SinkMetadataError
+from rotator.models import Secret, SinkRecord, base_name, utc
 
 
 @dataclass(frozen=True)
@@ -146,3 +148,93 @@ def rollout_state(workloads: Sequence[WorkloadRollout]) -> RolloutState:
         if state in states:
             return state
     return RolloutState.READY
+
+
+def name_problems(
+    credentials: Collection[str],
+    *,
+    stored_name: Callable[[str], str],
+    problem: Callable[[str], str | None],
+    what: str,
+) -> dict[str, str]:
+    """``check_names`` for a backend: each credential's own ``problem`` (a name that can never be
+    stored), and for every credentials that map to one ``stored_name`` a problem naming the
+    others, for each of them (a collision is never an overwrite). ``what`` names the stored
+    name in the message ("file name", "Secret name", ...)."""
+    problems: dict[str, str] = {}
+    by_name: dict[str, list[str]] = {}
+    for credential in dict.fromkeys(credentials):
+        own = problem(credential)
+        if own is not None:
+            problems[credential] = own
+        else:
+            by_name.setdefault(stored_name(credential), []).append(credential)
+    for name, sharing in by_name.items():
+        if len(sharing) < 2:
+            continue
+        for credential in sharing:
+            others = ", ".join(repr(other) for other in sharing if other != credential)
+            problems[credential] = f"{what} {name!r} is also that of {others}"
+    return problems
+
+
+def format_time(value: datetime) -> str:
+    """How every sink stores a time: ISO 8601 UTC with ``Z``; microseconds only when the instant
+    has some (``2026-11-27T03:00:00Z``), so a record round-trips exactly."""
+    return utc(value).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    """A stored time (ISO 8601 with an offset, ``Z`` included) in UTC; ValueError otherwise: a
+    time without an offset would be a guess."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("a time without an offset is ambiguous")
+    return value.astimezone(UTC)
+
+
+#: The fields of a SinkRecord, as each sink stores them.
+RECORD_FIELDS: Final = tuple(f.name for f in fields(SinkRecord))
+_HASH_FIELDS: Final = frozenset({"secret_sha256", "pending_secret_sha256"})
+_TIME_FIELDS: Final = frozenset({"expires", "delivered_at", "retire_previous_after"})
+_SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
+
+
+def record_from_fields(
+    values: Mapping[str, str | None],
+    *,
+    where: str,
+    key_of: Callable[[str], str],
+    credential: str,
+) -> SinkRecord:
+    """A SinkRecord from a sink's stored strings, by field name (a missing field is None), with
+    every check a record must pass before it is trusted: hashes are lowercase hex SHA-256, times
+    ISO 8601 with an offset, the pending fields come together, and the key it names is of
+    ``credential``. SinkMetadataError names ``where`` and the stored key (``key_of``), never a
+    value."""
+    parsed: dict[str, Any] = {}
+    for name in RECORD_FIELDS:
+        value = values.get(name)
+        if value is None:
+            parsed[name] = None
+        elif name in _HASH_FIELDS and not _SHA256_HEX.fullmatch(value):
+            raise SinkMetadataError(f"{where}: {key_of(name)} is not a lowercase hex SHA-256")
+        elif name in _TIME_FIELDS:
+            try:
+                parsed[name] = parse_time(value)
+            except ValueError:
+                # Chain nothing: the ValueError quotes the stored text.
+                raise SinkMetadataError(
+                    f"{where}: {key_of(name)} is not an ISO 8601 time with an offset"
+                ) from None
+        else:
+            parsed[name] = value
+    if (parsed["pending_key_id"] is None) != (parsed["pending_secret_sha256"] is None):
+        raise SinkMetadataError(
+            f"{where}: {key_of('pending_key_id')} and {key_of('pending_secret_sha256')} "
+            "must come together"
+        )
+    record = SinkRecord(**parsed)
+    if record.key_name is not None and base_name(record.key_name) != credential:
+        raise SinkMetadataError(f"{where} names a key of another credential, not of {credential!r}")
+    return record

@@ -48,7 +48,7 @@ import stat
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -60,8 +60,14 @@ from rotator.errors import (
     SinkPermissionError,
     SinkUnavailableError,
 )
-from rotator.models import Secret, SinkRecord, base_name, utc
-from rotator.sinks.base import SinkState, WorkloadRollout
+from rotator.models import Secret, SinkRecord, base_name
+from rotator.sinks.base import (
+    SinkState,
+    WorkloadRollout,
+    format_time,
+    name_problems,
+    parse_time,
+)
 
 META_SUFFIX: Final = ".meta.json"
 #: The file lock's name (rotator.locks.file), reserved here when the lock shares the folder.
@@ -95,19 +101,6 @@ _PENDING_FIELDS: Final = ("pending_key_id", "pending_secret_sha256")
 def file_name(credential: str) -> str:
     """The file name of ``credential``'s secret: unsafe characters become ``_``."""
     return _UNSAFE_CHARS.sub("_", credential)
-
-
-def format_time(value: datetime) -> str:
-    """ISO 8601 UTC with ``Z``; microseconds only when the instant has some."""
-    return utc(value).isoformat().replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> datetime:
-    """Parse an ISO 8601 time with an offset (``Z`` included) into UTC; ValueError otherwise."""
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        raise ValueError("a time without an offset is ambiguous")
-    return value.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -146,21 +139,9 @@ class FileSink:
         return f"file:{self._directory}"
 
     def check_names(self, credentials: Collection[str]) -> Mapping[str, str]:
-        problems: dict[str, str] = {}
-        by_name: dict[str, list[str]] = {}
-        for credential in dict.fromkeys(credentials):
-            problem = _reserved_name_problem(credential)
-            if problem is not None:
-                problems[credential] = problem
-            else:
-                by_name.setdefault(file_name(credential), []).append(credential)
-        for name, sharing in by_name.items():
-            if len(sharing) < 2:
-                continue
-            for credential in sharing:
-                others = ", ".join(repr(other) for other in sharing if other != credential)
-                problems[credential] = f"file name {name!r} is also that of {others}"
-        return problems
+        return name_problems(
+            credentials, stored_name=file_name, problem=_reserved_name_problem, what="file name"
+        )
 
     def list_credentials(self) -> Sequence[str]:
         """Every credential with a metadata file, by the name its record gives.

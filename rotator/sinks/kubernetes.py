@@ -36,7 +36,7 @@ import hashlib
 import re
 import string
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
 from functools import partial
 from pathlib import Path
@@ -66,8 +66,16 @@ from rotator.kube import (
     own_namespace,
     server_of,
 )
-from rotator.models import Secret, SinkRecord, base_name, utc
-from rotator.sinks.base import RolloutState, SinkState, WorkloadRollout
+from rotator.models import Secret, SinkRecord, utc
+from rotator.sinks.base import (
+    RolloutState,
+    SinkState,
+    WorkloadRollout,
+    format_time,
+    name_problems,
+    parse_time,
+    record_from_fields,
+)
 
 if TYPE_CHECKING:
     from kubernetes.client import V1Secret
@@ -98,7 +106,6 @@ _NAME_SETTING = "ROTATOR_SINK_KUBERNETES_SECRET_NAME"
 _KEY_SETTING = "ROTATOR_SINK_KUBERNETES_SECRET_KEY"
 _RESTART_SETTING = "ROTATOR_SINK_KUBERNETES_RESTART"
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _MERGE_PATCH: Final = "application/merge-patch+json"
 _STRATEGIC_MERGE_PATCH: Final = "application/strategic-merge-patch+json"
 _LIST_PAGE: Final = 250
@@ -120,19 +127,6 @@ _TIME_FIELDS: Final = {
     "retire_previous_after": "retire-previous-after",
 }
 _RECORD_ANNOTATIONS: Final = {**_STRING_FIELDS, **_HASH_FIELDS, **_TIME_FIELDS}
-
-
-def format_time(value: datetime) -> str:
-    """ISO 8601 UTC with ``Z``; microseconds only when the instant has some."""
-    return utc(value).isoformat().replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> datetime:
-    """An ISO 8601 / RFC 3339 time with an offset, in UTC; ValueError otherwise."""
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        raise ValueError("a time without an offset is ambiguous")
-    return value.astimezone(UTC)
 
 
 class KubernetesSink:
@@ -201,21 +195,10 @@ class KubernetesSink:
         )
 
     def check_names(self, credentials: Collection[str]) -> Mapping[str, str]:
-        problems: dict[str, str] = {}
-        by_name: dict[str, list[str]] = {}
-        for credential in dict.fromkeys(credentials):
-            problem = self._name_problem(credential)
-            if problem is not None:
-                problems[credential] = problem
-            else:
-                by_name.setdefault(self.secret_name(credential), []).append(credential)
-        for name, sharing in by_name.items():
-            if len(sharing) < 2:
-                continue
-            for credential in sharing:
-                others = ", ".join(repr(other) for other in sharing if other != credential)
-                problems[credential] = f"Secret name {name!r} is also that of {others}"
-        return problems
+        return name_problems(
+            credentials, stored_name=self.secret_name, problem=self._name_problem,
+            what="Secret name",
+        )  # fmt: skip
 
     def list_credentials(self) -> Sequence[str]:
         selector = (
@@ -578,34 +561,16 @@ def _record_from_annotations(
             f"{where}: {RECORD_FORMAT_ANNOTATION} is {record_format!r}; this rotator reads "
             f"{RECORD_FORMAT!r} (written by another version?)"
         )
-    fields: dict[str, Any] = {}
-    for field_name, name in _RECORD_ANNOTATIONS.items():
-        key = ANNOTATION_PREFIX + name
-        value = annotations.get(key)
-        if value is None:
-            fields[field_name] = None
-        elif field_name in _HASH_FIELDS:
-            if not _SHA256_HEX.match(value):
-                raise SinkMetadataError(f"{where}: {key} is not a lowercase hex SHA-256")
-            fields[field_name] = value
-        elif field_name in _TIME_FIELDS:
-            try:
-                fields[field_name] = parse_time(value)
-            except ValueError as exc:
-                raise SinkMetadataError(
-                    f"{where}: {key} is not an ISO 8601 time with an offset"
-                ) from exc
-        else:
-            fields[field_name] = value
-    if (fields["pending_key_id"] is None) != (fields["pending_secret_sha256"] is None):
-        raise SinkMetadataError(
-            f"{where}: {ANNOTATION_PREFIX}pending-key-id and "
-            f"{ANNOTATION_PREFIX}pending-secret-sha256 must come together"
-        )
-    record = SinkRecord(**fields)
-    if record.key_name is not None and base_name(record.key_name) != credential:
-        raise SinkMetadataError(f"{where} names a key of another credential, not of {credential!r}")
-    return record
+    values = {
+        field_name: annotations.get(ANNOTATION_PREFIX + name)
+        for field_name, name in _RECORD_ANNOTATIONS.items()
+    }
+    return record_from_fields(
+        values,
+        where=where,
+        key_of=lambda field_name: ANNOTATION_PREFIX + _RECORD_ANNOTATIONS[field_name],
+        credential=credential,
+    )
 
 
 # -- rollouts -------------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ import string
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -85,8 +85,15 @@ from rotator.errors import (
     SinkPermissionError,
     SinkUnavailableError,
 )
-from rotator.models import Secret, SinkRecord, base_name, is_loopback_host, utc
-from rotator.sinks.base import SinkState, WorkloadRollout
+from rotator.models import Secret, SinkRecord, is_loopback_host
+from rotator.sinks.base import (
+    RECORD_FIELDS,
+    SinkState,
+    WorkloadRollout,
+    format_time,
+    name_problems,
+    record_from_fields,
+)
 from rotator.sinks.vault_auth import DEFAULT_JWT_PATH, AuthMethod, Login, make_auth
 
 DEFAULT_PATH_TEMPLATE: Final = "key-rotator/{workspace}/{credential}"
@@ -95,7 +102,6 @@ DEFAULT_FIELD: Final = "api_key"
 METADATA_PREFIX: Final = "key-rotator-"
 
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _PLACEHOLDERS: Final = frozenset({"workspace", "credential"})
 # Vault refuses a custom_metadata value over 512 bytes; a key name is the credential plus the
 # rotator's "@YYYY-MM-DDTHH:MM:SSZ" suffix, which must fit too.
@@ -110,10 +116,7 @@ _MAX_ERROR_TEXT: Final = 200
 _KEY_CREDENTIAL: Final = METADATA_PREFIX + "credential"
 _KEY_WORKSPACE: Final = METADATA_PREFIX + "workspace"
 _KEY_WRITE_ID: Final = METADATA_PREFIX + "write-id"
-_STRING_FIELDS: Final = ("key_id", "key_name", "previous_key_id", "pending_key_id")
-_HASH_FIELDS: Final = ("secret_sha256", "pending_secret_sha256")
-_TIME_FIELDS: Final = ("expires", "delivered_at", "retire_previous_after")
-_RECORD_FIELDS: Final = _STRING_FIELDS + _HASH_FIELDS + _TIME_FIELDS
+_RECORD_FIELDS: Final = RECORD_FIELDS
 
 
 def metadata_key(field_name: str) -> str:
@@ -207,21 +210,10 @@ class VaultSink:
         return where + (f" (namespace {self._namespace})" if self._namespace else "")
 
     def check_names(self, credentials: Collection[str]) -> Mapping[str, str]:
-        problems: dict[str, str] = {}
-        by_path: dict[str, list[str]] = {}
-        for credential in dict.fromkeys(credentials):
-            problem = self._template.problem(credential)
-            if problem is not None:
-                problems[credential] = problem
-            else:
-                by_path.setdefault(self._template.path(credential), []).append(credential)
-        for path, sharing in by_path.items():
-            if len(sharing) < 2:
-                continue
-            for credential in sharing:
-                others = ", ".join(repr(other) for other in sharing if other != credential)
-                problems[credential] = f"Vault path {path!r} is also that of {others}"
-        return problems
+        return name_problems(
+            credentials, stored_name=self._template.path, problem=self._template.problem,
+            what="Vault path",
+        )  # fmt: skip
 
     def list_credentials(self) -> Sequence[str]:
         found: set[str] = set()
@@ -551,18 +543,6 @@ def _foreign(custom: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in custom.items() if not k.startswith(METADATA_PREFIX)}
 
 
-def _format_time(value: datetime) -> str:
-    """ISO 8601 UTC with ``Z``; microseconds only when the instant has some."""
-    return utc(value).isoformat().replace("+00:00", "Z")
-
-
-def _parse_time(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        raise ValueError("a time without an offset is ambiguous")
-    return value.astimezone(UTC)
-
-
 def _record_to_custom(record: SinkRecord, credential: str, workspace: str) -> dict[str, str]:
     custom = {
         _KEY_CREDENTIAL: credential,
@@ -575,7 +555,7 @@ def _record_to_custom(record: SinkRecord, credential: str, workspace: str) -> di
         if value is None:
             continue
         custom[metadata_key(field_name)] = (
-            _format_time(value) if isinstance(value, datetime) else str(value)
+            format_time(value) if isinstance(value, datetime) else str(value)
         )
     return custom
 
@@ -595,32 +575,12 @@ def _parse_record(
     owner = custom.get(_KEY_WORKSPACE)
     if owner is not None and owner != workspace:
         raise SinkMetadataError(f"{shown} is the record of workspace {owner!r}, not {workspace!r}")
-    fields: dict[str, Any] = {}
-    for field_name in _RECORD_FIELDS:
-        key = metadata_key(field_name)
-        value = custom.get(key)
-        if value is None:
-            fields[field_name] = None
-        elif field_name in _HASH_FIELDS and not _SHA256_HEX.match(value):
-            raise SinkMetadataError(f"{shown}: {key} is not a lowercase hex SHA-256")
-        elif field_name in _TIME_FIELDS:
-            try:
-                fields[field_name] = _parse_time(value)
-            except ValueError as exc:
-                raise SinkMetadataError(
-                    f"{shown}: {key} is not an ISO 8601 time with an offset"
-                ) from exc
-        else:
-            fields[field_name] = value
-    if (fields["pending_key_id"] is None) != (fields["pending_secret_sha256"] is None):
-        raise SinkMetadataError(
-            f"{shown}: {metadata_key('pending_key_id')} and "
-            f"{metadata_key('pending_secret_sha256')} must come together"
-        )
-    record = SinkRecord(**fields)
-    if record.key_name is not None and base_name(record.key_name) != credential:
-        raise SinkMetadataError(f"{shown} names a key of another credential, not {credential!r}")
-    return record
+    return record_from_fields(
+        {name: custom.get(metadata_key(name)) for name in _RECORD_FIELDS},
+        where=shown,
+        key_of=metadata_key,
+        credential=credential,
+    )
 
 
 # -- the path template -----------------------------------------------------------------------

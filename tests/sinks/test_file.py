@@ -36,7 +36,8 @@ from rotator.errors import (
     SinkUnavailableError,
 )
 from rotator.models import Secret, SinkRecord
-from rotator.sinks.file import FileSink, _translate, file_name, format_time, parse_time
+from rotator.sinks.base import format_time, parse_time
+from rotator.sinks.file import FileSink, _translate, file_name
 
 T = TypeVar("T")
 
