@@ -10,8 +10,9 @@ configuration error naming the ``pip install`` that fixes it, and an unused SDK 
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -358,9 +359,16 @@ def run_pass_with_metrics(
 
 
 def deployment_id(settings: Settings) -> str:
-    """What tells this deployment's pushed metrics apart from another's (hashed by Metrics)."""
-    names: Sequence[str] = [ws.name for ws in settings.workspaces]
-    return f"{settings.api_url}|{','.join(names)}|{settings.sink.kind}|shard={settings.shard_index}"
+    """What tells this deployment's pushed metrics apart from another's (hashed by Metrics).
+
+    For one workspace with the file sink it is what it always was (API URL, workspace, the
+    sink's folder), so an upgrade keeps pushing into the same group instead of leaving a stale
+    one behind; the shard, when sharded, is a label of the group of its own.
+    """
+    names = ",".join(ws.name for ws in settings.workspaces)
+    sink = settings.sink
+    where = f"file:{os.path.abspath(sink.dir)}" if sink.kind == "file" else sink.kind
+    return f"{settings.api_url}|{names}|{where}"
 
 
 def push_metrics(settings: Settings, metrics: Metrics) -> None:

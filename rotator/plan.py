@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rotator.models import ApiKey, Decision, Reason, utc
-from rotator.policy import RotationPolicy, decide, missing
+from rotator.policy import RotationPolicy, decide, missing, urgency
 from rotator.reconcile import CredentialView
 
 
@@ -186,9 +186,8 @@ def plan_workspace(
         actions = plan_credential(workspace, view, now, config, forced=forced is not None)
         for action in actions:
             if action.action is Action.ROTATE:
-                days = action.days_left if action.days_left is not None else 0.0
-                first = action.reason in (Reason.MISSING, Reason.FORCED)
-                rotations.append(((0 if first else 1, days), view.credential, action))
+                order = urgency(action.reason, action.days_left or 0.0)
+                rotations.append((order, view.credential, action))
             else:
                 settle.append(action)
     rotations.sort(key=lambda item: (item[0], item[1]))

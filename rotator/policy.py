@@ -88,7 +88,7 @@ def missing() -> Decision:
     return Decision(due=True, reason=Reason.MISSING, days_left=0.0, age_days=0.0)
 
 
-def urgency(decision: Decision) -> tuple[int, float]:
-    """Sort key: most urgent first (missing and forced, then fewest days left)."""
-    first = decision.reason in (Reason.MISSING, Reason.FORCED)
-    return (0 if first else 1, decision.days_left)
+def urgency(reason: str, days_left: float) -> tuple[int, float]:
+    """Sort key of a rotation: most urgent first (missing and forced, then fewest days left)."""
+    first = reason in (Reason.MISSING, Reason.FORCED)
+    return (0 if first else 1, days_left)

@@ -49,7 +49,7 @@ from rotator.errors import (
 from rotator.models import ApiKey, Identity, NewKey, Secret, SinkRecord, rotator_key_name, utc
 from rotator.plan import Action, PlannedAction
 from rotator.reconcile import CredentialView
-from rotator.sinks.base import RolloutState, Sink, SinkState, rollout_state
+from rotator.sinks.base import RolloutState, Sink, SinkState, WorkloadRollout, rollout_state
 
 
 class KeyProvider(Protocol):
@@ -620,16 +620,14 @@ class CredentialWork:
         self._log_rollout(workloads)
         return rollout_state(workloads) is RolloutState.READY
 
-    def _log_rollout(self, workloads: Sequence[object]) -> None:
-        for workload in workloads:
-            kind, name = getattr(workload, "kind", ""), getattr(workload, "name", "")
-            state = getattr(workload, "state", None)
-            if getattr(workload, "started", False):
-                self._log.info("rollout.started", kind=kind, name=name)
-            if state is RolloutState.READY:
-                self._log.info("rollout.completed", kind=kind, name=name)
-            elif state is RolloutState.STALLED:
-                self._log.error("rollout.stalled", kind=kind, name=name)
+    def _log_rollout(self, workloads: Sequence[WorkloadRollout]) -> None:
+        for w in workloads:
+            if w.started:
+                self._log.info("rollout.started", kind=w.kind, name=w.name)
+            if w.state is RolloutState.READY:
+                self._log.info("rollout.completed", kind=w.kind, name=w.name)
+            elif w.state is RolloutState.STALLED:
+                self._log.error("rollout.stalled", kind=w.kind, name=w.name)
 
     def _revoke(self, key: ApiKey, step: Step) -> None:
         """Revoke ``key`` by id; the workspace's closing list confirms it is gone."""

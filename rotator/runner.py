@@ -51,12 +51,11 @@ from rotator.locks.base import HeldLock, PassLock
 from rotator.logging import get_logger
 from rotator.models import ApiKey, Identity, Role, Secret
 from rotator.plan import Action, PlanConfig, PlannedAction, plan_workspace
-from rotator.policy import decide, is_managed
+from rotator.policy import RotationPolicy, decide, is_managed
 from rotator.reconcile import (
     CredentialView,
     Facts,
     ReconcileConfig,
-    WorkspaceKeys,
     credentials_of,
     reconcile,
     sort_keys,
@@ -115,7 +114,6 @@ class Survey:
 
     identity: Identity
     keys: tuple[ApiKey, ...]
-    sorted_keys: WorkspaceKeys
     views: dict[str, CredentialView]
 
 
@@ -192,10 +190,10 @@ def survey_keys(  # noqa: PLR0913 - the survey's inputs, each named at every cal
         except SinkError as exc:
             state = exc
         views[credential] = reconcile(credential, own, state, facts)
-    return Survey(identity, tuple(keys), grouped, views)
+    return Survey(identity, tuple(keys), views)
 
 
-def _policy_with_self(config: ReconcileConfig, ws: Workspace) -> Any:
+def _policy_with_self(config: ReconcileConfig, ws: Workspace) -> RotationPolicy:
     """The policy of a workspace: its own key is managed when named, whatever the globs say."""
     policy = config.policy
     if ws.self_key_name and not is_managed(ws.self_key_name, policy):
@@ -749,11 +747,9 @@ class _Scheduler:
         else:
             result = future.result()
         run.report.results[credential] = result
-        if (
-            result.revoked
-            or result.outcome is not Outcome.UNCHANGED
-            or any(a.action is not Action.BLOCKED for a in job.actions)
-        ):
+        # Only an action that is not "blocked" can have changed anything: then the closing
+        # list confirms the revokes and the inventory is read again.
+        if any(a.action is not Action.BLOCKED for a in job.actions):
             run.changed = True
         if result.skipped == "lock-lost" and not run.report.lock_lost:
             run.report.lock_lost = True
