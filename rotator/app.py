@@ -31,6 +31,7 @@ from rotator.reconcile import ReconcileConfig
 from rotator.report import PassReport
 from rotator.rotation import Outcome, RotationConfig
 from rotator.runner import PassConfig, Runner, Workspace
+from rotator.schedule import next_fire_times, parse_schedule
 from rotator.settings import Settings, WorkspaceSettings, read_api_key
 from rotator.sinks.base import Sink
 
@@ -59,7 +60,15 @@ def pass_config(
         max_rotations_per_pass=settings.max_rotations_per_pass,
         concurrency=settings.concurrency,
         workspace_concurrency=settings.workspace_concurrency,
+        next_pass_at=partial(next_scheduled_pass, settings),
     )
+
+
+def next_scheduled_pass(settings: Settings, now: datetime) -> datetime | None:
+    """When ROTATOR_SCHEDULE next fires after ``now`` (the next pass, as far as it is known)."""
+    trigger = parse_schedule(settings.schedule, settings.timezone)
+    later = [t for t in next_fire_times(trigger, now, 2) if t > now]
+    return later[0] if later else None
 
 
 def policy_of(settings: Settings, ws: WorkspaceSettings | None = None) -> RotationPolicy:
@@ -257,10 +266,18 @@ def open_workspaces(
     with ExitStack() as stack:
         workspaces: list[Workspace] = []
         for ws in my_workspaces(settings):
+            unusable = None
+            try:
+                provider = credential_provider(ws)
+            except ConfigError as exc:
+                # Its credential file is gone or bad: this workspace's problem for this pass
+                # alone (named, exit 1); the others are still served.
+                unusable = "; ".join(exc.problems)
+                provider = _unreadable(unusable)
             client = stack.enter_context(
                 ProjectManagerClient(
                     settings.api_url,
-                    credential_provider(ws),
+                    provider,
                     integration_name=settings.integration_name,
                     timeout_seconds=settings.http_timeout_seconds,
                     max_retries=settings.http_max_retries,
@@ -279,9 +296,21 @@ def open_workspaces(
                     expected_workspace_id=ws.workspace_id,
                     self_key_name=ws.self_key_name,
                     credential_source=partial(read_api_key, ws) if ws.api_key_file else None,
+                    policy=policy_of(settings, ws),
+                    unusable=unusable,
                 )
             )
         yield workspaces
+
+
+def _unreadable(problem: str) -> Callable[[], Secret]:
+    """The credential provider of a workspace whose credential could not be read: never used
+    (the runner refuses the workspace first), and raising if it were."""
+
+    def provide() -> Secret:
+        raise ConfigError([problem])
+
+    return provide
 
 
 def credential_provider(ws: WorkspaceSettings) -> Callable[[], Secret]:
@@ -307,9 +336,11 @@ def credential_provider(ws: WorkspaceSettings) -> Callable[[], Secret]:
 
 def record_report(metrics: Metrics, report: PassReport, settings: Settings) -> None:
     """Translate a pass's report into metric updates."""
-    policy = policy_of(settings)
+    policies = {w.name: policy_of(settings, w) for w in settings.workspaces}
     for ws in report.workspaces:
+        policy = policies.get(ws.name) or policy_of(settings)
         if ws.usable and not ws.locked:
+            metrics.selector_unmatched.labels(workspace=ws.name).set(len(ws.unmatched_patterns))
             managed = [
                 ManagedKeySample(
                     credential=s.credential,

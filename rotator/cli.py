@@ -86,25 +86,57 @@ def _cmd_rotate(args: argparse.Namespace, environ: dict[str, str]) -> int:
     settings = _load(environ)
     if not args.now:
         raise ConfigError(["rotate: --now is required (it rotates at once, whatever the policy)"])
+    if settings.dry_run:
+        # An emergency action (a leaked key) must never look done while nothing changed.
+        raise ConfigError(
+            ["ROTATOR_DRY_RUN: is true, and rotate changes keys: unset it to rotate, or use "
+             "`rotator plan` to see what a pass would do"]
+        )  # fmt: skip
     names = [ws.name for ws in settings.workspaces]
     if args.workspace is not None and args.workspace not in names:
         raise ConfigError(
             [f"--workspace: no workspace {args.workspace!r} is configured (there are: "
              f"{', '.join(names)})"]
         )  # fmt: skip
+    wanted = set(args.name)
     runner = build_runner(settings, emergency=True)
     with open_workspaces(settings) as workspaces:
         chosen = [w for w in workspaces if args.workspace in (None, w.name)]
-        report = runner.run_pass(chosen, forced={args.name})
+        if args.workspace is None and len(chosen) > 1:
+            _refuse_ambiguous(build_runner(settings, dry_run=True), chosen, wanted)
+        report = runner.run_pass(chosen, forced=wanted)
     usable = [w for w in report.workspaces if w.usable and not w.locked]
-    if usable and all(args.name in w.not_found for w in usable):
+    unknown = sorted(n for n in wanted if usable and all(n in w.not_found for w in usable))
+    if unknown:
         raise ConfigError(
             [
-                f"{args.name}: no credential of that name is managed here (no listed key has "
+                f"{name}: no credential of that name is managed here (no listed key has "
                 "that base name, or ROTATOR_KEY_NAMES / ROTATOR_EXCLUDE_KEY_NAMES leave it out)"
+                for name in unknown
             ]
         )
     return report.exit_code
+
+
+def _refuse_ambiguous(reader: Any, workspaces: list[Any], wanted: set[str]) -> None:
+    """Without --workspace, a name managed in several workspaces is refused before anything
+    changes: rotating it everywhere would revoke every one of those keys at once."""
+    holders: dict[str, list[str]] = {}
+    for row in reader.inventory(workspaces):
+        if (
+            row.managed
+            and row.credential in wanted
+            and row.workspace not in holders.get(row.credential, [])
+        ):
+            holders.setdefault(row.credential, []).append(row.workspace)
+    problems = [
+        f"{name}: is managed in several workspaces ({', '.join(sorted(where))}): name one with "
+        "--workspace; nothing was changed"
+        for name, where in sorted(holders.items())
+        if len(where) > 1
+    ]
+    if problems:
+        raise ConfigError(problems)
 
 
 def _cmd_serve(args: argparse.Namespace, environ: dict[str, str]) -> int:
@@ -136,6 +168,16 @@ def _report(
         result = collect(runner, workspaces)
     for name, error in result.unusable.items():
         print(f"rotator: workspace {name} could not be read: {error}", file=sys.stderr)
+    for name, error in result.refused.items():
+        print(f"rotator: workspace {name} is refused: {error}", file=sys.stderr)
+    for name, error in result.incomplete.items():
+        print(f"rotator: workspace {name} was read only in part: {error}", file=sys.stderr)
+    for name, patterns in result.unmatched.items():
+        for pattern in patterns:
+            print(
+                f"rotator: warning: workspace {name}: the pattern {pattern!r} selects no key",
+                file=sys.stderr,
+            )
     if result.unusable and len(result.unusable) == len(workspaces):
         return EXIT_UNUSABLE
     from dataclasses import asdict  # noqa: PLC0415 - keeps --help fast
@@ -145,7 +187,8 @@ def _report(
         _print_json(rows)
     else:
         _print_table(rows, columns, empty=empty)
-    return EXIT_UNDONE if result.unusable else EXIT_OK
+    undone = result.unusable or result.refused or result.incomplete
+    return EXIT_UNDONE if undone else EXIT_OK
 
 
 def _cmd_plan(args: argparse.Namespace, environ: dict[str, str]) -> int:
@@ -159,9 +202,13 @@ def _cmd_status(args: argparse.Namespace, environ: dict[str, str]) -> int:
 def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:
     from rotator.app import config_warnings, my_workspaces, utc_now  # noqa: PLC0415
     from rotator.schedule import next_fire_times, parse_schedule  # noqa: PLC0415
-    from rotator.settings import redacted  # noqa: PLC0415
+    from rotator.settings import credential_problems, redacted  # noqa: PLC0415
 
     settings = _load(environ)
+    # A pass fails only the workspace whose credential it cannot read; checking, it is an error.
+    unreadable = credential_problems(settings.workspaces)
+    if unreadable:
+        raise ConfigError(unreadable)
     trigger = parse_schedule(settings.schedule, settings.timezone)
     fires = [t.isoformat() for t in next_fire_times(trigger, utc_now(), 3)]
     warnings = config_warnings(settings)
@@ -294,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
         "previous key still in its grace period, then replace the current one, with "
         "ROTATOR_EMERGENCY_GRACE_HOURS as the grace period.",
     )
-    rotate.add_argument("name", help="the credential: a key's base name")
+    rotate.add_argument("name", nargs="+", help="the credentials: keys' base names")
     rotate.add_argument("--now", action="store_true", help="required: rotate now")
     rotate.add_argument("--workspace", help="the workspace label (ROTATOR_WORKSPACE_NAME)")
     plan = add("plan", _cmd_plan, "Show what a pass would do now, changing nothing.")

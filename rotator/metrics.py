@@ -120,6 +120,13 @@ class Metrics:
             ["workspace"],
             registry=r,
         )
+        self.selector_unmatched = Gauge(
+            "rotator_selector_unmatched_patterns",
+            "Patterns of ROTATOR_KEY_NAMES (or a workspace's key_names) that selected no key in "
+            "the last pass over a workspace: a typo manages nothing.",
+            ["workspace"],
+            registry=r,
+        )
         self.shards = Gauge(
             "rotator_shards",
             "ROTATOR_SHARDS of the process that pushed (an alert compares it with the shards "

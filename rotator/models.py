@@ -126,6 +126,8 @@ class Role(StrEnum):
     EXTRA = "extra"
     UNKNOWN = "unknown"
     UNMANAGED = "unmanaged"
+    #: Not a key: the row of a credential whose key the sink holds is no longer listed.
+    MISSING = "missing"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ breaker defers the least urgent ones.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -58,10 +58,18 @@ class PlannedAction:
     action: Action
     reason: str
     days_left: float | None
+    #: Why a planned rotation waits for a later pass (``budget``), or None: it runs now.
+    deferred: str | None = None
 
     @property
     def creates(self) -> bool:
-        return self.action is Action.ROTATE
+        """Whether this action creates a key in this pass (a deferred rotation does not)."""
+        return self.action is Action.ROTATE and self.deferred is None
+
+    @property
+    def urgency(self) -> tuple[int, float]:
+        """Sort key of a rotation: ``missing`` and ``forced`` first, then fewest days left."""
+        return urgency(self.reason, self.days_left or 0.0)
 
 
 @dataclass(frozen=True)
@@ -179,25 +187,43 @@ def plan_workspace(
     ``forced`` (``rotate --now``) limits the pass to the named credentials and forces them.
     """
     settle: list[PlannedAction] = []
-    rotations: list[tuple[tuple[int, float], str, PlannedAction]] = []
+    rotations: list[PlannedAction] = []
     for view in sorted(views, key=lambda v: v.credential):
         if forced is not None and view.credential not in forced:
             continue
         actions = plan_credential(workspace, view, now, config, forced=forced is not None)
         for action in actions:
-            if action.action is Action.ROTATE:
-                order = urgency(action.reason, action.days_left or 0.0)
-                rotations.append((order, view.credential, action))
-            else:
-                settle.append(action)
-    rotations.sort(key=lambda item: (item[0], item[1]))
-    return settle + [action for _urgency, _credential, action in rotations]
+            (rotations if action.action is Action.ROTATE else settle).append(action)
+    rotations.sort(key=lambda a: (a.urgency, a.credential))
+    return settle + rotations
+
+
+def allocate(actions: Iterable[PlannedAction], budget: int) -> list[PlannedAction]:
+    """The actions of a whole pass (every workspace) with the rotation budget handed out.
+
+    The budget (ROTATOR_MAX_ROTATIONS_PER_PASS) goes to the most urgent rotations first over
+    *all* workspaces: ``missing`` and ``forced``, then fewest days left, whichever workspace
+    they are in and whichever answered first; ties by workspace, then credential, so the same
+    inputs always give the same answer. The rotator's own key competes like any credential
+    (it is still *executed* last in its workspace). A rotation left out is kept in the list
+    with ``deferred="budget"``, so ``plan`` and the log can name it. Other actions (finish a
+    delivery, retire, revoke an orphan) never count against the budget.
+    """
+    listed = list(actions)
+    rotations = sorted(
+        (i for i, a in enumerate(listed) if a.action is Action.ROTATE and a.deferred is None),
+        key=lambda i: (listed[i].urgency, listed[i].workspace, listed[i].credential),
+    )
+    for index in rotations[max(budget, 0) :]:
+        listed[index] = replace(listed[index], deferred="budget")
+    return listed
 
 
 __all__ = [
     "Action",
     "PlanConfig",
     "PlannedAction",
+    "allocate",
     "plan_credential",
     "plan_workspace",
 ]

@@ -34,6 +34,8 @@ class KeyStatus:
     due: bool
     reason: str
     role: Role
+    #: Whether the sink holds this key's secret now; None when the sink could not be read.
+    in_sink: bool | None = None
 
 
 @dataclass
@@ -50,6 +52,8 @@ class WorkspaceReport:
     inventory: list[KeyStatus] = field(default_factory=list)
     #: Credentials a forced rotation named that this workspace does not manage.
     not_found: list[str] = field(default_factory=list)
+    #: Patterns of the workspace's key_names that selected no listed key.
+    unmatched_patterns: tuple[str, ...] = ()
 
     @property
     def outcomes(self) -> dict[str, Outcome]:

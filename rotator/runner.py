@@ -26,15 +26,18 @@ Rules held here:
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -49,8 +52,8 @@ from rotator.errors import (
 )
 from rotator.locks.base import HeldLock, PassLock
 from rotator.logging import get_logger
-from rotator.models import ApiKey, Identity, Role, Secret
-from rotator.plan import Action, PlanConfig, PlannedAction, plan_workspace
+from rotator.models import ApiKey, Identity, Reason, Role, Secret
+from rotator.plan import Action, PlanConfig, PlannedAction, allocate, plan_workspace
 from rotator.policy import RotationPolicy, decide, is_managed
 from rotator.reconcile import (
     CredentialView,
@@ -86,10 +89,9 @@ class PassConfig:
     max_rotations_per_pass: int = 50
     concurrency: int = 8
     workspace_concurrency: int = 2
-
-    @property
-    def plan(self) -> PlanConfig:
-        return PlanConfig(policy=self.reconcile.policy, grace=self.rotation.grace)
+    #: When the next scheduled pass runs after a given instant (ROTATOR_SCHEDULE), or None when
+    #: unknown: a rotation the budget leaves out whose key expires before then is a failure.
+    next_pass_at: Callable[[datetime], datetime | None] | None = None
 
 
 @dataclass
@@ -106,6 +108,12 @@ class Workspace:
     #: Reads the place the process takes this workspace's credential from, anew (for the own
     #: key's "never locked out" rule); None when that is not a file the rotator can re-read.
     credential_source: Callable[[], Secret] | None = None
+    #: This workspace's own patterns and limits (its ``key_names`` and ``exclude_key_names``);
+    #: None: the pass's policy.
+    policy: RotationPolicy | None = None
+    #: Why this workspace cannot be used in this pass (its credential file cannot be read), or
+    #: None. Such a workspace is named and fails (exit 1); the others go on.
+    unusable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +123,18 @@ class Survey:
     identity: Identity
     keys: tuple[ApiKey, ...]
     views: dict[str, CredentialView]
+    #: Why the sink could not list the credentials it holds (the survey is incomplete: a
+    #: credential whose keys all vanished may be hidden), or None.
+    list_error: str | None = None
+    #: Patterns of the workspace's ``key_names`` that select no listed key.
+    unmatched: tuple[str, ...] = ()
+
+    @property
+    def incomplete(self) -> str | None:
+        """Why this survey cannot be trusted to show every credential, or None."""
+        if self.list_error is None:
+            return None
+        return f"the sink could not list the credentials it holds: {self.list_error}"
 
 
 T = TypeVar("T")
@@ -126,6 +146,12 @@ class ReadOnly(Generic[T]):
 
     rows: list[T] = field(default_factory=list)
     unusable: dict[str, str] = field(default_factory=dict)
+    #: Workspaces a pass would refuse (one workspace listed twice), and why.
+    refused: dict[str, str] = field(default_factory=dict)
+    #: Workspaces read only in part (the sink could not list what it holds), and why.
+    incomplete: dict[str, str] = field(default_factory=dict)
+    #: Patterns that select no key, by workspace.
+    unmatched: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[T]:
         return iter(self.rows)
@@ -139,13 +165,21 @@ def survey(
 ) -> Survey:
     """Read the provider and the sink, and reconcile every credential. Changes nothing.
 
-    Raises ApiError when the workspace cannot be used (its credential refused, the API down).
+    Raises ApiError when the workspace cannot be used (its credential refused, the API down),
+    WorkspaceConfigError when its credential cannot even be read.
     """
+    if ws.unusable is not None:
+        raise WorkspaceConfigError(ws.unusable)
     identity = ws.provider.me()
     if ws.expected_workspace_id and identity.workspace_id != ws.expected_workspace_id:
         raise ApiAuthError("the credential answers for another workspace", endpoint="me")
     keys = ws.provider.list_keys()
-    return survey_keys(ws, keys, identity=identity, now=now, config=config, log=log)
+    found = survey_keys(ws, keys, identity=identity, now=now, config=config, log=log)
+    unmatched = unmatched_patterns(keys, (ws.policy or config.policy).key_names)
+    for pattern in unmatched:
+        # A typo, or quotes kept by `docker run --env-file`: the pass would manage nothing.
+        log.warning("selector.unmatched", pattern=pattern)
+    return replace(found, unmatched=unmatched)
 
 
 def survey_keys(  # noqa: PLR0913 - the survey's inputs, each named at every call
@@ -164,10 +198,14 @@ def survey_keys(  # noqa: PLR0913 - the survey's inputs, each named at every cal
     grouped = sort_keys(keys, policy)
     for refused in grouped.refused:
         log.warning("key.refused", key_id=refused.key_id, reason=refused.reason)
+    list_error = None
     try:
         remembered: Sequence[str] = ws.sink.list_credentials()
     except SinkError as exc:
-        log.warning("sink.list_failed", error=str(exc))
+        # Without the list a credential whose keys all vanished is invisible: the pass is
+        # incomplete (exit 1), never a silent "nothing to do".
+        log.error("sink.list_failed", error=str(exc))
+        list_error = str(exc)
         remembered = ()
     credentials = credentials_of(grouped, remembered, policy)
     problems = ws.sink.check_names(credentials)
@@ -190,12 +228,23 @@ def survey_keys(  # noqa: PLR0913 - the survey's inputs, each named at every cal
         except SinkError as exc:
             state = exc
         views[credential] = reconcile(credential, own, state, facts)
-    return Survey(identity, tuple(keys), views)
+    return Survey(identity, tuple(keys), views, list_error=list_error)
+
+
+def unmatched_patterns(keys: Iterable[ApiKey], patterns: Iterable[str]) -> tuple[str, ...]:
+    """The patterns that select no listed key's base name (exclusions aside)."""
+    names = {k.base_name for k in keys}
+    return tuple(p for p in patterns if not any(fnmatchcase(n, p) for n in names))
+
+
+def workspace_policy(config: ReconcileConfig, ws: Workspace) -> RotationPolicy:
+    """The policy of a workspace: its own patterns (or the pass's), and its own key is managed
+    when named, whatever the globs say."""
+    return _policy_with_self(config, ws)
 
 
 def _policy_with_self(config: ReconcileConfig, ws: Workspace) -> RotationPolicy:
-    """The policy of a workspace: its own key is managed when named, whatever the globs say."""
-    policy = config.policy
+    policy = ws.policy or config.policy
     if ws.self_key_name and not is_managed(ws.self_key_name, policy):
         policy = replace(policy, key_names=(*policy.key_names, ws.self_key_name))
     return policy
@@ -214,13 +263,27 @@ def own_key_waiting(ws: Workspace, found: Survey) -> bool:
     return held.sha256() != view.record.secret_sha256
 
 
+def in_sink(view: CredentialView | None, key_id: str) -> bool | None:
+    """Whether the sink holds ``key_id``'s secret now (its current or a delivered pending key);
+    None when the sink could not be read."""
+    if view is None or view.state is None:
+        return None
+    record, held = view.record, view.state.secret_sha256
+    if record is None or held is None:
+        return False
+    if key_id == record.key_id:
+        return held == record.secret_sha256
+    return key_id == record.pending_key_id and held == record.pending_secret_sha256
+
+
 def inventory(
     ws: Workspace, found: Survey, now: datetime, config: ReconcileConfig
 ) -> list[KeyStatus]:
     """Every listed key with its role, plus a row for each remembered credential with no key.
 
     The rotator's own previous key, kept until the process reads its new key, shows the reason
-    ``waiting-for-credential-source``.
+    ``waiting-for-credential-source``. A credential whose keys are all gone is one row with role
+    ``missing``, whatever else (orphans, extras) it still has.
     """
     policy = _policy_with_self(config, ws)
     waiting = own_key_waiting(ws, found)
@@ -252,12 +315,14 @@ def inventory(
                 due=due,
                 reason=reason,
                 role=role,
+                in_sink=in_sink(view, key.id) if view is not None else False,
             )
         )
-    listed = {k.base_name for k in found.keys}
     for credential, view in sorted(found.views.items()):
-        if credential in listed or view.record is None:
+        if view.record is None or not (view.is_missing or view.blocked) or view.current:
             continue
+        if view.blocked and credential in {k.base_name for k in found.keys}:
+            continue  # its listed keys already show as blocked
         out.append(
             KeyStatus(
                 workspace=ws.name,
@@ -270,7 +335,8 @@ def inventory(
                 managed=True,
                 due=view.blocked is None,
                 reason="blocked" if view.blocked else "missing",
-                role=Role.CURRENT,
+                role=Role.UNKNOWN if view.blocked else Role.MISSING,
+                in_sink=in_sink(view, view.record.key_id or ""),
             )
         )
     return out
@@ -278,12 +344,36 @@ def inventory(
 
 def plan_of(ws: Workspace, found: Survey, now: datetime, config: PassConfig,
             forced: Collection[str] | None = None) -> list[PlannedAction]:  # fmt: skip
-    """The actions a pass takes in ``ws``; the self key's rotation, if any, last."""
-    actions = plan_workspace(ws.name, found.views.values(), now, config.plan, forced=forced)
+    """The actions a pass takes in ``ws`` (its own policy); the self key's rotation, if any,
+    last."""
+    plan = PlanConfig(policy=_policy_with_self(config.reconcile, ws), grace=config.rotation.grace)
+    actions = plan_workspace(ws.name, found.views.values(), now, plan, forced=forced)
     if ws.self_key_name is None:
         return actions
-    own = [a for a in actions if a.credential == ws.self_key_name and a.creates]
+    own = [a for a in actions if a.credential == ws.self_key_name and a.action is Action.ROTATE]
     return [a for a in actions if a not in own] + own
+
+
+def duplicates(surveys: Iterable[tuple[str, Survey]]) -> dict[str, list[str]]:
+    """Workspaces listed twice: each entry's name -> the other entries answering ``me`` for the
+    same workspace id (identity is the id, never the name in the file)."""
+    by_id: dict[str, list[str]] = {}
+    for name, found in surveys:
+        if found.identity.workspace_id is not None:  # an answer without an id proves nothing
+            by_id.setdefault(found.identity.workspace_id, []).append(name)
+    return {
+        name: [other for other in names if other != name]
+        for names in by_id.values()
+        if len(names) > 1
+        for name in names
+    }
+
+
+def duplicate_error(others: Sequence[str], workspace_id: str | None) -> str:
+    return (
+        f"its credential answers for workspace id {workspace_id}, as that of "
+        f"{', '.join(others)} does: one workspace listed twice; nothing is done in either"
+    )
 
 
 # --------------------------------------------------------------------------- the pass
@@ -308,6 +398,10 @@ class _WorkspaceRun:
     stack: ExitStack = field(default_factory=ExitStack)
     held: HeldLock | None = None
     found: Survey | None = None
+    #: The workspace's planned actions, from its opening until the budget is handed out.
+    planned: list[PlannedAction] = field(default_factory=list)
+    #: Credentials the budget left out although their key expires before the next pass.
+    budget_failures: dict[str, str] = field(default_factory=dict)
     queue: deque[_Job] = field(default_factory=deque)
     last: list[_Job] = field(default_factory=list)
     in_flight: int = 0
@@ -355,10 +449,14 @@ class Runner:
     # ----------------------------------------------------------------- read-only views
 
     def plan(self, workspaces: Sequence[Workspace]) -> ReadOnly[PlannedAction]:
-        """What a pass would do now (``rotator plan``). Changes nothing, takes no lock."""
-        return self._read_only(
-            workspaces, lambda ws, found: plan_of(ws, found, self._clock(), self._config)
+        """What a pass would do now (``rotator plan``), the budget handed out over every
+        workspace as a pass would. Changes nothing, takes no lock."""
+        now = self._clock()
+        result = self._read_only(
+            workspaces, lambda ws, found: plan_of(ws, found, now, self._config)
         )
+        result.rows = allocate(result.rows, self._config.max_rotations_per_pass)
+        return result
 
     def inventory(self, workspaces: Sequence[Workspace]) -> ReadOnly[KeyStatus]:
         """Every key of every workspace with its role (``rotator status``). Changes nothing."""
@@ -371,14 +469,27 @@ class Runner:
         self, workspaces: Sequence[Workspace], rows_of: Callable[[Workspace, Survey], list[T]]
     ) -> ReadOnly[T]:
         result: ReadOnly[T] = ReadOnly()
+        surveyed: list[tuple[Workspace, Survey]] = []
         for ws in workspaces:
             log = self._log.bind(workspace=ws.name)
             try:
                 found = survey(ws, self._clock(), self._config.reconcile, log)
-            except ApiError as exc:
+            except (ApiError, WorkspaceConfigError) as exc:
                 log.error("workspace.unusable", error=str(exc))
                 result.unusable[ws.name] = str(exc)
                 continue
+            surveyed.append((ws, found))
+        twice = duplicates((ws.name, found) for ws, found in surveyed)
+        for ws, found in surveyed:
+            if ws.name in twice:
+                error = duplicate_error(twice[ws.name], found.identity.workspace_id)
+                self._log.error("workspace.duplicate", workspace=ws.name, error=error)
+                result.refused[ws.name] = error
+                continue
+            if found.incomplete is not None:
+                result.incomplete[ws.name] = found.incomplete
+            if found.unmatched:
+                result.unmatched[ws.name] = found.unmatched
             result.rows.extend(rows_of(ws, found))
         return result
 
@@ -431,15 +542,21 @@ class Runner:
             result, outcome=Outcome.FAILED, failed_step=step, error=error
         )
 
-    def _open(self, run: _WorkspaceRun, forced: Collection[str] | None) -> list[_Job]:
-        """Take the lock, survey and plan; the credential jobs of this workspace."""
+    def _open(self, run: _WorkspaceRun, forced: Collection[str] | None) -> list[PlannedAction]:
+        """Take the lock, survey and plan: this workspace's actions, before the budget."""
         ws, log = run.ws, run.log
+        if ws.unusable is not None:
+            raise WorkspaceConfigError(ws.unusable)
         if ws.lock is not None and not self._config.dry_run:
             run.held = run.stack.enter_context(ws.lock.hold())
             ws.sink.prepare()
         now = self._clock()
         found = survey(ws, now, self._config.reconcile, log)
         run.found = found
+        run.report.unmatched_patterns = found.unmatched
+        if found.incomplete is not None:
+            run.report.failed = True
+            run.report.error = found.incomplete
         for credential, view in found.views.items():
             if forced is not None and credential in forced and view.blocked is None:
                 log.info(
@@ -481,17 +598,56 @@ class Runner:
                     reason="previous-in-grace",
                     key_id=view.previous.id if view.previous else None,
                 )
-        by_credential: dict[str, list[PlannedAction]] = {}
+        return actions
+
+    def _jobs(self, run: _WorkspaceRun, actions: Sequence[PlannedAction]) -> list[_Job]:
+        """The credential jobs of one workspace, once the budget was handed out: settling-only
+        credentials first, then rotating ones in urgency order. A rotation the budget left out
+        is named; one whose key expires before the next pass is a failure (exit 1)."""
+        log = run.log
+        now = self._clock()
+        next_pass = self._config.next_pass_at(now) if self._config.next_pass_at else None
         for action in actions:
-            by_credential.setdefault(action.credential, []).append(action)
+            if action.deferred is None:
+                continue
+            expires_first = next_pass is not None and (
+                action.reason == Reason.MISSING
+                or (action.days_left or 0.0) < (next_pass - now) / timedelta(days=1)
+            )
+            log.log(
+                logging.ERROR if expires_first else logging.WARNING,
+                "rotation.deferred",
+                credential=action.credential,
+                key_id=action.key_id,
+                reason=action.deferred,
+                rotation_reason=action.reason,
+                days_left=action.days_left,
+                expires_before_next_pass=expires_first,
+            )
+            if expires_first:
+                run.budget_failures[action.credential] = (
+                    "left out by ROTATOR_MAX_ROTATIONS_PER_PASS, and its key "
+                    + ("is gone" if action.reason == Reason.MISSING else "expires")
+                    + " before the next scheduled pass"
+                )
         if self._config.dry_run:
             for action in actions:
                 log.info(
                     "rotation.planned", credential=action.credential, key_id=action.key_id,
-                    action=str(action.action), reason=action.reason, dry_run=True,
+                    action=str(action.action), reason=action.reason, deferred=action.deferred,
+                    dry_run=True,
                 )  # fmt: skip
             return []
-        # Settling-only credentials first, then rotating ones in the plan's urgency order.
+        by_credential: dict[str, list[PlannedAction]] = {}
+        for action in actions:
+            by_credential.setdefault(action.credential, [])
+            if action.action is not Action.ROTATE or action.creates:
+                by_credential[action.credential].append(action)
+        for credential, acts in list(by_credential.items()):
+            if not acts:
+                del by_credential[credential]
+                run.report.results[credential] = self._left_out(run, credential)
+        rotating = {a.credential for a in actions if a.creates}
         order = {a.credential: i for i, a in enumerate(actions)}
         return [
             _Job(run, "credential", c, tuple(acts))
@@ -499,6 +655,43 @@ class Runner:
                 by_credential.items(), key=lambda item: (item[0] in rotating, order[item[0]])
             )
         ]
+
+    def _own_key_running_out(self, run: _WorkspaceRun) -> str | None:
+        """Why the pass fails although the own key's rotation went well: the process still
+        runs on its old key (its credential source never got the new one), and that key is
+        within ROTATOR_ROTATE_BEFORE_DAYS of expiry. None while there is time."""
+        found, own = run.found, run.ws.self_key_name
+        view = found.views.get(own) if found is not None and own else None
+        # The key it runs on: the previous one, or, when this pass made the first replacement,
+        # the one that was current when the pass began.
+        running_on = view.previous if view is not None else None
+        running_on = running_on or (view.current if view is not None else None)
+        if running_on is None:
+            return None
+        policy = _policy_with_self(self._config.reconcile, run.ws)
+        left = decide(running_on, self._clock(), policy).days_left
+        if left >= policy.rotate_before_days:
+            return None
+        error = (
+            f"the rotator still runs on its old key {running_on.id}, which expires in "
+            f"{left:.1f} days: the new key was delivered where the rotator does not read its "
+            "credential (point its credential file at the delivered one)"
+        )
+        run.log.error(
+            "self.waiting", credential=own, key_id=running_on.id, days_left=round(left, 3),
+            error=error,
+        )  # fmt: skip
+        return error
+
+    @staticmethod
+    def _left_out(run: _WorkspaceRun, credential: str) -> CredentialResult:
+        """The result of a credential whose only action, a rotation, the budget left out."""
+        error = run.budget_failures.get(credential)
+        if error is None:
+            return CredentialResult(credential, Outcome.UNCHANGED, skipped="budget")
+        return CredentialResult(
+            credential, Outcome.FAILED, failed_step=Step.CREATE, error=error, skipped="budget"
+        )
 
     def _credential(self, job: _Job, steps: list[StepRecord]) -> CredentialResult:
         run = job.workspace
@@ -592,7 +785,13 @@ class Runner:
 
 
 class _Scheduler:
-    """Feeds the pool: one thread (the caller's) decides what runs next."""
+    """Feeds the pool: one thread (the caller's) decides what runs next.
+
+    A pass has three phases: every workspace is *opened* (locked, surveyed, planned) in the
+    pool; once all are open, the plan over all of them is settled in this thread (workspaces
+    listed twice are refused, the budget is handed out most urgent first); then the credential
+    jobs run, and each workspace is closed when its jobs are done.
+    """
 
     def __init__(
         self,
@@ -606,8 +805,7 @@ class _Scheduler:
         self._report = report
         self._forced = forced
         self._config = runner.config
-        self._budget = self._config.max_rotations_per_pass
-        self._budget_logged = False
+        self._allocated = False
         self._futures: dict[Future[Any], _Job] = {}
         self._cursor = 0
 
@@ -621,9 +819,15 @@ class _Scheduler:
                     if job is None:
                         break
                     job.workspace.in_flight += 1
-                    future = pool.submit(self._execute, job)
+                    # Each job runs in a copy of this thread's context, so every line it logs
+                    # carries the pass's run_id (structlog's context lives in contextvars).
+                    context = contextvars.copy_context()
+                    future = pool.submit(context.run, self._execute, job)
                     self._futures[future] = job
                 if not self._futures:
+                    if not self._allocated:
+                        self._allocate()
+                        continue
                     break
                 done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
                 for future in done:
@@ -639,6 +843,43 @@ class _Scheduler:
                     self._finished(job, future)
         if self._runner._stop.is_set() and any(not r.closed for r in self._runs):
             self._report.stopped_early = True
+
+    # -- the plan over every workspace (scheduler thread) -------------------------------
+
+    def _allocate(self) -> None:
+        """Once every workspace is open: refuse workspaces listed twice, hand out the budget
+        over the whole plan, and queue each workspace's jobs."""
+        self._allocated = True
+        opened = [r for r in self._runs if r.opened and not r.closed and r.found is not None]
+        twice = duplicates((r.ws.name, r.found) for r in opened if r.found is not None)
+        for run in opened:
+            if run.ws.name in twice and run.found is not None:
+                error = duplicate_error(twice[run.ws.name], run.found.identity.workspace_id)
+                run.log.error("workspace.duplicate", error=error)
+                run.report.failed = True
+                run.report.error = error
+                run.planned = []
+        everything = allocate(
+            (a for r in opened for a in r.planned), self._config.max_rotations_per_pass
+        )
+        if any(a.deferred == "budget" for a in everything):
+            self._report.budget_exhausted = True
+            self._runner._log.warning(
+                "budget.exhausted",
+                limit=self._config.max_rotations_per_pass,
+                deferred=sum(a.deferred == "budget" for a in everything),
+            )
+        by_workspace: dict[str, list[PlannedAction]] = {}
+        for action in everything:
+            by_workspace.setdefault(action.workspace, []).append(action)
+        for run in opened:
+            jobs = self._runner._jobs(run, by_workspace.get(run.ws.name, []))
+            run.planned = []
+            own = run.ws.self_key_name
+            run.last = [
+                j for j in jobs if j.credential == own and any(a.creates for a in j.actions)
+            ]
+            run.queue.extend(j for j in jobs if j not in run.last)
 
     # -- choosing -------------------------------------------------------------------------
 
@@ -665,10 +906,10 @@ class _Scheduler:
                 return None
             run.opening = True
             return _Job(run, "open")
-        while run.queue and not stopping:
-            job = self._take_budget(run.queue.popleft())
-            if job is not None:
-                return job
+        if not self._allocated:
+            return None  # the plan over every workspace is not settled yet
+        if run.queue and not stopping:
+            return run.queue.popleft()
         if stopping and run.queue:
             self._report.stopped_early = True
             run.queue.clear()
@@ -681,26 +922,6 @@ class _Scheduler:
             run.last.clear()
             return _Job(run, "close")
         return None
-
-    def _take_budget(self, job: _Job) -> _Job | None:
-        """The job with its rotation kept while the budget lasts; None when nothing is left."""
-        if not any(a.creates for a in job.actions):
-            return job
-        if self._budget > 0:
-            self._budget -= 1
-            return job
-        if not self._budget_logged:
-            job.workspace.log.warning("budget.exhausted", limit=self._config.max_rotations_per_pass)
-            self._budget_logged = True
-        self._report.budget_exhausted = True
-        rest = tuple(a for a in job.actions if not a.creates)
-        if not rest:
-            credential = job.credential or ""
-            job.workspace.report.results[credential] = CredentialResult(
-                credential, Outcome.UNCHANGED, skipped="budget"
-            )
-            return None
-        return replace(job, actions=rest)
 
     # -- running (pool threads) -----------------------------------------------------------
 
@@ -724,12 +945,7 @@ class _Scheduler:
                 self._open_failed(run, error)
                 return
             run.opened = True
-            jobs: list[_Job] = future.result()
-            own = run.ws.self_key_name
-            run.last = [
-                j for j in jobs if j.credential == own and any(a.creates for a in j.actions)
-            ]
-            run.queue.extend(j for j in jobs if j not in run.last)
+            run.planned = future.result()
             return
         if job.kind == "close":
             run.closed = True
@@ -746,6 +962,16 @@ class _Scheduler:
             )  # fmt: skip
         else:
             result = future.result()
+        late = run.budget_failures.get(credential)
+        if late is not None and result.outcome is not Outcome.FAILED:
+            # Its settling actions ran, but the rotation it needed before the next pass did not.
+            result = replace(result, outcome=Outcome.FAILED, failed_step=Step.CREATE, error=late)
+        if result.own_key_waiting and result.outcome is not Outcome.FAILED:
+            stuck = self._runner._own_key_running_out(run)
+            if stuck is not None:
+                result = replace(
+                    result, outcome=Outcome.FAILED, failed_step=Step.RETIRE, error=stuck
+                )
         run.report.results[credential] = result
         # Only an action that is not "blocked" can have changed anything: then the closing
         # list confirms the revokes and the inventory is read again.
@@ -771,7 +997,8 @@ class _Scheduler:
             run.report.usable = False
             run.log.error("workspace.unusable", error=_describe(error))
         else:
-            # The lock or the sink failed: something was left undone (exit 1, not 3).
+            # The credential file, the lock or the sink failed: something was left undone
+            # (exit 1, not 3), named; the other workspaces go on.
             run.report.failed = True
             run.log.error("workspace.failed", error=_describe(error))
 
@@ -794,6 +1021,6 @@ def _breaker_trips(attempts: int, failures: int, max_failure_ratio: float) -> bo
 def _describe(error: BaseException) -> str:
     """An error for a report: our own errors say what failed; anything else only its class,
     since its text could hold anything."""
-    if isinstance(error, ApiError | SinkError | LockError):
+    if isinstance(error, ApiError | SinkError | LockError | WorkspaceConfigError):
         return str(error)
     return f"unexpected {type(error).__name__}"

@@ -28,6 +28,7 @@ ALERTS = (
     "RotatorManagedKeyExpiringSoon",
     "RotatorUnmanagedKeyExpiringSoon",
     "RotatorShardNotReporting",
+    "RotatorOwnKeySwitchPending",
 )
 
 
@@ -86,6 +87,11 @@ BREAKAGES = {
     "RotatorUnmanagedKeyExpiringSoon": ("< 14 * 86400", "< 16 * 86400"),
     "RotatorShardNotReporting": ('{shard!=""} < 2 * 86400', '{shard!=""} < 3 * 86400'),
     "RotatorShardNotReporting-never": ("or max by (job) (rotator_shards) * 0", ""),
+    "RotatorOwnKeySwitchPending": (
+        "(rotator_own_key_switch_pending) == 1",
+        "(rotator_own_key_switch_pending) == 2",
+    ),
+    "RotatorOwnKeySwitchPending-for": ("for: 1d", "for: 3d"),
 }
 
 

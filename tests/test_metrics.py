@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from rotator.app import build_runner, run_pass_with_metrics
+from rotator.app import build_runner, pass_config, run_pass_with_metrics
 from rotator.emulator import Emulator
 from rotator.metrics import ManagedKeySample, Metrics, UnmanagedKeySample
+from rotator.runner import Runner
 from rotator.settings import Settings, load_settings
 
 T0 = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
@@ -373,11 +374,39 @@ def test_a_pass_that_crashed_is_a_failed_pass_in_every_metric(tmp_path: Path) ->
         run_pass_with_metrics(settings, build_runner(settings), metrics)
         first = _value(metrics, "rotator_last_pass_timestamp_seconds", workspace="default")
         assert _value(metrics, "rotator_last_pass_success", workspace="default") == 1
-        key_file.unlink()  # the mounted Secret is gone: the next pass cannot even start
-        with pytest.raises(Exception):  # noqa: B017, PT011 - whatever it is, it goes on up
-            run_pass_with_metrics(settings, build_runner(settings), metrics)
+        emu.add_key(ws, "app-billing", expires=emu.now() + timedelta(days=3))
+
+        def die(step: str, _credential: str) -> None:
+            if step == "created":
+                raise KeyboardInterrupt  # the process dies mid-pass
+
+        crashing = Runner(pass_config(settings), clock=emu.now, checkpoint=die)
+        with pytest.raises(KeyboardInterrupt):
+            run_pass_with_metrics(settings, crashing, metrics)
         assert _value(metrics, "rotator_last_pass_success", workspace="default") == 0
         assert _value(metrics, "rotator_last_pass_timestamp_seconds", workspace="default") >= first
+
+
+def test_a_vanished_credential_file_is_a_failed_pass_not_a_crash(tmp_path: Path) -> None:
+    with Emulator() as emu:
+        ws = emu.add_workspace("Acme")
+        _id, admin = emu.add_key(ws, "rotator-admin", expires=emu.now() + timedelta(days=700))
+        key_file = tmp_path / "api-key"
+        key_file.write_text(admin)
+        settings = load_settings(
+            {
+                "ROTATOR_API_URL": emu.url,
+                "ROTATOR_API_KEY_FILE": str(key_file),
+                "ROTATOR_KEY_NAMES": "app-*",
+                "ROTATOR_SINK_FILE_DIR": str(tmp_path / "secrets"),
+            }
+        )
+        metrics = Metrics()
+        key_file.unlink()  # the mounted Secret is gone (serve keeps running)
+        report = run_pass_with_metrics(settings, build_runner(settings), metrics)
+        assert report.exit_code == 1
+        assert "api-key" in (report.workspaces[0].error or "")
+        assert _value(metrics, "rotator_last_pass_success", workspace="default") == 0
 
 
 def _value(metrics: Metrics, name: str, **labels: str) -> float:

@@ -37,7 +37,7 @@ from rotator.settings.sinks import (
     SinkSettings,
     VaultSinkSettings,
 )
-from rotator.settings.workspaces import WorkspaceSettings, read_api_key
+from rotator.settings.workspaces import WorkspaceSettings, credential_problems, read_api_key
 
 __all__ = [
     "REDACTED",
@@ -51,6 +51,7 @@ __all__ = [
     "VaultSinkSettings",
     "WorkspaceSettings",
     "check_no_unknown_variables",
+    "credential_problems",
     "describe_variables",
     "load_settings",
     "read_api_key",

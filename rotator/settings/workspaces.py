@@ -21,7 +21,7 @@ It must not know how workspaces are used, nor the environment.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,13 @@ from rotator.settings._values import (
 )
 from rotator.settings.sinks import FileSinkSettings, SinkSettings
 
-__all__ = ["WorkspaceSettings", "WorkspacesFileSource", "read_api_key", "resolve_workspaces"]
+__all__ = [
+    "WorkspaceSettings",
+    "WorkspacesFileSource",
+    "credential_problems",
+    "read_api_key",
+    "resolve_workspaces",
+]
 
 FILE_VARIABLE = "ROTATOR_WORKSPACES_FILE"
 _SINGLE_KEY_FILE = "ROTATOR_API_KEY_FILE"
@@ -109,6 +115,18 @@ def read_api_key(ws: WorkspaceSettings) -> Secret:
     if ws.api_key is not None:
         return Secret(ws.api_key.get_secret_value())
     raise ConfigError([f"ROTATOR_API_KEY: not set for workspace {ws.name!r}"])
+
+
+def credential_problems(workspaces: Iterable[WorkspaceSettings]) -> list[str]:
+    """What is wrong with each workspace's credential, read now (``check-config``). A pass
+    reads them again and fails only the workspace whose credential cannot be read."""
+    problems: list[str] = []
+    for ws in workspaces:
+        try:
+            read_api_key(ws)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    return problems
 
 
 # --- the file ----------------------------------------------------------------------------------
@@ -370,11 +388,8 @@ def _from_file(
             lock_dir=_lock_dir(data["lock_dir"], sink, entry.name),
             api_key_origin=f"{where}.api_key_file",
         )
-        try:
-            read_api_key(ws)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
+        # Its credential file is read at each pass, not here: one workspace whose file is gone
+        # fails that pass alone (named, exit 1), while the others are still served.
         built.append(ws)
     return built, problems
 

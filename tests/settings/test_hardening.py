@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rotator.errors import ConfigError
-from rotator.settings import load_settings, read_api_key, redacted
-from tests.settings.support import MINIMAL, SECRET, load, problems, problems_of
+from rotator.settings import credential_problems, load_settings, read_api_key, redacted
+from tests.settings.support import MINIMAL, SECRET, load, problems
 
 # (variable, value, the line's text after "VARIABLE: "; the value follows as ", got '...'")
 OUT_OF_BOUNDS = [
@@ -121,7 +121,9 @@ def test_a_workspace_key_file_must_fit_an_http_header(
     key_file.write_text(value, encoding="utf-8")
     workspaces = tmp_path / "workspaces.yaml"
     workspaces.write_text(f"workspaces:\n  - name: acme\n    api_key_file: {key_file}\n")
-    found = problems_of({"ROTATOR_KEY_NAMES": "*", "ROTATOR_WORKSPACES_FILE": str(workspaces)})
+    settings = load_settings({"ROTATOR_KEY_NAMES": "*", "ROTATOR_WORKSPACES_FILE": str(workspaces)})
+    # Loading succeeds (a pass fails that workspace alone); checking names the problem.
+    found = credential_problems(settings.workspaces)
     assert found == [
         f"ROTATOR_WORKSPACES_FILE: workspaces[0].api_key_file: the key in {str(key_file)!r} "
         f"{expected}"

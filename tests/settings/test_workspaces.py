@@ -14,6 +14,7 @@ from rotator.settings import (
     FileSinkSettings,
     KubernetesSinkSettings,
     Settings,
+    credential_problems,
     load_settings,
     read_api_key,
     redacted,
@@ -263,10 +264,6 @@ ENTRY_PROBLEMS = [
         ["workspaces[0].api_key_file: required"],
     ),
     (
-        ["name: acme-eu\napi_key_file: {keys}/nope"],
-        ["workspaces[0].api_key_file: cannot read '{keys}/nope': No such file or directory"],
-    ),
-    (
         ["name: acme-eu\napi_key: pm-live-x\napi_key_file: {keys}/acme-eu"],
         [
             "workspaces[0].api_key: unknown field (a workspace has name, api_key_file, "
@@ -324,6 +321,17 @@ ENTRY_PROBLEMS = [
 ]
 
 
+def test_an_unreadable_credential_file_is_named_by_checking_not_by_loading(
+    tmp_path: Path, keys: Path
+) -> None:
+    # A pass fails only that workspace (the others are served); check-config names it.
+    path = entries_of(tmp_path, keys, "name: acme-eu\napi_key_file: {keys}/nope")
+    settings = load_settings(environ(path))
+    assert credential_problems(settings.workspaces) == [
+        f"{W}: workspaces[0].api_key_file: cannot read '{keys}/nope': No such file or directory"
+    ]
+
+
 @pytest.mark.parametrize(("entries", "expected"), ENTRY_PROBLEMS)
 def test_each_problem_of_an_entry_names_it(
     entries: list[str], expected: list[str], tmp_path: Path, keys: Path
@@ -379,7 +387,7 @@ def test_a_secret_is_not_taken_from_the_workspaces_file(tmp_path: Path, keys: Pa
 def test_a_workspace_key_file_must_not_be_empty(tmp_path: Path, keys: Path) -> None:
     (keys / "acme-eu").write_text("\n")
     path = entries_of(tmp_path, keys, "name: acme-eu\napi_key_file: {keys}/acme-eu")
-    assert problems_of(environ(path)) == [
+    assert credential_problems(load_settings(environ(path)).workspaces) == [
         f"{W}: workspaces[0].api_key_file: {str(keys / 'acme-eu')!r} is empty"
     ]
 
