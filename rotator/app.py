@@ -379,6 +379,7 @@ def run_pass_with_metrics(
     every workspace's metrics before the error goes on up.
     """
     names = [ws.name for ws in my_workspaces(settings)]
+    report_unconfigured(settings)
     try:
         with open_workspaces(settings, on_response=metrics.observe_api, stop=stop) as workspaces:
             report = runner.run_pass(workspaces)
@@ -416,11 +417,54 @@ def push_metrics(settings: Settings, metrics: Metrics) -> None:
     )
 
 
+def unconfigured_workspaces(settings: Settings) -> dict[str, list[str]]:
+    """Workspaces the file sink holds records of that the workspaces file no longer lists, with
+    the credentials recorded there: a previous key in its grace period there is never retired
+    by anyone, so ops must be told. (Only the file sink's layout is known here: one subfolder
+    per workspace under ROTATOR_SINK_FILE_DIR.)"""
+    sink = settings.sink
+    if not settings.workspaces_file or sink.kind != "file":
+        return {}
+    root = Path(sink.dir)
+    configured = {ws.name for ws in settings.workspaces}
+    found: dict[str, list[str]] = {}
+    with suppress(OSError):
+        for folder in sorted(root.iterdir()):
+            if folder.name in configured or not folder.is_dir() or folder.is_symlink():
+                continue
+            records = sorted(p.name.removesuffix(".meta.json") for p in folder.glob("*.meta.json"))
+            if records:
+                found[folder.name] = records
+    return found
+
+
+def report_unconfigured(settings: Settings) -> dict[str, list[str]]:
+    """Log ``workspace.unconfigured`` for each workspace the sink still holds records of."""
+    found = unconfigured_workspaces(settings)
+    for name, credentials in found.items():
+        get_logger().warning(
+            "workspace.unconfigured",
+            workspace=name,
+            credentials=credentials,
+            detail="the sink holds records of a workspace the workspaces file no longer lists; "
+            "its keys (a previous key in its grace period too) are no longer managed",
+        )
+    return found
+
+
 def config_warnings(settings: Settings) -> list[str]:
     """What ``check-config`` warns about: set-ups that work but may not do what ops meant."""
     warnings: list[str] = []
     for ws in settings.workspaces:
         where = f" (workspace {ws.name})" if settings.workspaces_file else ""
+        for pattern in (*ws.key_names, *ws.exclude_key_names):
+            if len(pattern) >= 2 and pattern[0] == pattern[-1] and pattern[0] in "'\"":
+                # `docker run --env-file` and some env-file readers keep quotes: this pattern
+                # would then select only names that begin and end with a quote.
+                warnings.append(
+                    f"ROTATOR_KEY_NAMES{where}: the pattern {pattern} is quoted; the quotes are "
+                    "part of it, so it selects no key (remove them)"
+                )
         wildcards = any("*" in p or "?" in p or "[" in p for p in ws.key_names)
         if ws.self_key_name is None and wildcards:
             # The API cannot tell which listed key is the rotator's own: a wildcard may select

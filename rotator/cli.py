@@ -196,7 +196,17 @@ def _cmd_plan(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
 
 def _cmd_status(args: argparse.Namespace, environ: dict[str, str]) -> int:
-    return _report(args, environ, lambda e, w: e.inventory(w), _STATUS_COLUMNS, "no keys")
+    code = _report(args, environ, lambda e, w: e.inventory(w), _STATUS_COLUMNS, "no keys")
+    from rotator.app import unconfigured_workspaces  # noqa: PLC0415
+
+    for name, credentials in unconfigured_workspaces(_load(environ)).items():
+        print(
+            f"rotator: warning: the sink holds records of workspace {name} ("
+            f"{', '.join(credentials)}), which is no longer configured: its keys are not "
+            "managed any more (revoke them, or list the workspace again)",
+            file=sys.stderr,
+        )
+    return code
 
 
 def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:

@@ -23,7 +23,8 @@ in. The rules (docs/how-it-works.md):
   minimum age, by the time in its name). A record naming a current key that is not listed any
   more (revoked, or expired and no longer listed) makes the credential ``missing``.
 - **Without a record** (a first rotation, or a wiped sink): the newest person-made key is
-  current (else the newest rotator-made one); other rotator-made keys are *unknown* and never
+  current (else the newest rotator-made one; ties of ``expires`` broken by the time in the
+  name, then the id); other rotator-made keys are *unknown* and never
   revoked, since nothing proves they were never delivered.
 """
 
@@ -32,7 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from rotator.errors import SinkError
 from rotator.models import (
@@ -231,7 +232,7 @@ def _without_record(
     made = [k for k in keys if k.made_by(me_user_id)]
     people = [k for k in keys if not k.made_by(me_user_id)]
     pool = people or made
-    current = max(pool, key=lambda k: k.expires) if pool else None
+    current = max(pool, key=_newest_first) if pool else None
     return CredentialView(
         credential,
         state,
@@ -240,6 +241,13 @@ def _without_record(
         extras=tuple(k for k in people if k is not current),
         decision=decide(current, now, config.policy) if current else None,
     )
+
+
+def _newest_first(key: ApiKey) -> tuple[datetime, datetime, str]:
+    """Which key is the newest: by ``expires``; keys made in the same second tie, so then by the
+    time in the rotator's marker, then by id, so every pass picks the same one."""
+    made_at = rotator_created_at(key.name) or datetime.min.replace(tzinfo=UTC)
+    return (utc(key.expires), made_at, key.id)
 
 
 def _untrustworthy(

@@ -415,3 +415,21 @@ def _value(metrics: Metrics, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     raise AssertionError(f"no sample {name} {labels}")
+
+
+def test_patterns_that_select_no_key_are_counted_per_workspace(tmp_path: Path) -> None:
+    with Emulator() as emu:
+        ws = emu.add_workspace("Acme")
+        _id, admin = emu.add_key(ws, "rotator-admin", expires=emu.now() + timedelta(days=700))
+        emu.add_key(ws, "erp-sync", expires=emu.now() + timedelta(days=300))
+        settings = load_settings(
+            {
+                "ROTATOR_API_URL": emu.url,
+                "ROTATOR_API_KEY": admin,
+                "ROTATOR_KEY_NAMES": "erp-snyc,erp-*,crm",
+                "ROTATOR_SINK_FILE_DIR": str(tmp_path / "secrets"),
+            }
+        )
+        metrics = Metrics()
+        run_pass_with_metrics(settings, build_runner(settings), metrics)
+        assert _value(metrics, "rotator_selector_unmatched_patterns", workspace="default") == 2

@@ -378,3 +378,26 @@ def test_status_says_when_the_sink_no_longer_holds_the_current_key(fleet: Fleet)
         os.remove(fleet.sink_dir("acme") / name)  # a person deletes the sink entry
     rows = {r["credential"]: r for r in json.loads(fleet.run("status", "--json").stdout)}
     assert rows["app-crm"]["role"] == "current" and rows["app-crm"]["in_sink"] is False
+
+
+def test_check_config_warns_of_a_quoted_pattern(fleet: Fleet) -> None:
+    fleet.add("acme", key_names=["'erp-*'"])
+    checked = fleet.run("check-config")
+    assert checked.returncode == 0, checked.describe()
+    assert "the pattern 'erp-*' is quoted" in checked.stdout
+
+
+def test_a_workspace_removed_from_the_file_is_named_while_its_records_remain(
+    fleet: Fleet,
+) -> None:
+    fleet.add("acme", key_names=["app-*"])
+    fleet.add("globex", key_names=["app-*"])
+    fleet.key("globex", "app-billing", days_left=3)
+    assert fleet.run("run-once", ROTATOR_GRACE_HOURS="24").returncode == 0
+    del fleet.entries[1]  # globex is removed while its previous key is in its grace period
+    result = fleet.run("run-once")
+    (unconfigured,) = _events(result, "workspace.unconfigured")
+    assert unconfigured["workspace"] == "globex"
+    assert unconfigured["credentials"] == ["app-billing"]
+    shown = fleet.run("status")
+    assert "workspace globex" in shown.stderr and "no longer configured" in shown.stderr
