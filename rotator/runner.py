@@ -610,9 +610,11 @@ class Runner:
         for action in actions:
             if action.deferred is None:
                 continue
-            expires_first = next_pass is not None and (
-                action.reason == Reason.MISSING
-                or (action.days_left or 0.0) < (next_pass - now) / timedelta(days=1)
+            # Left out, and it cannot wait: an operator asked for it (a leaked key), its key is
+            # gone, or its key expires before the next scheduled pass. A failure, never a 0.
+            expires_first = action.reason in (Reason.MISSING, Reason.FORCED) or (
+                next_pass is not None
+                and (action.days_left or 0.0) < (next_pass - now) / timedelta(days=1)
             )
             log.log(
                 logging.ERROR if expires_first else logging.WARNING,
@@ -626,9 +628,11 @@ class Runner:
             )
             if expires_first:
                 run.budget_failures[action.credential] = (
-                    "left out by ROTATOR_MAX_ROTATIONS_PER_PASS, and its key "
-                    + ("is gone" if action.reason == Reason.MISSING else "expires")
-                    + " before the next scheduled pass"
+                    "left out by ROTATOR_MAX_ROTATIONS_PER_PASS, and it cannot wait: "
+                    + {
+                        Reason.MISSING: "its key is gone",
+                        Reason.FORCED: "its rotation was asked for now",
+                    }.get(Reason(action.reason), "its key expires before the next scheduled pass")
                 )
         if self._config.dry_run:
             for action in actions:

@@ -401,3 +401,15 @@ def test_a_workspace_removed_from_the_file_is_named_while_its_records_remain(
     assert unconfigured["credentials"] == ["app-billing"]
     shown = fleet.run("status")
     assert "workspace globex" in shown.stderr and "no longer configured" in shown.stderr
+
+
+def test_a_forced_rotation_the_budget_leaves_out_fails_the_run(fleet: Fleet) -> None:
+    fleet.add("acme", key_names=["app-*"])
+    fleet.key("acme", "app-a", days_left=300)
+    fleet.key("acme", "app-b", days_left=300)
+    result = fleet.run("rotate", "app-a", "app-b", "--now", ROTATOR_MAX_ROTATIONS_PER_PASS="1")
+    assert result.returncode == 1, result.describe()
+    rotated = [c for c in ("app-a", "app-b") if "@" in fleet.live("acme", c)[0]["name"]]
+    assert len(rotated) == 1
+    failed = [e for e in _events(result, "rotation.deferred") if e["level"] == "error"]
+    assert [e["credential"] for e in failed] == [c for c in ("app-a", "app-b") if c not in rotated]

@@ -26,6 +26,7 @@ This module knows nothing of settings, sinks or the engine.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import os
 import secrets
@@ -304,8 +305,13 @@ class _LeaseHeld:
         self._renewed_at = time.monotonic()
         self._lost: str | None = None
         self._stop = threading.Event()
+        # In a copy of the pass's context: what the renewal logs carries the pass's run_id.
+        context = contextvars.copy_context()
         self._thread = threading.Thread(
-            target=self._renew_until_stopped, name=f"lease-renewal:{where}", daemon=True
+            target=context.run,
+            args=(self._renew_until_stopped,),
+            name=f"lease-renewal:{where}",
+            daemon=True,
         )
         self._thread.start()
 
