@@ -145,7 +145,7 @@ def _cmd_serve(args: argparse.Namespace, environ: dict[str, str]) -> int:
     return serve(_load(environ))
 
 
-_PLAN_COLUMNS = ["workspace", "credential", "action", "reason", "days_left", "key_id"]
+_PLAN_COLUMNS = ["workspace", "credential", "action", "reason", "days_left", "key_id", "deferred"]
 _STATUS_COLUMNS = [
     "workspace", "name", "key_id", "expires", "days_left", "age_days", "managed", "role", "due",
     "reason",

@@ -255,7 +255,9 @@ def test_plan_shows_the_rotation_and_changes_nothing(
 
     assert table.returncode == 0, table.describe()
     header, *rows = table.stdout.splitlines()
-    assert header.split() == ["WORKSPACE", "CREDENTIAL", "ACTION", "REASON", "DAYS_LEFT", "KEY_ID"]
+    assert header.split() == [
+        "WORKSPACE", "CREDENTIAL", "ACTION", "REASON", "DAYS_LEFT", "KEY_ID", "DEFERRED"
+    ]  # fmt: skip
     assert len(rows) == 1
     assert rows[0].split()[1:4] == ["app-billing", "rotate", "expiring"]
     assert due_id in rows[0]
