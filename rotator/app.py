@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -33,6 +34,11 @@ from rotator.rotation import Outcome, RotationConfig
 from rotator.runner import PassConfig, Runner, Workspace
 from rotator.settings import Settings, WorkspaceSettings, read_api_key
 from rotator.sinks.base import Sink
+
+#: Signals that stop ``run-once`` and ``serve`` after the credentials in flight. SIGHUP is one:
+#: its default action (a closed terminal, a supervisor's reload) would kill a pass between create
+#: and deliver.
+STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 #: Mounted in every pod that has a service account: "running in a cluster" for ROTATOR_LOCK=auto.
 SERVICE_ACCOUNT_TOKEN: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")

@@ -54,7 +54,12 @@ def _log() -> Any:
 
 
 def _cmd_run_once(args: argparse.Namespace, environ: dict[str, str]) -> int:
-    from rotator.app import build_runner, push_metrics, run_pass_with_metrics  # noqa: PLC0415
+    from rotator.app import (  # noqa: PLC0415
+        STOP_SIGNALS,
+        build_runner,
+        push_metrics,
+        run_pass_with_metrics,
+    )
     from rotator.metrics import Metrics  # noqa: PLC0415
 
     settings = _load(environ)
@@ -67,8 +72,8 @@ def _cmd_run_once(args: argparse.Namespace, environ: dict[str, str]) -> int:
         _log().warning("pass.stopping", signal=signal.Signals(signum).name)
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, on_signal)
     runner = build_runner(settings, stop_requested=stop)
     report = run_pass_with_metrics(settings, runner, metrics, stop=stop)
     try:

@@ -206,6 +206,45 @@ def test_run_once_exits_3_when_the_api_is_unreachable(
     assert acme.emu.request_log() == []
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_run_once_stopped_by_a_signal_finishes_the_credential_in_flight(
+    acme: Seeded, sink_dir: Path, tmp_path: Path, signum: signal.Signals
+) -> None:
+    # SIGHUP too (a closed terminal, a supervisor): its default action would kill the pass
+    # between create and deliver, leaving a key no consumer holds.
+    acme.add_key("app-urgent", days_left=3)
+    later_id, _ = acme.add_key("app-later", days_left=5)
+    acme.emu.add_fault("POST", "/api/data/api-keys", delay_seconds=2, times=1)
+    env = acme.env(sink_dir, ROTATOR_WORKSPACE_CONCURRENCY="1", ROTATOR_CONCURRENCY="1")
+    log_path = tmp_path / "run-once.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            rotator_argv("run-once"), env=env, cwd=tmp_path, stdout=log, stderr=log
+        )
+        try:
+            deadline = time.monotonic() + 15
+            while not any(r["method"] == "GET" for r in acme.emu.request_log()[1:]):
+                assert process.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, "the pass never listed the keys"
+                time.sleep(0.05)
+            time.sleep(0.5)  # the create is now waiting on the emulator's delay
+            process.send_signal(signum)
+            returncode = process.wait(timeout=15)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    output = log_path.read_text()
+    assert returncode == 1, output  # app-later was left undone: the next run does it
+    assert [k["id"] for k in acme.live_keys("app-later")] == [later_id]
+    assert works(acme.emu, (sink_dir / "app-urgent").read_text())
+    assert not (sink_dir / "app-later").exists()
+    events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert [e["signal"] for e in events if e["event"] == "pass.stopping"] == [signum.name]
+    assert "rotation.delivered" in [e["event"] for e in events]
+
+
 @pytest.mark.parametrize(
     ("overrides", "variable"),
     [
