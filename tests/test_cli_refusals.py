@@ -2,12 +2,17 @@
 (and ``serve``, ``plan``, ``status``, ``rotate``) end with exit 2 at start, the same line naming
 the variable, nothing changed. Real subprocesses against the emulator, as ops run them.
 
-What the settings name on this host: a kubeconfig that is not one, a folder that cannot be
-created, a program not on PATH, a Lease with no API server.
+Two kinds of refusal: what the settings name on this host (a kubeconfig that is not one, a
+folder that cannot be created, a program not on PATH, a Lease with no API server), and two
+workspaces that name one place however they spell it (``X`` and ``X/../X``, a link, a template
+without ``{workspace}``, one program).
 """
 
 from __future__ import annotations
 
+import json
+import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -242,3 +247,230 @@ def test_every_command_refuses_at_start_the_same_way(acme: Seeded, tmp_path: Pat
     results = refused_alike(acme, tmp_path, env, commands)
     assert "ROTATOR_SINK_EXEC_COMMAND: the program 'no-such-store-program'" in results[0].stderr
     assert files_under(tmp_path) == []  # no lock, no sink file, nothing
+
+
+# --- two workspaces, one place ----------------------------------------------------------------
+
+
+def workspaces_env(
+    acme: Seeded,
+    tmp_path: Path,
+    entries: list[dict[str, object]],
+    secrets: tuple[str, ...] = (),
+    **variables: str,
+) -> dict[str, str]:
+    """An environment with a workspaces file of ``entries`` (a name and a sink mapping each);
+    each workspace's credential is the next of ``secrets``, else the emulator's admin key."""
+    listed = []
+    for index, entry in enumerate(entries):
+        key_file = tmp_path / f"key-{index}"
+        key_file.write_text(secrets[index] if index < len(secrets) else acme.admin_secret)
+        listed.append({"api_key_file": str(key_file), **entry})
+    path = tmp_path / "workspaces.yaml"
+    path.write_text(json.dumps({"workspaces": listed}))
+    env = acme.env(tmp_path / "secrets", ROTATOR_WORKSPACES_FILE=str(path), ROTATOR_API_KEY="")
+    env.update(variables)
+    return {name: value for name, value in env.items() if value}
+
+
+def assert_shared(
+    acme: Seeded, tmp_path: Path, env: dict[str, str], field: str, place: str
+) -> None:
+    lines = assert_refused(acme, tmp_path, env, "workspaces[1]")
+    assert lines == [
+        f"  ROTATOR_WORKSPACES_FILE: workspaces[1].{field}: workspace 'acme-us' and workspaces[0] "
+        f"('acme-eu') would share {place}: two workspaces must never share a place"
+    ]
+
+
+@pytest.mark.parametrize("lock_dir", [False, True], ids=["lock-in-the-sink", "lock-dir-set"])
+@pytest.mark.parametrize("spelling", ["{x}/../x", "{x}/./", "{link}"])
+def test_two_workspaces_in_one_folder_by_two_spellings(
+    acme: Seeded, tmp_path: Path, spelling: str, lock_dir: bool
+) -> None:
+    folder = tmp_path / "x"
+    folder.mkdir()
+    (tmp_path / "link").symlink_to(folder)
+    other = spelling.format(x=folder, link=tmp_path / "link")
+    env = workspaces_env(
+        acme,
+        tmp_path,
+        [
+            {"name": "acme-eu", "sink": {"dir": str(folder)}},
+            {"name": "acme-us", "sink": {"dir": other}},
+        ],
+        ROTATOR_LOCK_DIR=str(tmp_path / "locks") if lock_dir else "",
+    )
+    assert_shared(acme, tmp_path, env, "sink.dir", f"the folder {folder}")
+    assert files_under(folder) == []
+    assert not (tmp_path / "locks").exists()
+
+
+def test_two_workspaces_locking_one_folder(acme: Seeded, tmp_path: Path) -> None:
+    locks = tmp_path / "locks"
+    (locks / "acme-eu").mkdir(parents=True)
+    (locks / "acme-us").symlink_to(locks / "acme-eu")
+    env = workspaces_env(
+        acme,
+        tmp_path,
+        [{"name": "acme-eu"}, {"name": "acme-us"}],
+        ROTATOR_LOCK_DIR=str(locks),
+    )
+    assert_shared(acme, tmp_path, env, "lock folder", f"the lock folder {locks / 'acme-eu'}")
+    assert files_under(locks) == ["acme-eu", "acme-us"]
+
+
+def test_two_vault_workspaces_with_a_path_without_workspace(acme: Seeded, tmp_path: Path) -> None:
+    env = workspaces_env(
+        acme,
+        tmp_path,
+        [{"name": "acme-eu"}, {"name": "acme-us", "sink": {"addr": "HTTP://LOCALHOST:80/"}}],
+        ROTATOR_SINK="vault",
+        ROTATOR_SINK_FILE_DIR="",
+        ROTATOR_SINK_VAULT_ADDR="http://localhost",
+        ROTATOR_SINK_VAULT_TOKEN="hvs.not-a-token",
+        ROTATOR_SINK_VAULT_PATH="apps/{credential}",
+        ROTATOR_LOCK_DIR=str(tmp_path / "locks"),
+    )
+    assert_shared(
+        acme,
+        tmp_path,
+        env,
+        "sink.path",
+        "the Vault paths 'secret/apps/{credential}' of http://localhost:80",
+    )
+
+
+def test_two_kubernetes_workspaces_in_one_namespace_without_workspace(
+    acme: Seeded, tmp_path: Path
+) -> None:
+    # Two kubeconfig files, one API server: one cluster.
+    first = write_kubeconfig(tmp_path / "kubeconfig-1", "https://10.0.0.1:6443", "token-1")
+    second = write_kubeconfig(tmp_path / "kubeconfig-2", "https://10.0.0.1:6443/", "token-2")
+    env = workspaces_env(
+        acme,
+        tmp_path,
+        [
+            {"name": "acme-eu", "sink": {"kubeconfig": str(first)}},
+            {"name": "acme-us", "sink": {"kubeconfig": str(second)}},
+        ],
+        ROTATOR_SINK="kubernetes",
+        ROTATOR_SINK_FILE_DIR="",
+        ROTATOR_SINK_KUBERNETES_NAMESPACE="apps",
+        ROTATOR_LOCK_DIR=str(tmp_path / "locks"),
+    )
+    assert_shared(
+        acme,
+        tmp_path,
+        env,
+        "sink.secret_name",
+        "the Secrets 'pm-api-key-{credential}' in namespace 'apps' of https://10.0.0.1:6443",
+    )
+
+
+def test_two_exec_workspaces_with_one_program(acme: Seeded, tmp_path: Path) -> None:
+    env = workspaces_env(
+        acme,
+        tmp_path,
+        [
+            {"name": "acme-eu", "sink": {"command": [TRUE_PATH, "--store"]}},
+            {"name": "acme-us", "sink": {"command": ["true", "--store"]}},  # found on PATH
+        ],
+        ROTATOR_SINK="exec",
+        ROTATOR_SINK_FILE_DIR="",
+        ROTATOR_SINK_EXEC_COMMAND=TRUE_PATH,
+        ROTATOR_LOCK_DIR=str(tmp_path / "locks"),
+        PATH=os.path.dirname(os.path.realpath(TRUE_PATH)),
+    )
+    program = os.path.realpath(TRUE_PATH)
+    assert_shared(
+        acme, tmp_path, env, "sink.command", f"the program {program} with the arguments ['--store']"
+    )
+
+
+DISTINCT = {
+    "file": ({}, [{}, {}]),
+    "kubernetes": (
+        {
+            "ROTATOR_SINK": "kubernetes",
+            "ROTATOR_SINK_KUBERNETES_SECRET_NAME": "{workspace}-{credential}",
+        },
+        [{}, {}],
+    ),
+    "kubernetes-namespaces": (
+        {"ROTATOR_SINK": "kubernetes"},
+        [{"namespace": "eu"}, {"namespace": "us"}],
+    ),
+    "vault": (
+        {
+            "ROTATOR_SINK": "vault",
+            "ROTATOR_SINK_VAULT_ADDR": "http://127.0.0.1:8200",
+            "ROTATOR_SINK_VAULT_TOKEN": "hvs.not-a-token",
+        },
+        [{}, {}],
+    ),
+    "vault-mounts": (
+        {
+            "ROTATOR_SINK": "vault",
+            "ROTATOR_SINK_VAULT_ADDR": "http://127.0.0.1:8200",
+            "ROTATOR_SINK_VAULT_TOKEN": "hvs.not-a-token",
+            "ROTATOR_SINK_VAULT_PATH": "apps/{credential}",
+        },
+        [{"mount": "eu"}, {"mount": "us"}],
+    ),
+    "aws-secrets-manager": (
+        {
+            "ROTATOR_SINK": "aws-secrets-manager",
+            "ROTATOR_SINK_AWS_SECRETS_MANAGER_REGION": "eu-west-1",
+        },
+        [{}, {}],
+    ),
+    "exec": (
+        {"ROTATOR_SINK": "exec", "ROTATOR_SINK_EXEC_COMMAND": TRUE_PATH},
+        [{"command": [TRUE_PATH, "eu"]}, {"command": [TRUE_PATH, "us"]}],
+    ),
+}
+
+
+@pytest.mark.parametrize(("variables", "sinks"), DISTINCT.values(), ids=DISTINCT.keys())
+def test_distinct_places_are_accepted(
+    acme: Seeded,
+    tmp_path: Path,
+    variables: dict[str, str],
+    sinks: list[dict[str, object]],
+) -> None:
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", "https://10.0.0.1:6443", "token")
+    extra = {"KUBECONFIG": str(kubeconfig)}
+    if variables:
+        extra |= {"ROTATOR_SINK_FILE_DIR": "", "ROTATOR_LOCK_DIR": str(tmp_path / "locks")}
+    entries = [
+        {"name": name, **({"sink": sink} if sink else {})}
+        for name, sink in zip(["acme-eu", "acme-us"], sinks, strict=True)
+    ]
+    env = workspaces_env(acme, tmp_path, entries, **variables, **extra)
+    result = run_cli(["check-config"], env, tmp_path)
+    assert result.returncode == 0, result.describe()
+
+
+def test_two_workspaces_in_folders_of_their_own_rotate(acme: Seeded, tmp_path: Path) -> None:
+    acme.add_key("app-billing", days_left=5)
+    us = acme.emu.add_workspace("Acme US")
+    _, us_admin = acme.emu.add_key(
+        us, "rotator-admin", expires=acme.emu.now() + timedelta(days=700)
+    )
+    acme.emu.add_key(us, "app-billing", expires=acme.emu.now() + timedelta(days=5))
+    env = workspaces_env(
+        acme,
+        tmp_path,
+        [{"name": "acme-eu"}, {"name": "acme-us"}],
+        (acme.admin_secret, us_admin),
+        ROTATOR_GRACE_HOURS="0",
+    )
+    result = run_cli(["run-once"], env, tmp_path)
+    assert result.returncode == 0, result.describe()
+    for name in ("acme-eu", "acme-us"):
+        assert sorted(files_under(tmp_path / "secrets" / name)) == [
+            ".rotator.lock",
+            "app-billing",
+            "app-billing.meta.json",
+        ]

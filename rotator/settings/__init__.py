@@ -15,13 +15,15 @@ A secret's value is never part of a message, a repr or :func:`redacted`.
 
 Values alone are not enough (``parse_settings`` stops there): ``load_settings``, what every
 command calls, also checks what they name on this host (a folder that cannot be created, an exec
-program not on PATH, a kubeconfig that is not one, a Lease outside a cluster), so that what a
-pass would refuse is refused at start by every command, ``check-config`` first.
+program not on PATH, a kubeconfig that is not one, a Lease outside a cluster) and that no two
+workspaces name one place, so that what a pass would refuse is refused at start by every
+command, ``check-config`` first.
 
 Modules: ``_values`` (value types and checks), ``_loader`` (the generic ROTATOR_* machinery:
 variable names, sources, problem lines), ``sinks``, ``workspaces``, ``model`` (the fields),
-``host`` (what the settings name on this host), ``_api`` (the functions below). It must not
-know how the settings are used: no API calls, no sink I/O (it reads, never writes), no logging.
+``host`` (what the settings name on this host), ``places`` (the identity of places), ``_api``
+(the functions below). It must not know how the settings are used: no API calls, no sink I/O
+(it reads, never writes), no logging.
 """
 
 from rotator.settings._api import (

@@ -4,7 +4,8 @@
 given nothing), and what every command calls: it scans the mapping, hands the values to
 :class:`Settings` through pydantic-settings sources (``parse_settings``, the values alone), turns
 every problem into one line naming its variable, all of them raised together as one
-:class:`~rotator.errors.ConfigError`, and then checks what the values name on this host.
+:class:`~rotator.errors.ConfigError`, and then checks what the values name on this host and
+that no two workspaces share a place.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from rotator.settings._loader import (
 )
 from rotator.settings.host import host_problems
 from rotator.settings.model import Settings
+from rotator.settings.places import shared_place_problems
 from rotator.settings.workspaces import FILE_VARIABLE, WorkspacesFileSource
 
 __all__ = [
@@ -52,12 +54,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     ``ROTATOR_GRACE_HOURS: must be a number >= 0 and <= 8760, got 'abc'``. The values first
     (:func:`parse_settings`), all their problems together; then, with every value valid, what
     they name on this host (rotator.settings.host: folders, programs, a kubeconfig, a Lease's
-    API server). So what a pass would refuse, every command refuses at start, ``check-config``
-    first.
+    API server) and whether two workspaces name one place (rotator.settings.places). So what a
+    pass would refuse, every command refuses at start, ``check-config`` first.
     """
     env: Mapping[str, str] = os.environ if environ is None else environ
     settings = parse_settings(env)
-    problems = host_problems(settings, env)
+    problems = host_problems(settings, env) + shared_place_problems(settings, env)
     if problems:
         raise ConfigError(arrange(problems, []))
     return settings

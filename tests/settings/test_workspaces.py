@@ -305,16 +305,6 @@ ENTRY_PROBLEMS = [
         ["workspaces[0].sink: must be a mapping of the sink's variables, by lowercase suffix"],
     ),
     (
-        [
-            "name: acme-eu\napi_key_file: {keys}/acme-eu\nsink: {dir: /srv/x}",
-            "name: acme-us\napi_key_file: {keys}/acme-us\nsink: {dir: /srv/x}",
-        ],
-        [
-            "workspaces[1].sink.dir: '/srv/x' is also the folder of workspaces[0]: two "
-            "workspaces must not share one"
-        ],
-    ),
-    (
         ["name: acme-eu\napi_key_file: {keys}/acme-eu\nkey_names: 5"],
         ["workspaces[0].key_names: must be a list, got 5"],
     ),
