@@ -250,10 +250,11 @@ def _merge(merged: _Merged, path: Path, document: Mapping[str, Any]) -> None:
 
 
 def _referenced_files(item: Mapping[str, Any], defined_in: Path) -> Iterator[tuple[str, Path]]:
-    # Files a cluster or user names, relative to the kubeconfig that names them.
+    # Files a cluster or user names, relative to the kubeconfig that names them; the client
+    # reads none of them when the same content is given inline (``...-data``).
     for name in ("certificate-authority", "client-certificate", "client-key", "tokenFile"):
         value = item.get(name)
-        if isinstance(value, str) and value:
+        if isinstance(value, str) and value and not item.get(f"{name}-data"):
             yield name, defined_in.parent / value
 
 

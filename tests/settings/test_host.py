@@ -90,6 +90,19 @@ def test_a_kubeconfig_the_client_would_refuse_or_crash_on(
     parse_settings({**kubernetes, "ROTATOR_SINK_KUBERNETES_KUBECONFIG": str(path)})
 
 
+def test_a_file_a_kubeconfig_also_gives_inline_is_not_read(
+    kubernetes: dict[str, str], tmp_path: Path
+) -> None:
+    cluster = {
+        "server": "https://h",
+        "certificate-authority": "gone",
+        "certificate-authority-data": "Q0E=",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(kubeconfig_document(clusters=[{"name": "c", "cluster": cluster}])))
+    load_settings({**kubernetes, "ROTATOR_SINK_KUBERNETES_KUBECONFIG": str(path)})
+
+
 def test_a_kubeconfig_that_is_a_folder_or_unreadable_text(
     kubernetes: dict[str, str], tmp_path: Path
 ) -> None:
