@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -32,11 +33,13 @@ from rotator.report import PassReport
 from rotator.rotation import Outcome, RotationConfig
 from rotator.runner import PassConfig, Runner, Workspace
 from rotator.schedule import next_fire_times, parse_schedule
-from rotator.settings import Settings, WorkspaceSettings, read_api_key
+from rotator.settings import Settings, WorkspaceSettings, pass_lock_kind, read_api_key
 from rotator.sinks.base import Sink
 
-#: Mounted in every pod that has a service account: "running in a cluster" for ROTATOR_LOCK=auto.
-SERVICE_ACCOUNT_TOKEN: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+#: Signals that stop ``run-once`` and ``serve`` after the credentials in flight. SIGHUP is one:
+#: its default action (a closed terminal, a supervisor's reload) would kill a pass between create
+#: and deliver.
+STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def utc_now() -> datetime:
@@ -207,14 +210,10 @@ def build_sink(settings: Settings, ws: WorkspaceSettings) -> Sink:
         raise _missing_extra(kind) from None
 
 
-def in_cluster() -> bool:
-    return SERVICE_ACCOUNT_TOKEN.exists()
-
-
 def build_lock(settings: Settings, ws: WorkspaceSettings) -> PassLock:
     """The pass lock of one workspace (ROTATOR_LOCK): a Lease in a cluster, else a file."""
-    choice = settings.lock
-    if choice == "lease" or (choice == "auto" and in_cluster()):
+    # The settings decide, so that check-config has checked the lock this builds.
+    if pass_lock_kind(settings.lock) == "lease":
         try:
             from rotator.locks.lease import (  # noqa: PLC0415
                 LeaseLock,

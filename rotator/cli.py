@@ -5,7 +5,8 @@ by ``rotator.app``. ``--help`` imports nothing but the standard library and
 ``rotator.variables`` (no pydantic, structlog, httpx, apscheduler or prometheus_client): every
 other import happens inside the command that needs it.
 Exit codes (README): 0 done, 1 something left undone, 2 configuration or usage error (one
-line per problem, no traceback), 3 nothing could be done and nothing changed.
+line per problem, no traceback), 3 nothing could be done and nothing changed; 141 (quietly)
+when standard output was closed before the command finished writing it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from rotator import __version__
 from rotator.errors import ApiError, ConfigError, RotatorError
 
 EXIT_OK, EXIT_UNDONE, EXIT_CONFIG, EXIT_UNUSABLE = 0, 1, 2, 3
+#: 128 + SIGPIPE: what a shell reports for a command whose reader went away (``| head``).
+EXIT_STDOUT_CLOSED = 141
 
 _ENV_HELP = "Reads the ROTATOR_* environment variables listed in README.md."
 
@@ -54,7 +57,12 @@ def _log() -> Any:
 
 
 def _cmd_run_once(args: argparse.Namespace, environ: dict[str, str]) -> int:
-    from rotator.app import build_runner, push_metrics, run_pass_with_metrics  # noqa: PLC0415
+    from rotator.app import (  # noqa: PLC0415
+        STOP_SIGNALS,
+        build_runner,
+        push_metrics,
+        run_pass_with_metrics,
+    )
     from rotator.metrics import Metrics  # noqa: PLC0415
 
     settings = _load(environ)
@@ -67,8 +75,8 @@ def _cmd_run_once(args: argparse.Namespace, environ: dict[str, str]) -> int:
         _log().warning("pass.stopping", signal=signal.Signals(signum).name)
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, on_signal)
     runner = build_runner(settings, stop_requested=stop)
     report = run_pass_with_metrics(settings, runner, metrics, stop=stop)
     try:
@@ -390,9 +398,13 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     env = dict(os.environ if environ is None else environ)
     handler: Handler = args.handler
     try:
-        return handler(args, env)
+        code = handler(args, env)
+        # Inside the try: what is still buffered is written now, and may meet a closed pipe.
+        sys.stdout.flush()
     except (KeyboardInterrupt, SystemExit):
         raise
+    except BrokenPipeError:
+        return _stdout_closed()
     except ConfigError as exc:
         _print_problems(exc.problems, sys.stderr)
         return EXIT_CONFIG
@@ -406,6 +418,21 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     except Exception as exc:  # noqa: BLE001 - no traceback: its text could hold anything
         _report_crash(exc)
         return EXIT_UNDONE
+    return code
+
+
+def _stdout_closed() -> int:
+    """Standard output was closed early (``rotator status | head``): stop quietly.
+
+    The reader has all it wanted, so nothing is reported. What is still buffered goes to
+    /dev/null instead: the interpreter flushes standard output on its way out, and that write
+    would fail again, with a message. The code is 141, as a shell reports a process that the
+    default SIGPIPE action ended (Python ignores SIGPIPE, so it sees the error instead).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_STDOUT_CLOSED
 
 
 def _report_crash(exc: Exception) -> None:

@@ -1,5 +1,5 @@
 """``rotator serve``: passes on a cron schedule (APScheduler 3), health and metrics over HTTP,
-and a graceful stop on SIGTERM or SIGINT.
+and a graceful stop on SIGTERM, SIGINT or SIGHUP.
 
 - The pass runs on ROTATOR_SCHEDULE in ROTATOR_TIMEZONE (POSIX cron semantics, built by
   ``rotator.schedule``), at most one at a time, missed runs coalesced into one, with a misfire
@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from rotator.app import build_runner, run_pass_with_metrics
+from rotator.app import STOP_SIGNALS, build_runner, run_pass_with_metrics
 from rotator.errors import ConfigError
 from rotator.logging import get_logger
 from rotator.metrics import Metrics
@@ -47,7 +47,7 @@ class Service:
         self._settings = settings
         self._log = get_logger()
         self._metrics = Metrics()
-        # Set once on SIGTERM/SIGINT: stops scheduling, and the engine's pass after its credential.
+        # Set once on a stop signal: stops scheduling, and the engine's pass after its credential.
         self._stopping = threading.Event()
         self._pass_running = threading.Event()
         self._pass_done = threading.Condition()
@@ -185,15 +185,15 @@ def _handler_for(service: Service) -> type[BaseHTTPRequestHandler]:
 
 
 def serve(settings: Settings) -> int:
-    """Run until SIGTERM or SIGINT; returns the exit code."""
+    """Run until SIGTERM, SIGINT or SIGHUP; returns the exit code."""
     service = Service(settings)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         get_logger().info("service.signal", signal=signal.Signals(signum).name)
         service.request_stop()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, on_signal)
     service.start()
     code = service.wait_and_stop()
     if code != 0:

@@ -206,6 +206,45 @@ def test_run_once_exits_3_when_the_api_is_unreachable(
     assert acme.emu.request_log() == []
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_run_once_stopped_by_a_signal_finishes_the_credential_in_flight(
+    acme: Seeded, sink_dir: Path, tmp_path: Path, signum: signal.Signals
+) -> None:
+    # SIGHUP too (a closed terminal, a supervisor): its default action would kill the pass
+    # between create and deliver, leaving a key no consumer holds.
+    acme.add_key("app-urgent", days_left=3)
+    later_id, _ = acme.add_key("app-later", days_left=5)
+    acme.emu.add_fault("POST", "/api/data/api-keys", delay_seconds=2, times=1)
+    env = acme.env(sink_dir, ROTATOR_WORKSPACE_CONCURRENCY="1", ROTATOR_CONCURRENCY="1")
+    log_path = tmp_path / "run-once.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            rotator_argv("run-once"), env=env, cwd=tmp_path, stdout=log, stderr=log
+        )
+        try:
+            deadline = time.monotonic() + 15
+            while not any(r["method"] == "GET" for r in acme.emu.request_log()[1:]):
+                assert process.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, "the pass never listed the keys"
+                time.sleep(0.05)
+            time.sleep(0.5)  # the create is now waiting on the emulator's delay
+            process.send_signal(signum)
+            returncode = process.wait(timeout=15)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    output = log_path.read_text()
+    assert returncode == 1, output  # app-later was left undone: the next run does it
+    assert [k["id"] for k in acme.live_keys("app-later")] == [later_id]
+    assert works(acme.emu, (sink_dir / "app-urgent").read_text())
+    assert not (sink_dir / "app-later").exists()
+    events = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert [e["signal"] for e in events if e["event"] == "pass.stopping"] == [signum.name]
+    assert "rotation.delivered" in [e["event"] for e in events]
+
+
 @pytest.mark.parametrize(
     ("overrides", "variable"),
     [
@@ -415,6 +454,71 @@ def test_check_config_bad_schedule_exits_2(
     assert result.returncode == 2, result.describe()
     assert "ROTATOR_SCHEDULE" in result.stderr
     assert "Traceback" not in result.output
+
+
+# ----------------------------------------------------------------- standard output closed early
+
+#: Well above a pipe's capacity (64 KiB on Linux): the command is surely still writing when the
+#: reader goes away, so every run meets the closed pipe, not only the unlucky ones.
+PIPE_OVERFLOW_BYTES = 128 * 1024
+
+
+def _read_one_line_then_close(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
+    """Run ``rotator ARGS | head -1``: read one line of standard output, close the pipe, and
+    return the exit code and everything written on standard error."""
+    with subprocess.Popen(
+        rotator_argv(*args), env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        try:
+            assert process.stdout.readline()
+            process.stdout.close()
+            stderr = process.stderr.read().decode()
+            return process.wait(timeout=30), stderr
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def test_check_config_piped_into_head_stops_quietly(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("pm-0123456789abcdef")
+    # Each workspace adds a line of output (a warning about its wildcard): 800 make enough.
+    entries = "".join(f"  - {{name: ws-{i}, api_key_file: {key_file}}}\n" for i in range(800))
+    workspaces = tmp_path / "workspaces.yaml"
+    workspaces.write_text("workspaces:\n" + entries)
+    env = clean_env(
+        {
+            "ROTATOR_WORKSPACES_FILE": str(workspaces),
+            "ROTATOR_KEY_NAMES": "app-*",
+            "ROTATOR_SINK_FILE_DIR": str(tmp_path / "secrets"),
+        }
+    )
+    whole = run_cli(["check-config"], env, tmp_path)
+    assert whole.returncode == 0, whole.describe()
+    assert len(whole.stdout.encode()) > PIPE_OVERFLOW_BYTES
+
+    for _ in range(5):
+        returncode, stderr = _read_one_line_then_close(["check-config"], env, tmp_path)
+        assert stderr == ""
+        assert returncode in (0, 141)
+
+
+def test_status_json_piped_into_head_stops_quietly(
+    acme: Seeded, sink_dir: Path, tmp_path: Path
+) -> None:
+    for i in range(450):
+        acme.add_key(f"app-{i:03}", days_left=300)
+    env = acme.env(sink_dir, ROTATOR_LOG_LEVEL="error")
+    whole = run_cli(["status", "--json"], env, tmp_path)
+    assert whole.returncode == 0, whole.describe()
+    assert len(whole.stdout.encode()) > PIPE_OVERFLOW_BYTES
+
+    for _ in range(3):
+        returncode, stderr = _read_one_line_then_close(["status", "--json"], env, tmp_path)
+        assert stderr == ""
+        assert returncode in (0, 141)
 
 
 # ---------------------------------------------------------------------------------- emulator

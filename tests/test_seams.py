@@ -413,3 +413,14 @@ def test_a_forced_rotation_the_budget_leaves_out_fails_the_run(fleet: Fleet) -> 
     assert len(rotated) == 1
     failed = [e for e in _events(result, "rotation.deferred") if e["level"] == "error"]
     assert [e["credential"] for e in failed] == [c for c in ("app-a", "app-b") if c not in rotated]
+
+
+def test_two_entries_pinned_to_one_workspace_id_are_a_configuration_error(fleet: Fleet) -> None:
+    ws_id = fleet.add("acme", key_names=["app-*"])
+    fleet.entries[0]["workspace_id"] = ws_id
+    fleet.entries.append(dict(fleet.entries[0], name="acme-copy"))
+    for command in ("check-config", "run-once"):
+        result = fleet.run(command)
+        assert result.returncode == 2, result.describe()
+        assert "workspaces[1].workspace_id" in result.stderr
+    assert fleet.changes() == []

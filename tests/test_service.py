@@ -210,8 +210,8 @@ def lbl(**labels: str) -> Labels:
     return frozenset(labels.items())
 
 
-def stop(process: subprocess.Popen[bytes]) -> int:
-    process.send_signal(signal.SIGTERM)
+def stop(process: subprocess.Popen[bytes], signum: signal.Signals = signal.SIGTERM) -> int:
+    process.send_signal(signum)
     return process.wait(timeout=PATIENCE_SECONDS)
 
 
@@ -293,7 +293,7 @@ def test_run_on_start_false_runs_no_pass_but_is_ready(deployment: Deployment) ->
     assert deployment.emu.request_log() == []
 
 
-# --------------------------------------------------------------------------- SIGTERM
+# ------------------------------------------------------------------- SIGTERM, SIGHUP
 
 
 def _start_with_create_in_flight(deployment: Deployment, process: subprocess.Popen[bytes]) -> None:
@@ -309,9 +309,12 @@ def _start_with_create_in_flight(deployment: Deployment, process: subprocess.Pop
     assert deployment.creates() == []
 
 
-def test_sigterm_during_a_pass_finishes_the_credential_in_flight_and_exits_0(
-    deployment: Deployment,
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+def test_a_stop_signal_during_a_pass_finishes_the_credential_in_flight_and_exits_0(
+    deployment: Deployment, signum: signal.Signals
 ) -> None:
+    # SIGHUP too: a closed terminal or a supervisor's reload must not kill a pass between
+    # create and deliver (its default action would), so it is a stop like SIGTERM.
     # app-urgent has fewer days left, so the pass rotates it first.
     urgent_id, _ = deployment.add_key("app-urgent", days_left=3)
     later_id, _ = deployment.add_key("app-later", days_left=5)
@@ -319,7 +322,7 @@ def test_sigterm_during_a_pass_finishes_the_credential_in_flight_and_exits_0(
     # One rotation at a time, so that the second credential is surely not in flight yet.
     with serving(deployment, ROTATOR_WORKSPACE_CONCURRENCY="1") as process:
         _start_with_create_in_flight(deployment, process)
-        assert stop(process) == 0
+        assert stop(process, signum) == 0
 
     assert len(deployment.creates()) == 1, "the second credential must not be started"
     live = deployment.emu.keys(deployment.workspace_id)
@@ -338,6 +341,8 @@ def test_sigterm_during_a_pass_finishes_the_credential_in_flight_and_exits_0(
     assert "pending_secret_sha256" not in meta
 
     events = [e["event"] for e in deployment.events()]
+    signals = [e["signal"] for e in deployment.events() if e["event"] == "service.signal"]
+    assert signals == [signum.name]
     # The signal arrived while the credential was between create and deliver.
     assert events.index("service.signal") < events.index("rotation.delivered")
     assert events[-1] == "service.stopped"

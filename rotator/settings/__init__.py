@@ -13,20 +13,29 @@ ROTATOR_* variable is an error, with a hint, except those Kubernetes injects for
 is one line naming its variable, all raised together as one :class:`~rotator.errors.ConfigError`.
 A secret's value is never part of a message, a repr or :func:`redacted`.
 
+Values alone are not enough (``parse_settings`` stops there): ``load_settings``, what every
+command calls, also checks what they name on this host (a folder that cannot be created, an exec
+program not on PATH, a kubeconfig that is not one, a Lease outside a cluster) and that no two
+workspaces name one place, so that what a pass would refuse is refused at start by every
+command, ``check-config`` first.
+
 Modules: ``_values`` (value types and checks), ``_loader`` (the generic ROTATOR_* machinery:
 variable names, sources, problem lines), ``sinks``, ``workspaces``, ``model`` (the fields),
-``_api`` (the functions below). It must not know how the settings are used: no API calls, no sink
-I/O, no logging.
+``host`` (what the settings name on this host), ``places`` (the identity of places), ``_api``
+(the functions below). It must not know how the settings are used: no API calls, no sink I/O
+(it reads, never writes), no logging.
 """
 
 from rotator.settings._api import (
     check_no_unknown_variables,
     describe_variables,
     load_settings,
+    parse_settings,
     redacted,
     redacted_workspaces,
 )
 from rotator.settings._loader import REDACTED
+from rotator.settings.host import pass_lock_kind
 from rotator.settings.model import Settings
 from rotator.settings.sinks import (
     SINK_MODELS,
@@ -54,6 +63,8 @@ __all__ = [
     "credential_problems",
     "describe_variables",
     "load_settings",
+    "parse_settings",
+    "pass_lock_kind",
     "read_api_key",
     "redacted",
     "redacted_workspaces",

@@ -1,9 +1,11 @@
 """The settings' public functions: load them from an environment mapping, show them, list them.
 
 ``load_settings`` is the one place the rotator reads its environment (``os.environ`` only when
-given nothing): it scans the mapping, hands the values to :class:`Settings` through
-pydantic-settings sources, and turns every problem into one line naming its variable, all of
-them raised together as one :class:`~rotator.errors.ConfigError`.
+given nothing), and what every command calls: it scans the mapping, hands the values to
+:class:`Settings` through pydantic-settings sources (``parse_settings``, the values alone), turns
+every problem into one line naming its variable, all of them raised together as one
+:class:`~rotator.errors.ConfigError`, and then checks what the values name on this host and
+that no two workspaces share a place.
 """
 
 from __future__ import annotations
@@ -29,25 +31,46 @@ from rotator.settings._loader import (
     scan,
     unknown_variables,
 )
+from rotator.settings.host import host_problems
 from rotator.settings.model import Settings
+from rotator.settings.places import shared_place_problems
 from rotator.settings.workspaces import FILE_VARIABLE, WorkspacesFileSource
 
 __all__ = [
     "check_no_unknown_variables",
     "describe_variables",
     "load_settings",
+    "parse_settings",
     "redacted",
     "redacted_workspaces",
 ]
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Every setting from ``environ`` (default ``os.environ``), or ConfigError listing each problem.
+    """Every setting from ``environ`` (default ``os.environ``), usable here, or ConfigError
+    listing each problem; what every command loads.
 
     Each problem is one line naming its variable and what is wrong with it, e.g.
-    ``ROTATOR_GRACE_HOURS: must be a number >= 0 and <= 8760, got 'abc'``. All problems are
-    collected before raising. ROTATOR_WORKSPACES_FILE and every credential file it or
-    ROTATOR_API_KEY_FILE names must be readable now.
+    ``ROTATOR_GRACE_HOURS: must be a number >= 0 and <= 8760, got 'abc'``. The values first
+    (:func:`parse_settings`), all their problems together; then, with every value valid, what
+    they name on this host (rotator.settings.host: folders, programs, a kubeconfig, a Lease's
+    API server) and whether two workspaces name one place (rotator.settings.places). So what a
+    pass would refuse, every command refuses at start, ``check-config`` first.
+    """
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    settings = parse_settings(env)
+    problems = host_problems(settings, env) + shared_place_problems(settings, env)
+    if problems:
+        raise ConfigError(arrange(problems, []))
+    return settings
+
+
+def parse_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Every setting from ``environ`` (default ``os.environ``) as values, or ConfigError listing
+    each problem; nothing they name on this host is looked at (:func:`load_settings` does).
+
+    All problems are collected before raising. ROTATOR_WORKSPACES_FILE and every credential
+    file it or ROTATOR_API_KEY_FILE names must be readable now.
     """
     env: Mapping[str, str] = os.environ if environ is None else environ
     scanned = scan(env, catalogue(Settings))

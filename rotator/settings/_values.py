@@ -235,7 +235,17 @@ HeaderSafe = AfterValidator(_check_header_secret)
 
 
 def _split_url(value: str) -> SplitResult:
-    """The URL's parts; ValueError unless it is http(s) with a host (and a valid port)."""
+    """The URL's parts; ValueError unless it is http(s) with a host (and a valid port).
+
+    White space, control characters and non-ASCII letters are refused, not percent-encoded as
+    an HTTP client would: in a URL someone typed they are a mistake (``http://host :8080``
+    would otherwise become a host named ``host%20``, and a pass fail to connect).
+    """
+    if not value.isascii() or not value.isprintable() or any(ch.isspace() for ch in value):
+        raise ValueError(
+            "must be an http(s) URL without white space, control characters or non-ASCII "
+            "letters (percent-encode them)"
+        )
     try:
         parts = urlsplit(value)
         _ = parts.port  # raises ValueError on a port that is not a number in range
@@ -243,6 +253,12 @@ def _split_url(value: str) -> SplitResult:
         raise ValueError("must be an http(s) URL with a host") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http(s) URL with a host")
+    try:
+        _check_host(parts.hostname)
+    except ValueError:
+        raise ValueError(
+            f"must be an http(s) URL with a valid host, not {parts.hostname!r}"
+        ) from None
     return parts
 
 
@@ -309,8 +325,15 @@ def template_literals(template: str) -> list[str]:
     return literals
 
 
-def name_template(allowed: str, allowed_text: str) -> AfterValidator:
-    """The check of a name template whose literal text may hold only ``allowed`` characters."""
+def name_template(
+    allowed: str, allowed_text: str, *, per_credential: bool = False
+) -> AfterValidator:
+    """The check of a name template whose literal text may hold only ``allowed`` characters.
+
+    ``per_credential``: the template must hold ``{credential}``, for a sink that keeps each
+    credential in a place of its own (without it, every credential would share one, and the
+    sink refuses to start).
+    """
     pattern = re.compile(allowed)
 
     def check(value: str) -> str:
@@ -319,9 +342,23 @@ def name_template(allowed: str, allowed_text: str) -> AfterValidator:
         for literal in template_literals(value):
             if literal and not pattern.fullmatch(literal):
                 raise ValueError(f"may hold only {allowed_text} besides its placeholders")
+        if per_credential and "{credential}" not in value:
+            raise ValueError(
+                "must contain {credential}: else every credential would share one place"
+            )
         return value
 
     return AfterValidator(check)
+
+
+def _check_path_segments(value: str) -> str:
+    # A Vault path: no empty, '.' or '..' segment, which Vault would collapse into another path.
+    if any(segment in ("", ".", "..") for segment in value.split("/")):
+        raise ValueError("must not have an empty, '.' or '..' segment")
+    return value
+
+
+PathSegments = AfterValidator(_check_path_segments)
 
 
 def _strip_slashes(value: object) -> object:

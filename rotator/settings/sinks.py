@@ -33,6 +33,7 @@ from rotator.settings._values import (
     Fallback,
     HeaderSafe,
     Lowered,
+    PathSegments,
     Required,
     SecureUrl,
     Slashless,
@@ -208,6 +209,15 @@ class KubernetesSinkSettings(BaseModel):
 VaultAuth = Literal["token", "approle", "kubernetes"]
 
 
+_MOUNT = re.compile(r"^[A-Za-z0-9._/-]*$")
+
+
+def _mount_characters(value: str) -> str:
+    if not _MOUNT.match(value):
+        raise ValueError("may hold only letters, digits, '.', '_', '-' and '/'")
+    return value
+
+
 class VaultSinkSettings(BaseModel):
     """ROTATOR_SINK=vault: a KV version 2 engine (HashiCorp Vault or OpenBao)."""
 
@@ -220,19 +230,28 @@ class VaultSinkSettings(BaseModel):
             "host is loopback, since the token travels in every request."
         ),
     )
-    mount: Annotated[str, Slashless, AfterValidator(_not_empty)] = Field(
+    mount: Annotated[
+        str,
+        Slashless,
+        AfterValidator(_not_empty),
+        AfterValidator(_mount_characters),
+        PathSegments,
+    ] = Field(
         default="secret",
         description="The KV v2 mount. Default secret: the mount a new Vault server has.",
     )
     path: Annotated[
         str,
         Slashless,
-        name_template(r"[A-Za-z0-9._/-]*", "letters, digits, '.', '_', '-' and '/'"),
+        name_template(
+            r"[A-Za-z0-9._/-]*", "letters, digits, '.', '_', '-' and '/'", per_credential=True
+        ),
+        PathSegments,
     ] = Field(
         default="key-rotator/{workspace}/{credential}",
         description=(
-            "Path template inside the mount ({workspace}, {credential}). Default "
-            "key-rotator/{workspace}/{credential}: one subtree a policy can grant."
+            "Path template inside the mount ({workspace}, {credential}; {credential} required). "
+            "Default key-rotator/{workspace}/{credential}: one subtree a policy can grant."
         ),
     )
     field: Annotated[str, AfterValidator(_not_empty)] = Field(
@@ -343,13 +362,13 @@ class AwsSecretsManagerSinkSettings(BaseModel):
     )
     secret_id: Annotated[
         str,
-        name_template(r"[A-Za-z0-9/_+=.@-]*", "letters, digits and /_+=.@-"),
+        name_template(r"[A-Za-z0-9/_+=.@-]*", "letters, digits and /_+=.@-", per_credential=True),
     ] = Field(
         default="key-rotator/{workspace}/{credential}",
         description=(
-            "Name template of each credential's secret ({workspace}, {credential}); a name, not "
-            "a secret. Default key-rotator/{workspace}/{credential}: one prefix an IAM policy "
-            "can grant."
+            "Name template of each credential's secret ({workspace}, {credential}; {credential} "
+            "required); a name, not a secret. Default key-rotator/{workspace}/{credential}: one "
+            "prefix an IAM policy can grant."
         ),
     )
     json_key: str | None = Field(

@@ -340,7 +340,7 @@ def _from_file(
     built: list[WorkspaceSettings] = []
     problems: list[str] = []
     names: dict[str, int] = {}
-    folders: dict[Path, int] = {}
+    ids: dict[str, int] = {}
     for index, item in enumerate(entries):
         where = f"{FILE_VARIABLE}: workspaces[{index}]"
         try:
@@ -354,8 +354,15 @@ def _from_file(
                 f"{where}.name: {entry.name!r} is also the name of workspaces[{names[entry.name]}]"
                 ": names must be unique"
             )
-        duplicate = entry.name in names
         names.setdefault(entry.name, index)
+        if entry.workspace_id and entry.workspace_id in ids:
+            # One workspace listed twice: each entry would revoke the other's delivered key.
+            entry_problems.append(
+                f"{where}.workspace_id: {entry.workspace_id!r} is also the workspace of "
+                f"workspaces[{ids[entry.workspace_id]}]: one workspace must be listed once"
+            )
+        if entry.workspace_id:
+            ids.setdefault(entry.workspace_id, index)
         key_names = entry.key_names or data["key_names"]
         if key_names is not _MISSING and not key_names:
             entry_problems.append(f"{where}.key_names: required, as ROTATOR_KEY_NAMES is not set")
@@ -363,13 +370,6 @@ def _from_file(
         if data["sink"] is not _MISSING:
             sink, sink_problems = _workspace_sink(entry.sink, data["sink"], entry.name, where)
             entry_problems.extend(sink_problems)
-        if isinstance(sink, FileSinkSettings) and not duplicate:
-            if sink.dir in folders:
-                entry_problems.append(
-                    f"{where}.sink.dir: {str(sink.dir)!r} is also the folder of "
-                    f"workspaces[{folders[sink.dir]}]: two workspaces must not share one"
-                )
-            folders.setdefault(sink.dir, index)
         problems.extend(entry_problems)
         if entry_problems or sink is None or any(value is _MISSING for value in data.values()):
             continue

@@ -15,6 +15,7 @@ from rotator.settings import (
     Settings,
     WorkspaceSettings,
     load_settings,
+    parse_settings,
     read_api_key,
 )
 from tests.settings.support import MINIMAL, SECRET, load, problems, problems_of
@@ -488,7 +489,7 @@ def test_any_variable_may_come_from_a_file(tmp_path: Path) -> None:
     names.write_text("a,b\n")
     sink = tmp_path / "sink"
     sink.write_text("exec\n")
-    settings = load_settings(
+    settings = parse_settings(
         {
             "ROTATOR_API_KEY": SECRET,
             "ROTATOR_KEY_NAMES_FILE": str(names),
