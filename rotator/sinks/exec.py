@@ -38,9 +38,10 @@ change may be overwritten. The pass lock is what keeps a second rotator out.
 
 This module knows nothing of the settings (the constructor takes plain values), of the engine,
 or of how the program stores anything; the metadata document is the file sink's, built and
-checked by its helpers. It logs through ``structlog.get_logger()`` itself: a sink may import
-only models, errors and the sink interface, not ``rotator.logging``, and the pipeline that
-module configured (redaction included) still applies.
+checked by the one record parser every sink shares (``rotator.sinks.base``). It logs through
+``structlog.get_logger()`` itself: a sink may import only models, errors and the sink
+interface, not ``rotator.logging``, and the pipeline that module configured (redaction
+included) still applies.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import selectors
 import signal
 import subprocess
@@ -71,8 +71,13 @@ from rotator.errors import (
     SinkUnavailableError,
 )
 from rotator.models import Secret, SinkRecord
-from rotator.sinks.base import SinkState, WorkloadRollout
-from rotator.sinks.file import record_of_credential, record_to_json
+from rotator.sinks.base import (
+    SinkState,
+    WorkloadRollout,
+    is_sha256_hex,
+    record_from_document,
+    record_to_document,
+)
 
 #: The only variables of the rotator's environment the program sees.
 INHERITED_VARIABLES: Final = ("PATH", "HOME", "LANG")
@@ -86,7 +91,6 @@ BLANKED_LINE: Final = "**********"
 # Standard error read into memory before blanking; the rest is drained unread so the program
 # never blocks on a full pipe.
 _STDERR_KEEP_BYTES: Final = 64 * 1024
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _READ_CHUNK: Final = 65536
 # Pipes accept PIPE_BUF bytes without blocking once select says they are writable.
 _WRITE_CHUNK: Final = 4096
@@ -225,14 +229,14 @@ class ExecSink:
         record = (
             None
             if answer.metadata is None
-            else record_of_credential(answer.metadata, where, credential)
+            else record_from_document(answer.metadata, where=where, credential=credential)
         )
         return SinkState(record=record, secret_sha256=answer.secret_sha256, version=answer.version)
 
     def write_record(
         self, credential: str, record: SinkRecord, *, expected_version: str | None
     ) -> str | None:
-        document = json.dumps(record_to_json(record, credential)) + "\n"
+        document = json.dumps(record_to_document(record, credential=credential)) + "\n"
         return self._put(credential, "put-metadata", document.encode(), None, expected_version)
 
     def write_secret(
@@ -308,7 +312,7 @@ class ExecSink:
         if metadata is not None and not isinstance(metadata, dict):
             raise SinkMetadataError(f"{where}: metadata is neither an object nor null")
         digest = document["secret_sha256"]
-        if digest is not None and not (isinstance(digest, str) and _SHA256_HEX.match(digest)):
+        if digest is not None and not is_sha256_hex(digest):
             raise SinkMetadataError(f"{where}: secret_sha256 is not a lowercase hex SHA-256")
         return _Answer(metadata=metadata, secret_sha256=digest)
 

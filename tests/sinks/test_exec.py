@@ -505,9 +505,17 @@ def answer(metadata: object = None, secret_sha256: object = None) -> bytes:
         (answer(None, "SENTINEL"), "secret_sha256 is not a lowercase hex SHA-256"),
         (answer(None, "A" * 64), "secret_sha256 is not a lowercase hex SHA-256"),
         (answer(None, 12345), "secret_sha256 is not a lowercase hex SHA-256"),
+        # A hash with a trailing newline is not a hash: `$` alone would let it through.
+        (answer(None, SECRET.sha256() + "\n"), "secret_sha256 is not a lowercase hex SHA-256"),
+        (answer(VALID_META, SECRET.sha256() + "\n"), "secret_sha256 is not a lowercase hex"),
         (answer({**VALID_META, "key_id": ["SENTINEL"]}), "key_id is not a string"),
         (answer({**VALID_META, "secret_sha256": "SENTINEL"}), "secret_sha256 is not a lowercase"),
         (answer({**VALID_META, "pending_secret_sha256": "F" * 64}), "pending_secret_sha256"),
+        (answer({**VALID_META, "secret_sha256": SECRET.sha256() + "\n"}), "secret_sha256 is"),
+        (
+            answer({**VALID_META, "pending_key_id": "k", "pending_secret_sha256": "a" * 64 + "\n"}),
+            "pending_secret_sha256 is not a lowercase hex SHA-256",
+        ),
         (answer({**VALID_META, "expires": "SENTINEL"}), "expires is not an ISO 8601 time"),
         (answer({**VALID_META, "expires": "2026-01-01T00:00:00"}), "expires is not an ISO"),
         (answer({**VALID_META, "pending_key_id": "SENTINEL"}), "must come together"),
