@@ -7,9 +7,19 @@ argument list and never through a shell:
 - ``put-secret CREDENTIAL``: the secret on standard input, UTF-8, with no newline;
 - ``put-metadata CREDENTIAL``: one JSON object on standard input (then a newline), the same
   document as the file sink's ``B.meta.json``: every field, times in ISO 8601 UTC with ``Z``,
-  the pending fields only when set, and ``"credential"``, the credential's own name;
+  the pending fields only when set, ``"credential"``, the credential's own name, and
+  ``"workspace"``, the workspace's;
 - ``get CREDENTIAL``: prints ``{"metadata": OBJECT or null, "secret_sha256": HEX or null}``;
 - ``list``: prints a JSON array of the credentials it holds metadata for.
+
+Workspaces. One program (one command) usually serves every workspace of a workspaces file, and
+two workspaces may both have a credential ``billing``: the program must keep each
+``ROTATOR_WORKSPACE`` apart. The rotator does not rely on it: a record is read as this
+credential's only when it names this workspace and credential (a record naming neither was
+written before records named them, and is read as this one's, as the other sinks read theirs).
+A program that keeps every workspace in one place therefore hands one workspace the other's
+record: that read raises ``SinkMetadataError`` and the credential is blocked, never rotated
+over the other workspace's key.
 
 The program runs in the rotator's working directory, in a session (process group) of its own.
 A call is over when the program has exited and its standard output and error are closed (a
@@ -229,15 +239,18 @@ class ExecSink:
         record = (
             None
             if answer.metadata is None
-            else record_from_document(answer.metadata, where=where, credential=credential)
+            else record_from_document(
+                answer.metadata, where=where, credential=credential, workspace=self._workspace
+            )
         )
         return SinkState(record=record, secret_sha256=answer.secret_sha256, version=answer.version)
 
     def write_record(
         self, credential: str, record: SinkRecord, *, expected_version: str | None
     ) -> str | None:
-        document = json.dumps(record_to_document(record, credential=credential)) + "\n"
-        return self._put(credential, "put-metadata", document.encode(), None, expected_version)
+        document = record_to_document(record, credential=credential, workspace=self._workspace)
+        data = (json.dumps(document) + "\n").encode()
+        return self._put(credential, "put-metadata", data, None, expected_version)
 
     def write_secret(
         self, credential: str, secret: Secret, *, expected_version: str | None

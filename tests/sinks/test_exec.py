@@ -31,6 +31,7 @@ from rotator.errors import (
 )
 from rotator.models import Secret, SinkRecord
 from rotator.sinks.exec import MAX_OUTPUT_BYTES, MAX_STDERR_CHARS, ExecSink, blank_and_cut
+from tests.sinks.backend_exec import FOLDER_SINK
 
 PROGRAMS = Path(__file__).resolve().parent / "exec_programs"
 SCRIPTED = PROGRAMS / "scripted.py"
@@ -118,6 +119,7 @@ def test_put_metadata_gets_the_file_sinks_document(program: Program) -> None:
     assert put["argv"] == [str(program.state), "put-metadata", "billing-sync"]
     assert json.loads(stdin_of(put)) == {
         "credential": "billing-sync",
+        "workspace": "acme",
         "key_id": "k-new",
         "key_name": "billing-sync@2026-11-27T03:00:00Z",
         "expires": "2028-11-26T03:00:00Z",
@@ -540,6 +542,48 @@ def test_a_malformed_list_is_refused(program: Program, stdout: bytes) -> None:
     program.arrange("list", "stdout", stdout)
     with pytest.raises(SinkError, match="list"):
         program.sink().list_credentials()
+
+
+def test_a_record_of_another_workspace_is_never_taken(program: Program) -> None:
+    program.arrange("get", "stdout", answer({**VALID_META, "workspace": "globex"}, SECRET.sha256()))
+    with pytest.raises(SinkMetadataError, match="record of workspace 'globex', not 'acme'"):
+        program.sink().read("billing-sync")
+    program.arrange("get", "stdout", answer({**VALID_META, "workspace": ["acme"]}))
+    with pytest.raises(SinkMetadataError, match="workspace is not a string"):
+        program.sink().read("billing-sync")
+
+
+def test_a_record_naming_its_workspace_or_none_is_read(program: Program) -> None:
+    # A record written before records named their workspace is this workspace's, as with the
+    # other sinks; the next write names it.
+    for meta in ({**VALID_META, "workspace": "acme"}, VALID_META):
+        program.arrange("get", "stdout", answer(meta, SECRET.sha256()))
+        assert program.sink().read("billing-sync").record == SinkRecord(
+            key_id="k1", key_name="billing-sync"
+        )
+
+
+def test_workspaces_sharing_one_store_never_take_each_others_record(tmp_path: Path) -> None:
+    # A program that ignores ROTATOR_WORKSPACE: the example, told the same workspace always.
+    store = tmp_path / "store"
+    shared = tmp_path / "shared-store.sh"
+    shared.write_text(
+        "#!/bin/sh\nROTATOR_WORKSPACE=everyone exec "
+        + shlex.join([sys.executable, "-I", str(FOLDER_SINK), str(store)])
+        + ' "$@"\n'
+    )
+    shared.chmod(0o755)
+    acme = ExecSink((str(shared),), "acme", 20.0)
+    globex = ExecSink((str(shared),), "globex", 20.0)
+    version = acme.write_secret("billing-sync", SECRET, expected_version=None)
+    acme.write_record("billing-sync", RECORD, expected_version=version)
+    with pytest.raises(SinkMetadataError, match="record of workspace 'acme', not 'globex'"):
+        globex.read("billing-sync")
+    # Nor can globex write over it: what it last saw (nothing) is not what is stored.
+    with pytest.raises(SinkConflictError):
+        globex.write_secret("billing-sync", Secret("globex-key-0123456789"), expected_version=None)
+    state = acme.read("billing-sync")
+    assert (state.record, state.secret_sha256) == (RECORD, SECRET.sha256())
 
 
 def test_a_valid_answer_is_read(program: Program) -> None:
