@@ -444,24 +444,40 @@ def test_stderr_is_logged_cut_and_blanked(program: Program) -> None:
     assert SECRET.reveal() not in str(caught.value)
 
 
-def test_stderr_of_a_successful_call_is_logged_as_info(program: Program) -> None:
-    program.arrange("get", "stderr", "note: cache warmed\n")
+def test_stderr_of_a_successful_read_is_debug_and_of_a_write_info(program: Program) -> None:
+    for verb in ("get", "list", "put-secret", "put-metadata"):
+        program.arrange(verb, "stderr", f"note: {verb} went fine\n")
+    sink = program.sink()
     with capture_logs() as logs:
-        program.sink().read("billing-sync")
-    (event,) = [e for e in logs if e["event"] == "sink.exec.stderr"]
-    assert event["log_level"] == "info"
-    assert event["stderr"] == "note: cache warmed"
-    assert event["stderr_truncated"] is False
-    assert event["outcome"] == "succeeded"
+        sink.list_credentials()
+        sink.read("billing-sync")
+        sink.write_secret("billing-sync", SECRET, expected_version=None)
+        sink.write_record("billing-sync", RECORD, expected_version=None)
+        sink.close()
+    levels = {
+        (e["verb"], e["log_level"], e["stderr"]) for e in logs if e["event"] == "sink.exec.stderr"
+    }
+    assert levels == {
+        ("get", "debug", "note: get went fine"),
+        ("list", "debug", "note: list went fine"),
+        ("put-secret", "info", "note: put-secret went fine"),
+        ("put-metadata", "info", "note: put-metadata went fine"),
+    }
+    assert all(e["outcome"] == "succeeded" and not e["stderr_truncated"] for e in logs)
 
 
-def test_stderr_of_list_names_no_credential(program: Program) -> None:
+def test_stderr_of_list_is_logged_at_close_and_names_no_credential(program: Program) -> None:
     program.arrange("list", "stderr", "listing\n")
+    sink = program.sink()
     with capture_logs() as logs:
-        program.sink().list_credentials()
+        sink.list_credentials()
+        assert logs == []  # held until the pass has read what it will read
+        sink.close()
+        sink.close()  # once only
     (event,) = logs
     assert "credential" not in event
     assert event["verb"] == "list"
+    assert event["stderr"] == "listing"
 
 
 def test_no_stderr_logs_nothing(program: Program) -> None:
@@ -478,11 +494,11 @@ def test_a_flood_on_stderr_neither_blocks_nor_fills_memory(program: Program) -> 
 
 
 def test_blanking_is_on_lines_and_survives_bad_bytes() -> None:
-    text, cut = blank_and_cut(b"a\xff\nxx SECRET yy\r\nb\n\n", "SECRET")
+    text, cut = blank_and_cut(b"a\xff\nxx SECRET yy\r\nb\n\n", ["SECRET"])
     assert text == "a\ufffd\n**********\nb"
     assert not cut
-    assert blank_and_cut(b"SECRET\n", None) == ("SECRET", False)
-    assert blank_and_cut(b"", "SECRET") == ("", False)
+    assert blank_and_cut(b"SECRET\n") == ("SECRET", False)
+    assert blank_and_cut(b"", ["SECRET"]) == ("", False)
 
 
 # -- the get answer ---------------------------------------------------------------------------
