@@ -30,7 +30,8 @@ from rotator.errors import (
     SinkUnavailableError,
 )
 from rotator.models import Secret, SinkRecord
-from rotator.sinks.exec import MAX_OUTPUT_BYTES, MAX_STDERR_CHARS, ExecSink, blank_and_cut
+from rotator.sinks.exec import MAX_OUTPUT_BYTES, ExecSink
+from rotator.sinks.exec_stderr import MAX_STDERR_CHARS, blank_and_cut
 from tests.sinks.backend_exec import FOLDER_SINK
 
 PROGRAMS = Path(__file__).resolve().parent / "exec_programs"

@@ -24,12 +24,12 @@ from structlog.testing import capture_logs
 from rotator.emulator import Emulator
 from rotator.errors import SinkMetadataError
 from rotator.models import Secret, SinkRecord
-from rotator.sinks.exec import (
+from rotator.sinks.exec import ExecSink
+from rotator.sinks.exec_stderr import (
     BLANKED,
     MAX_STDERR_CHARS,
     MIN_SECRET_PIECE,
     NOT_CHECKED,
-    ExecSink,
     blank_and_cut,
 )
 from tests.cli_support import CliResult, run_cli, seed
