@@ -254,6 +254,20 @@ def test_error_on_success_and_revoke_data_variants(
     assert [key.id for key in client.list_keys()] == [ADMIN_KEY_ID]
 
 
+@pytest.mark.parametrize("revoke_data", [None, "null", "absent"])  # None: the default
+def test_both_revokes_accept_an_answer_with_or_without_data(
+    setup: Setup, revoke_data: str | None
+) -> None:
+    if revoke_data is not None:
+        setup.emulator.set_variants(revoke_data=revoke_data)
+    client = setup.client(max_retries=0)
+    created = client.create_key("x@2026-11-27T00:00:00Z")
+    client.revoke_key(created.key.id)
+    assert [key["id"] for key in setup.emulator.keys(WORKSPACE_ID)] == [ADMIN_KEY_ID]
+    client.revoke_all_keys(i_understand_this_revokes_every_key=True)
+    assert setup.emulator.keys(WORKSPACE_ID) == []
+
+
 def test_propagation_failures_surface_as_auth_errors_for_the_engine_to_retry(
     setup: Setup,
 ) -> None:

@@ -6,23 +6,32 @@ Usage: folder-sink.py FOLDER VERB [CREDENTIAL]
     ROTATOR_SINK=exec
     ROTATOR_SINK_EXEC_COMMAND="python3 /opt/key-rotator/folder-sink.py /var/lib/keys"
 
-The rotator adds the verb and the credential:
+The rotator adds the verb and the credential, and names the workspace in the environment
+(ROTATOR_WORKSPACE). Each workspace has a subfolder of its own, WS (the workspace's name,
+encoded as NAME is below), so two workspaces that both have a credential `billing` never share
+a file:
 
-    put-secret CREDENTIAL    the secret on standard input (no newline) -> FOLDER/NAME.secret
-    put-metadata CREDENTIAL  one JSON object on standard input         -> FOLDER/NAME.meta.json
+    put-secret CREDENTIAL    the secret on standard input (no newline) -> FOLDER/WS/NAME.secret
+    put-metadata CREDENTIAL  one JSON object on standard input         -> FOLDER/WS/NAME.meta.json
     get CREDENTIAL           prints {"metadata": OBJECT or null, "secret_sha256": HEX or null}
-    list                     prints a JSON array of the credentials with a NAME.meta.json
+    list                     prints a JSON array of the credentials with a NAME.meta.json in WS
 
 NAME is the credential percent-encoded (every byte outside A-Za-z0-9 and -_. as %XX, and a
 leading dot as %2E), so each credential has its own files whatever characters it holds.
-Files are created 0600 (the folder 0700 when this creates it) and replaced atomically: a
+Files are created 0600 (folders 0700 when this creates them) and replaced atomically: a
 temporary file in the same folder, written, fsynced, renamed over the old one, then the folder
 fsynced. A call killed half-way leaves the old file whole (and at most a temporary
 ``.NAME...tmp-...`` file), never a half-written one.
 
-Exit status: 0 done, 1 failed (the reason on standard error), 2 usage error. The secret is
-never printed. Python 3 standard library only; the environment is not read (FOLDER is an
-argument, so the program does the same whatever the rotator passes in it).
+Earlier versions of this program kept every credential directly in FOLDER, whatever the
+workspace. Finding such files (NAME.secret or NAME.meta.json right in FOLDER), it refuses every
+call (exit 1) rather than start again empty in FOLDER/WS while consumers still read the old
+files: move them into FOLDER/WS (WS is `default` for a rotator without a workspaces file,
+else the workspace's name there) and point the consumers at the new place.
+
+Exit status: 0 done, 1 failed (the reason on standard error), 2 usage error (ROTATOR_WORKSPACE
+unset included: set it to call the program by hand). The secret is never printed. Python 3
+standard library only; of the environment only ROTATOR_WORKSPACE is read.
 """
 
 from __future__ import annotations
@@ -41,21 +50,46 @@ META_SUFFIX = ".meta.json"
 MAX_NAME = 255 - len(".") - len(META_SUFFIX) - len(".tmp-") - 16
 # A key or a metadata document is well under this; more is not ours.
 MAX_INPUT = 64 * 1024
-USAGE = "usage: folder-sink.py FOLDER {put-secret,put-metadata,get} CREDENTIAL | FOLDER list"
+USAGE = (
+    "usage: ROTATOR_WORKSPACE=WS folder-sink.py FOLDER {put-secret,put-metadata,get} CREDENTIAL"
+    " | FOLDER list"
+)
 
 
 class FailureError(Exception):
     """A reason to exit 1, printed on standard error."""
 
 
-def stem(credential: str) -> str:
+def stem(credential: str, what: str = "credential") -> str:
     name = urllib.parse.quote(credential, safe="-_.")
     if name.startswith("."):
         # A leading dot is encoded too: names starting with one are temporary (or hidden).
         name = "%2E" + name[1:]
     if len(name) > MAX_NAME:
-        raise FailureError(f"the credential's file name would be longer than {MAX_NAME} characters")
+        raise FailureError(f"the {what}'s file name would be longer than {MAX_NAME} characters")
     return name
+
+
+def workspace_folder(root: str, workspace: str) -> str:
+    """FOLDER/WS, once FOLDER is known to hold no credential of the earlier, shared layout."""
+    try:
+        entries = os.listdir(root)
+    except FileNotFoundError:
+        entries = []
+    shared = sorted(
+        entry
+        for entry in entries
+        if not entry.startswith(".")
+        and entry.endswith((SECRET_SUFFIX, META_SUFFIX))
+        and os.path.isfile(os.path.join(root, entry))
+    )
+    if shared:
+        raise FailureError(
+            f"{root} holds credentials of the earlier layout ({shared[0]}, ...) that every "
+            f"workspace shared: move them into {os.path.join(root, stem(workspace, 'workspace'))}"
+            " and point their consumers there"
+        )
+    return os.path.join(root, stem(workspace, "workspace"))
 
 
 def read_file(path: str) -> bytes | None:
@@ -67,6 +101,8 @@ def read_file(path: str) -> bytes | None:
 
 
 def atomic_write(folder: str, name: str, data: bytes) -> None:
+    # Both levels private: makedirs gives only the last one the mode.
+    os.makedirs(os.path.dirname(folder), mode=0o700, exist_ok=True)
     os.makedirs(folder, mode=0o700, exist_ok=True)
     target = os.path.join(folder, name)
     temporary = os.path.join(folder, f".{name}.tmp-{secrets.token_hex(8)}")
@@ -150,14 +186,21 @@ def list_credentials(folder: str) -> None:
 
 def main(argv: list[str]) -> int:
     verbs = {"put-secret": put_secret, "put-metadata": put_metadata, "get": get}
+    workspace = os.environ.get("ROTATOR_WORKSPACE", "")
     if len(argv) == 3 and argv[1] in verbs and argv[2]:
-        folder, verb, credential = argv
+        root, verb, credential = argv
     elif len(argv) == 2 and argv[1] == "list":
-        (folder, verb), credential = argv, ""
+        (root, verb), credential = argv, ""
     else:
         sys.stderr.write(USAGE + "\n")
         return 2
+    if not workspace:
+        # Never guess: a guess would put two workspaces' credentials in one place.
+        sys.stderr.write("folder-sink: ROTATOR_WORKSPACE is not set\n" + USAGE + "\n")
+        return 2
+    folder = root
     try:
+        folder = workspace_folder(root, workspace)
         if verb == "list":
             list_credentials(folder)
         else:

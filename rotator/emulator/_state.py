@@ -92,7 +92,9 @@ _VARIANT_CHOICES: dict[str, tuple[object, ...]] = {
     "revoke_self": ("allow", "deny"),
     "unauthorized_body": ("envelope", "empty"),
     "error_on_success": ("null", "absent"),
-    "revoke_data": ("null", "absent"),
+    # The OpenAPI file's AstroResult has no `data` (additionalProperties false): absent by
+    # default; the documentation leaves open whether the live API sends "data": null.
+    "revoke_data": ("absent", "null"),
     "duplicate_names": ("allow", "deny"),
 }
 _VARIANT_DEFAULTS: dict[str, object] = {
@@ -104,7 +106,7 @@ _VARIANT_DEFAULTS: dict[str, object] = {
     "revoke_self": "allow",
     "unauthorized_body": "envelope",
     "error_on_success": "null",
-    "revoke_data": "null",
+    "revoke_data": "absent",
     "duplicate_names": "allow",
     "max_keys": None,
     "max_name_length": None,

@@ -197,7 +197,17 @@ def parse_time(text: str) -> datetime:
 RECORD_FIELDS: Final = tuple(f.name for f in fields(SinkRecord))
 _HASH_FIELDS: Final = frozenset({"secret_sha256", "pending_secret_sha256"})
 _TIME_FIELDS: Final = frozenset({"expires", "delivered_at", "retire_previous_after"})
+_PENDING_FIELDS: Final = ("pending_key_id", "pending_secret_sha256")
 _SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")
+
+
+def is_sha256_hex(value: object) -> bool:
+    """Whether ``value`` is a SHA-256 as every sink stores one: exactly 64 lowercase hex digits.
+
+    The whole string must match: a hash followed by a newline is not that hash (a pattern
+    anchored with ``$`` alone would take it).
+    """
+    return isinstance(value, str) and _SHA256_HEX.fullmatch(value) is not None
 
 
 def record_from_fields(
@@ -217,7 +227,7 @@ def record_from_fields(
         value = values.get(name)
         if value is None:
             parsed[name] = None
-        elif name in _HASH_FIELDS and not _SHA256_HEX.fullmatch(value):
+        elif name in _HASH_FIELDS and not is_sha256_hex(value):
             raise SinkMetadataError(f"{where}: {key_of(name)} is not a lowercase hex SHA-256")
         elif name in _TIME_FIELDS:
             try:
@@ -238,3 +248,58 @@ def record_from_fields(
     if record.key_name is not None and base_name(record.key_name) != credential:
         raise SinkMetadataError(f"{where} names a key of another credential, not of {credential!r}")
     return record
+
+
+def record_to_document(
+    record: SinkRecord, *, credential: str, workspace: str | None = None
+) -> dict[str, str | None]:
+    """The JSON document of ``record`` (the file sink's ``B.meta.json``, what the exec sink's
+    program is given): the credential's own name, the workspace when the sink knows it, every
+    field with times as :func:`format_time`, and the pending fields only when set."""
+    document: dict[str, str | None] = {"credential": credential}
+    if workspace is not None:
+        document["workspace"] = workspace
+    for name in RECORD_FIELDS:
+        value = getattr(record, name)
+        if name in _PENDING_FIELDS and value is None:
+            # The pending fields exist only between the two phases of a delivery.
+            continue
+        document[name] = format_time(value) if isinstance(value, datetime) else value
+    return document
+
+
+def record_from_document(
+    document: object, *, where: str, credential: str, workspace: str | None = None
+) -> SinkRecord:
+    """The record of ``credential`` in a parsed JSON document (:func:`record_to_document`'s
+    shape), through :func:`record_from_fields` and its checks.
+
+    A document that names another credential, or (when ``workspace`` is given) another
+    workspace, is never taken for this one: SinkMetadataError. A document that names neither is
+    one written before records carried them, and is read as this credential's and workspace's,
+    as the other sinks read their older records. Errors name ``where`` and the field, never a
+    value.
+    """
+    if not isinstance(document, dict):
+        raise SinkMetadataError(f"{where} does not hold a JSON object")
+    owners = {"credential": credential, "workspace": workspace}
+    for field_name, own in owners.items():
+        named = document.get(field_name)
+        if named is None or own is None:
+            continue
+        if not isinstance(named, str):
+            raise SinkMetadataError(f"{where}: {field_name} is not a string")
+        if named != own:
+            # The foreign name is ours to show: it is a credential's or a workspace's name.
+            raise SinkMetadataError(
+                f"{where} is the record of {field_name} {named!r}, not {own!r}"
+                if field_name == "workspace"
+                else f"{where} is the record of another credential, not {own!r}"
+            )
+    values: dict[str, str | None] = {}
+    for name in RECORD_FIELDS:
+        value = document.get(name)
+        if value is not None and not isinstance(value, str):
+            raise SinkMetadataError(f"{where}: {name} is not a string")
+        values[name] = value
+    return record_from_fields(values, where=where, key_of=lambda name: name, credential=credential)

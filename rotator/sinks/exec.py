@@ -7,9 +7,19 @@ argument list and never through a shell:
 - ``put-secret CREDENTIAL``: the secret on standard input, UTF-8, with no newline;
 - ``put-metadata CREDENTIAL``: one JSON object on standard input (then a newline), the same
   document as the file sink's ``B.meta.json``: every field, times in ISO 8601 UTC with ``Z``,
-  the pending fields only when set, and ``"credential"``, the credential's own name;
+  the pending fields only when set, ``"credential"``, the credential's own name, and
+  ``"workspace"``, the workspace's;
 - ``get CREDENTIAL``: prints ``{"metadata": OBJECT or null, "secret_sha256": HEX or null}``;
 - ``list``: prints a JSON array of the credentials it holds metadata for.
+
+Workspaces. One program (one command) usually serves every workspace of a workspaces file, and
+two workspaces may both have a credential ``billing``: the program must keep each
+``ROTATOR_WORKSPACE`` apart. The rotator does not rely on it: a record is read as this
+credential's only when it names this workspace and credential (a record naming neither was
+written before records named them, and is read as this one's, as the other sinks read theirs).
+A program that keeps every workspace in one place therefore hands one workspace the other's
+record: that read raises ``SinkMetadataError`` and the credential is blocked, never rotated
+over the other workspace's key.
 
 The program runs in the rotator's working directory, in a session (process group) of its own.
 A call is over when the program has exited and its standard output and error are closed (a
@@ -22,10 +32,24 @@ raise ``SinkError``. A program that cannot be started at all wrote nothing: ``Si
 The program's environment is built, not inherited: ``PATH``, ``HOME`` and ``LANG`` from the
 rotator's own environment (when set there), ``ROTATOR_WORKSPACE``, and ``ROTATOR_CREDENTIAL``
 for the verbs that take one. The rotator's own API key, tokens of other sinks and cloud
-credentials never reach it. What it prints on standard error is logged as
-``sink.exec.stderr``, cut to 1,000 characters, every line holding the secret of the call blanked
-first. Standard output is parsed for ``get`` and ``list`` (at most 1 MiB) and discarded for
-the writes; neither output ever reaches an error message.
+credentials never reach it. Standard output is parsed for ``get`` and ``list`` (at most 1 MiB)
+and discarded for the writes; neither output ever reaches an error message.
+
+Standard error is logged as ``sink.exec.stderr`` (info for a write, debug for ``get`` and
+``list``, warning for a call that failed), cut to 1,000 characters, after every secret this
+sink can recognise is blanked (``rotator.sinks.exec_stderr``). A program may well print the key it
+holds (``debug: holding <key>``), so the sink remembers, for its lifetime (one pass), the
+SHA-256 of every secret it meets: the hashes of every record it reads or writes
+(``secret_sha256``, ``pending_secret_sha256``), the hash ``get`` prints, and every secret it
+writes, which it also keeps (as :class:`~rotator.models.Secret`) to find it split over lines.
+``get``'s standard error is blanked after its answer is read, so the hashes of that very answer
+count. ``list`` runs before a pass has read anything, when the sink knows no hash yet: what it
+prints is held and logged when the sink is closed at the end of the pass, by when every
+credential the pass read has told the sink its hashes. What stays out of reach: a key of a
+credential the pass never read, printed by ``list``; a key the sink has only a hash of, printed
+in pieces with other text between them, or encoded (reversed, base64); a key this sink never
+met (another workspace's: each workspace has its own sink); a piece shorter than 8 characters
+of a secret the sink wrote (see ``exec_stderr.blank_and_cut``).
 
 Versions. The program has no compare-and-set, so the version token is a digest of the ``get``
 answer (the metadata as a canonical JSON object, and the secret's hash). Each write runs ``get``
@@ -38,9 +62,10 @@ change may be overwritten. The pass lock is what keeps a second rotator out.
 
 This module knows nothing of the settings (the constructor takes plain values), of the engine,
 or of how the program stores anything; the metadata document is the file sink's, built and
-checked by its helpers. It logs through ``structlog.get_logger()`` itself: a sink may import
-only models, errors and the sink interface, not ``rotator.logging``, and the pipeline that
-module configured (redaction included) still applies.
+checked by the one record parser every sink shares (``rotator.sinks.base``). It logs through
+``structlog.get_logger()`` itself: a sink may import only models, errors and the sink
+interface, not ``rotator.logging``, and the pipeline that module configured (redaction
+included) still applies.
 """
 
 from __future__ import annotations
@@ -49,7 +74,6 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import selectors
 import signal
 import subprocess
@@ -71,22 +95,22 @@ from rotator.errors import (
     SinkUnavailableError,
 )
 from rotator.models import Secret, SinkRecord
-from rotator.sinks.base import SinkState, WorkloadRollout
-from rotator.sinks.file import record_of_credential, record_to_json
+from rotator.sinks.base import (
+    SinkState,
+    WorkloadRollout,
+    is_sha256_hex,
+    record_from_document,
+    record_to_document,
+)
+from rotator.sinks.exec_stderr import blank_and_cut
 
 #: The only variables of the rotator's environment the program sees.
 INHERITED_VARIABLES: Final = ("PATH", "HOME", "LANG")
 #: Longest standard output of ``get`` or ``list`` read; an answer is a few hundred bytes.
 MAX_OUTPUT_BYTES: Final = 1024 * 1024
-#: Standard error logged per call, in characters, after the secret's lines are blanked.
-MAX_STDERR_CHARS: Final = 1000
-#: What replaces a line of standard error that holds the secret.
-BLANKED_LINE: Final = "**********"
-
 # Standard error read into memory before blanking; the rest is drained unread so the program
 # never blocks on a full pipe.
 _STDERR_KEEP_BYTES: Final = 64 * 1024
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _READ_CHUNK: Final = 65536
 # Pipes accept PIPE_BUF bytes without blocking once select says they are writable.
 _WRITE_CHUNK: Final = 4096
@@ -145,6 +169,8 @@ class _Outcome:
     #: The exit status, negative for a signal (as subprocess reports it); None: killed by us.
     status: int | None
     stdout: bytes
+    #: The first bytes of standard error, not yet blanked.
+    stderr: bytes
     #: Why the call was stopped (a timeout, too much output), or None.
     stopped: str | None = None
 
@@ -186,6 +212,13 @@ class ExecSink:
         self._timeout = float(timeout_seconds)
         # Read at every call: os.environ by default, a fixed mapping in tests.
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        # What standard error is blanked of (see the module's docstring); threads of a pass
+        # add to them, so they change only under the lock.
+        self._recognised = threading.Lock()
+        self._known_sha256: set[str] = set()
+        self._written: list[Secret] = []
+        # ``list``'s standard error, logged at close(): (log context, the call's outcome).
+        self._held: list[tuple[dict[str, Any], _Outcome]] = []
 
     def __repr__(self) -> str:
         return f"ExecSink(program={self._command[0]!r}, workspace={self._workspace!r})"
@@ -208,6 +241,9 @@ class ExecSink:
 
     def list_credentials(self) -> Sequence[str]:
         outcome = self._call("list", None)
+        with self._recognised:
+            # Logged at close(), once the pass has read the credentials (see the docstring).
+            self._held.append((structlog.contextvars.get_contextvars(), outcome))
         if not outcome.succeeded:
             raise SinkError(f"{self._what('list', None)} {outcome.failure()}")
         try:
@@ -225,21 +261,27 @@ class ExecSink:
         record = (
             None
             if answer.metadata is None
-            else record_of_credential(answer.metadata, where, credential)
+            else record_from_document(
+                answer.metadata, where=where, credential=credential, workspace=self._workspace
+            )
         )
         return SinkState(record=record, secret_sha256=answer.secret_sha256, version=answer.version)
 
     def write_record(
         self, credential: str, record: SinkRecord, *, expected_version: str | None
     ) -> str | None:
-        document = json.dumps(record_to_json(record, credential)) + "\n"
-        return self._put(credential, "put-metadata", document.encode(), None, expected_version)
+        self._recognise(record.secret_sha256, record.pending_secret_sha256)
+        document = record_to_document(record, credential=credential, workspace=self._workspace)
+        data = (json.dumps(document) + "\n").encode()
+        return self._put(credential, "put-metadata", data, expected_version)
 
     def write_secret(
         self, credential: str, secret: Secret, *, expected_version: str | None
     ) -> str | None:
-        value = secret.reveal()
-        return self._put(credential, "put-secret", value.encode(), value, expected_version)
+        with self._recognised:
+            self._written.append(secret)
+        self._recognise(secret.sha256())
+        return self._put(credential, "put-secret", secret.reveal().encode(), expected_version)
 
     def rollout(
         self, credential: str, delivered_at: datetime, now: datetime
@@ -250,7 +292,12 @@ class ExecSink:
         return None
 
     def close(self) -> None:
-        return None
+        """Log what ``list`` printed on standard error, blanked of every hash met since."""
+        with self._recognised:
+            held, self._held = self._held, []
+        for context, outcome in held:
+            with structlog.contextvars.bound_contextvars(**context):
+                self._log_stderr("list", None, outcome)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -269,7 +316,6 @@ class ExecSink:
         credential: str,
         verb: str,
         data: bytes,
-        secret: str | None,
         expected_version: str | None,
     ) -> str | None:
         self._check_name(credential)
@@ -278,7 +324,8 @@ class ExecSink:
                 raise SinkConflictError(
                     f"{self._what(verb, credential)}: {credential!r} changed since it was read"
                 )
-            outcome = self._call(verb, credential, data, secret=secret)
+            outcome = self._call(verb, credential, data)
+            self._log_stderr(verb, credential, outcome)
             if not outcome.succeeded:
                 # It may have stored everything, part, or nothing: only a read can tell.
                 raise SinkUnavailableError(f"{self._what(verb, credential)} {outcome.failure()}")
@@ -290,8 +337,15 @@ class ExecSink:
                 ) from exc
 
     def _get(self, credential: str) -> _Answer:
-        where = self._what("get", credential)
         outcome = self._call("get", credential)
+        try:
+            return self._answer(credential, outcome)
+        finally:
+            # After the answer was read: the hashes it holds blank the key it prints.
+            self._log_stderr("get", credential, outcome)
+
+    def _answer(self, credential: str, outcome: _Outcome) -> _Answer:
+        where = self._what("get", credential)
         if not outcome.succeeded:
             raise SinkError(f"{where} {outcome.failure()}")
         try:
@@ -301,14 +355,20 @@ class ExecSink:
             raise SinkMetadataError(f"{where} printed no valid UTF-8 JSON") from exc
         if not isinstance(document, dict):
             raise SinkMetadataError(f"{where} printed no JSON object")
+        metadata = document.get("metadata")
+        # Every hash it prints, before anything is checked: a record refused (another
+        # workspace's) names a live key all the same.
+        hashes = [document.get("secret_sha256")]
+        if isinstance(metadata, dict):
+            hashes += [metadata.get("secret_sha256"), metadata.get("pending_secret_sha256")]
+        self._recognise(*hashes)
         for field in ("metadata", "secret_sha256"):
             if field not in document:
                 raise SinkMetadataError(f"{where}: the answer has no {field!r} field")
-        metadata = document["metadata"]
         if metadata is not None and not isinstance(metadata, dict):
             raise SinkMetadataError(f"{where}: metadata is neither an object nor null")
         digest = document["secret_sha256"]
-        if digest is not None and not (isinstance(digest, str) and _SHA256_HEX.match(digest)):
+        if digest is not None and not is_sha256_hex(digest):
             raise SinkMetadataError(f"{where}: secret_sha256 is not a lowercase hex SHA-256")
         return _Answer(metadata=metadata, secret_sha256=digest)
 
@@ -321,12 +381,18 @@ class ExecSink:
             environment["ROTATOR_CREDENTIAL"] = credential
         return environment
 
-    def _call(
-        self, verb: str, credential: str | None, data: bytes = b"", *, secret: str | None = None
-    ) -> _Outcome:
+    def _recognise(self, *hashes: object) -> None:
+        """Remember every SHA-256 among ``hashes`` (others are ignored) for blanking."""
+        valid = {h for h in hashes if isinstance(h, str) and is_sha256_hex(h)}
+        if valid:
+            with self._recognised:
+                self._known_sha256 |= valid
+
+    def _call(self, verb: str, credential: str | None, data: bytes = b"") -> _Outcome:
         """Run ``COMMAND VERB [CREDENTIAL]`` with ``data`` on standard input, within the timeout.
 
-        Standard output is kept (up to the limit) only for the verbs that answer.
+        Standard output is kept (up to the limit) only for the verbs that answer; standard
+        error is returned for the caller to log once it knows what to blank.
         """
         argv = [*self._command, verb] if credential is None else [*self._command, verb, credential]
         keep_stdout = verb in ("get", "list")
@@ -361,19 +427,15 @@ class ExecSink:
             raise
         if stopped == _TIMED_OUT:
             stopped = f"did not finish within {self._timeout:g} s and was killed"
-        outcome = _Outcome(status=status, stdout=stdout, stopped=stopped)
-        self._log_stderr(verb, credential, stderr, secret, outcome)
-        return outcome
+        return _Outcome(status=status, stdout=stdout, stderr=stderr, stopped=stopped)
 
-    def _log_stderr(
-        self,
-        verb: str,
-        credential: str | None,
-        stderr: bytes,
-        secret: str | None,
-        outcome: _Outcome,
-    ) -> None:
-        text, truncated = blank_and_cut(stderr, secret)
+    def _log_stderr(self, verb: str, credential: str | None, outcome: _Outcome) -> None:
+        if not outcome.stderr:
+            return
+        with self._recognised:
+            written = [secret.reveal() for secret in self._written]
+            known = frozenset(self._known_sha256)
+        text, truncated = blank_and_cut(outcome.stderr, written, known)
         if not text:
             return
         logger = structlog.get_logger()
@@ -387,23 +449,13 @@ class ExecSink:
         }
         if credential is not None:
             context["credential"] = credential
-        if outcome.succeeded:
-            logger.info("sink.exec.stderr", **context)
-        else:
+        if not outcome.succeeded:
             logger.warning("sink.exec.stderr", **context)
-
-
-def blank_and_cut(stderr: bytes, secret: str | None) -> tuple[str, bool]:
-    """``stderr`` as text with every line holding ``secret`` blanked, then cut to
-    :data:`MAX_STDERR_CHARS`; and whether anything was cut off."""
-    lines = stderr.splitlines()
-    if secret:
-        needle = secret.encode()
-        lines = [BLANKED_LINE.encode() if needle in line else line for line in lines]
-    text = b"\n".join(lines).decode("utf-8", errors="replace").rstrip()
-    if len(text) > MAX_STDERR_CHARS:
-        return text[:MAX_STDERR_CHARS], True
-    return text, False
+        elif verb in ("get", "list"):
+            # A read's chatter, at every call of every pass: only when asked for.
+            logger.debug("sink.exec.stderr", **context)
+        else:
+            logger.info("sink.exec.stderr", **context)
 
 
 def _communicate(

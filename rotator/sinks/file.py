@@ -50,7 +50,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from rotator.errors import (
     SinkConflictError,
@@ -60,13 +60,13 @@ from rotator.errors import (
     SinkPermissionError,
     SinkUnavailableError,
 )
-from rotator.models import Secret, SinkRecord, base_name
+from rotator.models import Secret, SinkRecord
 from rotator.sinks.base import (
     SinkState,
     WorkloadRollout,
-    format_time,
     name_problems,
-    parse_time,
+    record_from_document,
+    record_to_document,
 )
 
 META_SUFFIX: Final = ".meta.json"
@@ -75,7 +75,6 @@ LOCK_FILE_NAME: Final = ".rotator.lock"
 
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 _TEMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{16}$")
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 # The longest temporary name is ".<name>.meta.json.tmp-<16 hex>" and must fit NAME_MAX (255).
 _MAX_NAME_LENGTH: Final = 255 - len(".") - len(META_SUFFIX) - len(".tmp-") - 16
 # Metadata is a few hundred bytes; a huge file is not ours and is not read into memory.
@@ -86,16 +85,6 @@ _MAX_SECRET_BYTES: Final = 64 * 1024
 _UNKNOWN_OUTCOME_ERRNOS: Final = frozenset({errno.ETIMEDOUT, errno.ESTALE, errno.EIO})
 # The file system refused this process's identity (or is read-only): nothing was changed.
 _REFUSED_ERRNOS: Final = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
-
-_STRING_FIELDS: Final = (
-    "key_id",
-    "key_name",
-    "previous_key_id",
-    "pending_key_id",
-)
-_HASH_FIELDS: Final = ("secret_sha256", "pending_secret_sha256")
-_TIME_FIELDS: Final = ("expires", "delivered_at", "retire_previous_after")
-_PENDING_FIELDS: Final = ("pending_key_id", "pending_secret_sha256")
 
 
 def file_name(credential: str) -> str:
@@ -179,7 +168,8 @@ class FileSink:
         self, credential: str, record: SinkRecord, *, expected_version: str | None
     ) -> str | None:
         meta_path = self._meta_path(credential)
-        data = (json.dumps(record_to_json(record, credential), indent=2) + "\n").encode()
+        document = record_to_document(record, credential=credential)
+        data = (json.dumps(document, indent=2) + "\n").encode()
         with self._compare_and_set(credential, expected_version) as stored:
             self._atomic_write(meta_path, data, stored.folder_fd)
         # The version of what this call wrote: a later edit by anyone moves the stored one on.
@@ -373,22 +363,7 @@ def _parse_record(raw: bytes, path: Path, credential: str) -> SinkRecord:
     except (UnicodeDecodeError, json.JSONDecodeError):
         # Name the file only, and chain nothing: the decoder's error carries the content.
         raise SinkMetadataError(f"{path} is not valid UTF-8 JSON") from None
-    return record_of_credential(document, path, credential)
-
-
-def record_of_credential(document: Any, where: str | Path, credential: str) -> SinkRecord:
-    """The SinkRecord of ``credential`` from a parsed ``B.meta.json`` document (any sink storing
-    that JSON shape); SinkMetadataError, naming ``where`` and the field, when it is malformed or
-    belongs to another credential."""
-    record = record_from_json(document, where)
-    named = document.get("credential")
-    if named is not None and not isinstance(named, str):
-        raise SinkMetadataError(f"{where}: credential is not a string")
-    if named is not None and named != credential:
-        raise SinkMetadataError(f"{where} is the record of another credential, not {credential!r}")
-    if record.key_name is not None and base_name(record.key_name) != credential:
-        raise SinkMetadataError(f"{where} names a key of another credential, not of {credential!r}")
-    return record
+    return record_from_document(document, where=str(path), credential=credential)
 
 
 def _reserved_name_problem(credential: str) -> str | None:
@@ -419,58 +394,3 @@ def _translate(exc: OSError, what: str, default: type[SinkError] = SinkError) ->
     if exc.errno in _REFUSED_ERRNOS:
         return SinkPermissionError(message)
     return default(message)
-
-
-def record_to_json(record: SinkRecord, credential: str) -> dict[str, str | None]:
-    """The ``B.meta.json`` document of ``record``: every field, times as :func:`format_time`,
-    the pending fields only when set, and the credential's own name."""
-
-    def time(value: datetime | None) -> str | None:
-        return None if value is None else format_time(value)
-
-    document: dict[str, str | None] = {
-        "credential": credential,
-        "key_id": record.key_id,
-        "key_name": record.key_name,
-        "expires": time(record.expires),
-        "delivered_at": time(record.delivered_at),
-        "secret_sha256": record.secret_sha256,
-        "previous_key_id": record.previous_key_id,
-        "retire_previous_after": time(record.retire_previous_after),
-    }
-    # The pending fields exist only between the two phases of a delivery (README).
-    if record.pending_key_id is not None:
-        document["pending_key_id"] = record.pending_key_id
-    if record.pending_secret_sha256 is not None:
-        document["pending_secret_sha256"] = record.pending_secret_sha256
-    return document
-
-
-def record_from_json(document: Any, where: str | Path) -> SinkRecord:
-    """A SinkRecord from parsed JSON; SinkMetadataError naming ``where`` and the field (never
-    its value)."""
-    if not isinstance(document, dict):
-        raise SinkMetadataError(f"{where} does not hold a JSON object")
-    fields: dict[str, Any] = {}
-    for field_name in _STRING_FIELDS + _HASH_FIELDS + _TIME_FIELDS:
-        value = document.get(field_name)
-        if value is None:
-            fields[field_name] = None
-            continue
-        if not isinstance(value, str):
-            raise SinkMetadataError(f"{where}: {field_name} is not a string")
-        if field_name in _HASH_FIELDS and not _SHA256_HEX.match(value):
-            raise SinkMetadataError(f"{where}: {field_name} is not a lowercase hex SHA-256")
-        if field_name in _TIME_FIELDS:
-            try:
-                fields[field_name] = parse_time(value)
-            except ValueError:
-                # Chain nothing: the ValueError quotes the value, which may be anything.
-                raise SinkMetadataError(
-                    f"{where}: {field_name} is not an ISO 8601 time with an offset"
-                ) from None
-        else:
-            fields[field_name] = value
-    if (fields["pending_key_id"] is None) != (fields["pending_secret_sha256"] is None):
-        raise SinkMetadataError(f"{where}: {' and '.join(_PENDING_FIELDS)} must come together")
-    return SinkRecord(**fields)

@@ -3,8 +3,9 @@ base/rotator.env load as settings, and every ROTATOR_* name written anywhere in 
 Dockerfile is one the rotator knows (an unknown one stops it with exit 2).
 
 Names the contract defines for parts still being built (the Kubernetes sink, the lease lock)
-may appear in comments before the settings know them; they are listed below by name, so a typo
-in any other is still caught.
+may appear in comments before the settings know them, and the example exec-sink program reads
+the variables the rotator sets for it; both are listed below by name, so a typo in any other is
+still caught.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ CONTRACT_NAMES_BEING_BUILT = frozenset(
     }
 )
 
+#: What the rotator puts in the exec sink's program's environment (the example program reads
+#: it): set for the program, never settings of the rotator's.
+EXEC_PROGRAM_VARIABLES = frozenset({"ROTATOR_WORKSPACE", "ROTATOR_CREDENTIAL"})
+
 
 def _env_file(path: Path) -> dict[str, str]:
     """The active NAME=value lines of an env file (docker --env-file / kustomize envs syntax)."""
@@ -60,7 +65,12 @@ def _deployment_files() -> list[Path]:
 
 def test_every_rotator_variable_named_in_config_and_dockerfile_is_known() -> None:
     known = set(describe_variables())
-    accepted = known | {name + "_FILE" for name in known} | CONTRACT_NAMES_BEING_BUILT
+    accepted = (
+        known
+        | {name + "_FILE" for name in known}
+        | CONTRACT_NAMES_BEING_BUILT
+        | EXEC_PROGRAM_VARIABLES
+    )
     named = {
         (path.relative_to(ROOT).as_posix(), variable)
         for path in _deployment_files()

@@ -28,10 +28,14 @@ def folder_sink_command(folder: Path) -> tuple[str, ...]:
     return (sys.executable, "-I", str(FOLDER_SINK), str(folder))
 
 
-def secret_path(folder: Path, credential: str) -> Path:
-    """Where the example program keeps ``credential``'s secret."""
+#: The workspace of the contract suite's sinks, and so the example program's subfolder.
+WORKSPACE = "acme"
+
+
+def secret_path(folder: Path, credential: str, workspace: str = WORKSPACE) -> Path:
+    """Where the example program keeps ``credential``'s secret: in the workspace's subfolder."""
     name = urllib.parse.quote(credential, safe="-_.")
-    return folder / (("%2E" + name[1:] if name.startswith(".") else name) + ".secret")
+    return folder / workspace / (("%2E" + name[1:] if name.startswith(".") else name) + ".secret")
 
 
 def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
@@ -45,9 +49,9 @@ def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
         return path.read_text() if path.exists() else None
 
     return Backend(
-        sink=ExecSink(lossy, "acme", TIMEOUT_SECONDS),
-        reopen=lambda: ExecSink(plain, "acme", TIMEOUT_SECONDS),
+        sink=ExecSink(lossy, WORKSPACE, TIMEOUT_SECONDS),
+        reopen=lambda: ExecSink(plain, WORKSPACE, TIMEOUT_SECONDS),
         consumer_reads=consumer_reads,
-        unavailable=lambda: ExecSink((str(tmp_path / "no-such-program"),), "acme", 5.0),
+        unavailable=lambda: ExecSink((str(tmp_path / "no-such-program"),), WORKSPACE, 5.0),
         lose_next_answer=lambda: flag.write_text("exit"),
     )

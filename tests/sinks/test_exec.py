@@ -30,7 +30,9 @@ from rotator.errors import (
     SinkUnavailableError,
 )
 from rotator.models import Secret, SinkRecord
-from rotator.sinks.exec import MAX_OUTPUT_BYTES, MAX_STDERR_CHARS, ExecSink, blank_and_cut
+from rotator.sinks.exec import MAX_OUTPUT_BYTES, ExecSink
+from rotator.sinks.exec_stderr import MAX_STDERR_CHARS, blank_and_cut
+from tests.sinks.backend_exec import FOLDER_SINK
 
 PROGRAMS = Path(__file__).resolve().parent / "exec_programs"
 SCRIPTED = PROGRAMS / "scripted.py"
@@ -118,6 +120,7 @@ def test_put_metadata_gets_the_file_sinks_document(program: Program) -> None:
     assert put["argv"] == [str(program.state), "put-metadata", "billing-sync"]
     assert json.loads(stdin_of(put)) == {
         "credential": "billing-sync",
+        "workspace": "acme",
         "key_id": "k-new",
         "key_name": "billing-sync@2026-11-27T03:00:00Z",
         "expires": "2028-11-26T03:00:00Z",
@@ -442,24 +445,40 @@ def test_stderr_is_logged_cut_and_blanked(program: Program) -> None:
     assert SECRET.reveal() not in str(caught.value)
 
 
-def test_stderr_of_a_successful_call_is_logged_as_info(program: Program) -> None:
-    program.arrange("get", "stderr", "note: cache warmed\n")
+def test_stderr_of_a_successful_read_is_debug_and_of_a_write_info(program: Program) -> None:
+    for verb in ("get", "list", "put-secret", "put-metadata"):
+        program.arrange(verb, "stderr", f"note: {verb} went fine\n")
+    sink = program.sink()
     with capture_logs() as logs:
-        program.sink().read("billing-sync")
-    (event,) = [e for e in logs if e["event"] == "sink.exec.stderr"]
-    assert event["log_level"] == "info"
-    assert event["stderr"] == "note: cache warmed"
-    assert event["stderr_truncated"] is False
-    assert event["outcome"] == "succeeded"
+        sink.list_credentials()
+        sink.read("billing-sync")
+        sink.write_secret("billing-sync", SECRET, expected_version=None)
+        sink.write_record("billing-sync", RECORD, expected_version=None)
+        sink.close()
+    levels = {
+        (e["verb"], e["log_level"], e["stderr"]) for e in logs if e["event"] == "sink.exec.stderr"
+    }
+    assert levels == {
+        ("get", "debug", "note: get went fine"),
+        ("list", "debug", "note: list went fine"),
+        ("put-secret", "info", "note: put-secret went fine"),
+        ("put-metadata", "info", "note: put-metadata went fine"),
+    }
+    assert all(e["outcome"] == "succeeded" and not e["stderr_truncated"] for e in logs)
 
 
-def test_stderr_of_list_names_no_credential(program: Program) -> None:
+def test_stderr_of_list_is_logged_at_close_and_names_no_credential(program: Program) -> None:
     program.arrange("list", "stderr", "listing\n")
+    sink = program.sink()
     with capture_logs() as logs:
-        program.sink().list_credentials()
+        sink.list_credentials()
+        assert logs == []  # held until the pass has read what it will read
+        sink.close()
+        sink.close()  # once only
     (event,) = logs
     assert "credential" not in event
     assert event["verb"] == "list"
+    assert event["stderr"] == "listing"
 
 
 def test_no_stderr_logs_nothing(program: Program) -> None:
@@ -476,11 +495,11 @@ def test_a_flood_on_stderr_neither_blocks_nor_fills_memory(program: Program) -> 
 
 
 def test_blanking_is_on_lines_and_survives_bad_bytes() -> None:
-    text, cut = blank_and_cut(b"a\xff\nxx SECRET yy\r\nb\n\n", "SECRET")
+    text, cut = blank_and_cut(b"a\xff\nxx SECRET yy\r\nb\n\n", ["SECRET"])
     assert text == "a\ufffd\n**********\nb"
     assert not cut
-    assert blank_and_cut(b"SECRET\n", None) == ("SECRET", False)
-    assert blank_and_cut(b"", "SECRET") == ("", False)
+    assert blank_and_cut(b"SECRET\n") == ("SECRET", False)
+    assert blank_and_cut(b"", ["SECRET"]) == ("", False)
 
 
 # -- the get answer ---------------------------------------------------------------------------
@@ -505,9 +524,17 @@ def answer(metadata: object = None, secret_sha256: object = None) -> bytes:
         (answer(None, "SENTINEL"), "secret_sha256 is not a lowercase hex SHA-256"),
         (answer(None, "A" * 64), "secret_sha256 is not a lowercase hex SHA-256"),
         (answer(None, 12345), "secret_sha256 is not a lowercase hex SHA-256"),
+        # A hash with a trailing newline is not a hash: `$` alone would let it through.
+        (answer(None, SECRET.sha256() + "\n"), "secret_sha256 is not a lowercase hex SHA-256"),
+        (answer(VALID_META, SECRET.sha256() + "\n"), "secret_sha256 is not a lowercase hex"),
         (answer({**VALID_META, "key_id": ["SENTINEL"]}), "key_id is not a string"),
         (answer({**VALID_META, "secret_sha256": "SENTINEL"}), "secret_sha256 is not a lowercase"),
         (answer({**VALID_META, "pending_secret_sha256": "F" * 64}), "pending_secret_sha256"),
+        (answer({**VALID_META, "secret_sha256": SECRET.sha256() + "\n"}), "secret_sha256 is"),
+        (
+            answer({**VALID_META, "pending_key_id": "k", "pending_secret_sha256": "a" * 64 + "\n"}),
+            "pending_secret_sha256 is not a lowercase hex SHA-256",
+        ),
         (answer({**VALID_META, "expires": "SENTINEL"}), "expires is not an ISO 8601 time"),
         (answer({**VALID_META, "expires": "2026-01-01T00:00:00"}), "expires is not an ISO"),
         (answer({**VALID_META, "pending_key_id": "SENTINEL"}), "must come together"),
@@ -532,6 +559,48 @@ def test_a_malformed_list_is_refused(program: Program, stdout: bytes) -> None:
     program.arrange("list", "stdout", stdout)
     with pytest.raises(SinkError, match="list"):
         program.sink().list_credentials()
+
+
+def test_a_record_of_another_workspace_is_never_taken(program: Program) -> None:
+    program.arrange("get", "stdout", answer({**VALID_META, "workspace": "globex"}, SECRET.sha256()))
+    with pytest.raises(SinkMetadataError, match="record of workspace 'globex', not 'acme'"):
+        program.sink().read("billing-sync")
+    program.arrange("get", "stdout", answer({**VALID_META, "workspace": ["acme"]}))
+    with pytest.raises(SinkMetadataError, match="workspace is not a string"):
+        program.sink().read("billing-sync")
+
+
+def test_a_record_naming_its_workspace_or_none_is_read(program: Program) -> None:
+    # A record written before records named their workspace is this workspace's, as with the
+    # other sinks; the next write names it.
+    for meta in ({**VALID_META, "workspace": "acme"}, VALID_META):
+        program.arrange("get", "stdout", answer(meta, SECRET.sha256()))
+        assert program.sink().read("billing-sync").record == SinkRecord(
+            key_id="k1", key_name="billing-sync"
+        )
+
+
+def test_workspaces_sharing_one_store_never_take_each_others_record(tmp_path: Path) -> None:
+    # A program that ignores ROTATOR_WORKSPACE: the example, told the same workspace always.
+    store = tmp_path / "store"
+    shared = tmp_path / "shared-store.sh"
+    shared.write_text(
+        "#!/bin/sh\nROTATOR_WORKSPACE=everyone exec "
+        + shlex.join([sys.executable, "-I", str(FOLDER_SINK), str(store)])
+        + ' "$@"\n'
+    )
+    shared.chmod(0o755)
+    acme = ExecSink((str(shared),), "acme", 20.0)
+    globex = ExecSink((str(shared),), "globex", 20.0)
+    version = acme.write_secret("billing-sync", SECRET, expected_version=None)
+    acme.write_record("billing-sync", RECORD, expected_version=version)
+    with pytest.raises(SinkMetadataError, match="record of workspace 'acme', not 'globex'"):
+        globex.read("billing-sync")
+    # Nor can globex write over it: what it last saw (nothing) is not what is stored.
+    with pytest.raises(SinkConflictError):
+        globex.write_secret("billing-sync", Secret("globex-key-0123456789"), expected_version=None)
+    state = acme.read("billing-sync")
+    assert (state.record, state.secret_sha256) == (RECORD, SECRET.sha256())
 
 
 def test_a_valid_answer_is_read(program: Program) -> None:

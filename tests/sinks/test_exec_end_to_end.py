@@ -34,11 +34,12 @@ def test_run_once_delivers_through_the_example_program(tmp_path: Path) -> None:
             "ROTATOR_LOG_LEVEL": "debug",
         }
         assert main(["run-once"], environ=env) == 0
-        held = (keys / "app-billing.secret").read_text()
+        # One workspace, named by nothing: the example's subfolder is the default label's.
+        held = (keys / "default" / "app-billing.secret").read_text()
         live = [k for k in emu.keys(ws) if str(k["name"]).startswith("app-billing")]
         assert len(live) == 1 and live[0]["id"] != old_id
         with ProjectManagerClient(emu.url, Secret(admin)) as client:
             assert client.me(Secret(held)).workspace_id == ws
         assert main(["run-once"], environ=env) == 0  # nothing more to do
-        assert (keys / "app-billing.secret").read_text() == held
+        assert (keys / "default" / "app-billing.secret").read_text() == held
     configure_logging(log_format="json", level="debug")  # the CLI configured it globally

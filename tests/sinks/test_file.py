@@ -213,6 +213,18 @@ def test_secret_hash_is_of_the_file_bytes(sink: FileSink, directory: Path) -> No
     assert state.version is not None
 
 
+def test_a_secret_with_a_trailing_newline_is_not_the_secret(
+    sink: FileSink, directory: Path
+) -> None:
+    # An editor adds a newline on save: the file then holds another secret, which must not
+    # pass for the one the metadata records.
+    _put_record(sink, "billing-sync", RECORD)
+    _hand_written(directory, "billing-sync", SECRET.reveal().encode() + b"\n")
+    state = sink.read("billing-sync")
+    assert state.record == RECORD
+    assert state.secret_sha256 != RECORD.secret_sha256
+
+
 def test_describe_is_the_absolute_folder(tmp_path: Path) -> None:
     relative = Path(os.path.relpath(tmp_path / "secrets"))
     assert FileSink(relative).describe() == f"file:{tmp_path / 'secrets'}"
@@ -289,6 +301,12 @@ def test_hand_written_metadata_with_whole_seconds_reads(sink: FileSink, director
         (b'{"expires": "next tuesday"}', "expires"),
         (b'{"expires": "2028-01-01T00:00:00"}', "expires"),
         (b'{"secret_sha256": "NOT-A-HASH"}', "secret_sha256"),
+        # A hash with a trailing newline is not a hash (a regex's `$` alone lets it through).
+        (json.dumps({"secret_sha256": SECRET.sha256() + "\n"}).encode(), "secret_sha256"),
+        (
+            json.dumps({"pending_key_id": "k2", "pending_secret_sha256": "a" * 64 + "\n"}).encode(),
+            "pending_secret_sha256",
+        ),
         (b'{"pending_key_id": "k2"}', "pending"),
         (b'{"credential": 42}', "credential is not a string"),
         (b'{"key_name": "crm-export@2026-01-01T00:00:00Z"}', "another credential"),
