@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -51,13 +52,25 @@ def tenants(emu: Emulator, tmp_path: Path, names: list[str]) -> list[Tenant]:
     return made
 
 
-def run_once(emu: Emulator, tmp_path: Path, taken: list[Tenant], command: str) -> CliResult:
+def run_once(
+    emu: Emulator,
+    tmp_path: Path,
+    taken: list[Tenant],
+    command: str,
+    own: Callable[[str], str] | None = None,
+) -> CliResult:
+    """``run-once`` over ``taken``; with ``own``, each workspace runs ``own(name)`` (no two
+    workspaces may run the same program with the same arguments), else ``command``."""
     listing = tmp_path / "workspaces.json"
-    listing.write_text(
-        json.dumps(
-            {"workspaces": [{"name": t.name, "api_key_file": str(t.api_key_file)} for t in taken]}
-        )
-    )
+    entries = [
+        {
+            "name": t.name,
+            "api_key_file": str(t.api_key_file),
+            **({"sink": {"command": own(t.name)}} if own else {}),
+        }
+        for t in taken
+    ]
+    listing.write_text(json.dumps({"workspaces": entries}))
     env = clean_env(
         {
             "ROTATOR_API_URL": emu.url,
@@ -98,36 +111,49 @@ def test_each_workspaces_consumer_ends_with_its_own_key(tmp_path: Path) -> None:
     command = shlex.join([sys.executable, "-I", str(FOLDER_SINK), str(keys)])
     with Emulator() as emu:
         acme, globex = everyone = tenants(emu, tmp_path, ["acme", "globex"])
-        first = run_once(emu, tmp_path, everyone, command)
+        shared = run_once(emu, tmp_path, everyone, command)
+        assert shared.returncode == 2, "one program and arguments for two workspaces"
+        assert "would share the program" in shared.stderr
+        assert [r for r in emu.request_log() if r["method"] != "GET"] == []
+        # Each workspace its own folder argument (the program adds a subfolder per workspace
+        # inside it as well).
+        first = run_once(emu, tmp_path, everyone, command, own=lambda name: f"{command}/{name}")
         assert first.returncode == 0, first.describe()
         held: dict[str, str] = {}
         for tenant in everyone:
             # The consumer of each workspace reads its own subfolder.
-            secret = (keys / tenant.name / f"{CREDENTIAL}.secret").read_text()
+            secret = (keys / tenant.name / tenant.name / f"{CREDENTIAL}.secret").read_text()
             assert answers_for(emu, secret) == tenant.workspace_id
             (live,) = live_billing_keys(emu, tenant)
-            record = json.loads((keys / tenant.name / f"{CREDENTIAL}.meta.json").read_text())
+            record = json.loads(
+                (keys / tenant.name / tenant.name / f"{CREDENTIAL}.meta.json").read_text()
+            )
             assert record["workspace"] == tenant.name
             assert record["credential"] == CREDENTIAL
             assert record["key_id"] == live["id"]
             held[tenant.name] = secret
         assert held[acme.name] != held[globex.name]
 
-        second = run_once(emu, tmp_path, everyone, command)
+        second = run_once(emu, tmp_path, everyone, command, own=lambda name: f"{command}/{name}")
         assert second.returncode == 0, second.describe()
         assert "rotation.created" not in second.event_names()
         for tenant in everyone:
-            assert (keys / tenant.name / f"{CREDENTIAL}.secret").read_text() == held[tenant.name]
+            assert (keys / tenant.name / tenant.name / f"{CREDENTIAL}.secret").read_text() == held[
+                tenant.name
+            ]
 
 
 def test_a_program_with_one_store_for_every_workspace_never_crosses_them(
     tmp_path: Path,
 ) -> None:
     store = tmp_path / "store"
-    # An ops program that ignores ROTATOR_WORKSPACE: every workspace lands in one place.
+    # An ops program that ignores ROTATOR_WORKSPACE and its own argument: every workspace
+    # lands in one place, although each runs it with another argument (so the start check,
+    # which compares programs and arguments, cannot see it).
     shared = tmp_path / "shared-store.sh"
     shared.write_text(
         "#!/bin/sh\n"
+        "shift\n"
         "ROTATOR_WORKSPACE=everyone exec "
         + shlex.join([sys.executable, "-I", str(FOLDER_SINK), str(store)])
         + ' "$@"\n'
@@ -135,7 +161,8 @@ def test_a_program_with_one_store_for_every_workspace_never_crosses_them(
     shared.chmod(0o755)
     with Emulator() as emu:
         acme, globex = tenants(emu, tmp_path, ["acme", "globex"])
-        first = run_once(emu, tmp_path, [acme], str(shared))
+        own: Callable[[str], str] = lambda name: f"{shared} {name}"  # noqa: E731
+        first = run_once(emu, tmp_path, [acme], str(shared), own=own)
         assert first.returncode == 0, first.describe()
         # Wherever the program put them: this is about the rotator, not the program's layout.
         (secret_file,) = store.rglob(f"{CREDENTIAL}.secret")
@@ -146,7 +173,7 @@ def test_a_program_with_one_store_for_every_workspace_never_crosses_them(
         (globex_key,) = live_billing_keys(emu, globex)
         requests_before = len(emu.request_log())
 
-        second = run_once(emu, tmp_path, [acme, globex], str(shared))
+        second = run_once(emu, tmp_path, [acme, globex], str(shared), own=own)
         assert second.returncode == 1, second.describe()
         (failed,) = [e for e in second.events() if e["event"] == "rotation.failed"]
         assert (failed["workspace"], failed["credential"], failed["step"]) == (
