@@ -814,6 +814,16 @@ class _Scheduler:
         self._cursor = 0
 
     def run(self) -> None:
+        try:
+            self._run()
+        except BaseException:
+            # Whatever ended the pass (a crash, an interrupt, an error no rule foresaw in this
+            # thread), no lock outlives it: a serve process would otherwise lock itself out.
+            for run in self._runs:
+                run.stack.close()
+            raise
+
+    def _run(self) -> None:
         with ThreadPoolExecutor(
             max_workers=self._config.concurrency, thread_name_prefix="rotator"
         ) as pool:
@@ -841,8 +851,6 @@ class _Scheduler:
                         # An interrupt (or a test's simulated crash) ends the pass at once, as
                         # the process dying would; only the locks are let go, as death would.
                         self._runner._stop.set()
-                        for run in self._runs:
-                            run.stack.close()
                         raise error
                     self._finished(job, future)
         if self._runner._stop.is_set() and any(not r.closed for r in self._runs):
