@@ -377,7 +377,7 @@ k8s_hook_ready() {
     [ -f tests/k8s/apiserver.py ] && [ -f rotator/sinks/kubernetes.py ] \
         && grep -q '^class ApiServer' tests/k8s/apiserver.py \
         && grep -q '^def write_kubeconfig' tests/k8s/apiserver.py \
-        && "${RUN[@]}" "$container" -- python -c 'import kubernetes' 2>/dev/null
+        && "${RUN[@]}" "$container" -- python -c 'import lightkube' 2>/dev/null
 }
 if k8s_hook_ready; then
     step "rotator run-once with the kubernetes sink (loopback API server)"
