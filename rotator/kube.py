@@ -35,7 +35,7 @@ import re
 import ssl
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
@@ -259,17 +259,24 @@ class Connection:
 
         self.server = cluster.server
         self._timeout = timeout_seconds
-        host = urlsplit(cluster.config.cluster.server).hostname or ""
+        url = urlsplit(cluster.config.cluster.server)
+        loopback = is_loopback_host(url.hostname or "")
+        config = cluster.config
+        if url.scheme == "http" and loopback:
+            # Plain http on loopback (kubectl proxy, a test's stand-in), never through a proxy:
+            # no TLS can happen, so lightkube need not load a CA bundle for each connection
+            # (tens of milliseconds, and memory, at every pass).
+            config = config._replace(cluster=replace(config.cluster, insecure=True))
         try:
             self.client: Client = Client(
-                cluster.config,
+                config,
                 timeout=httpx.Timeout(timeout_seconds),
                 # A typed object, not a lazy one: an answer the models cannot read fails in
                 # the call (a Failure), not later where the sink or the lock reads a field.
                 lazy=False,
                 # A loopback API server must never be reached through a proxy from the
                 # environment; kubectl honours HTTPS_PROXY for any other.
-                trust_env=not is_loopback_host(host),
+                trust_env=not loopback,
             )
         except (OSError, ssl.SSLError, ValueError) as exc:
             # A CA or client-certificate file that cannot be read.

@@ -141,6 +141,9 @@ class LeaseLock:
             service_account_dir=service_account_dir,
         )
         self._server = self._cluster.server
+        # The models' module loads now, with the configuration, rather than in a pass.
+        from lightkube.resources import coordination_v1  # noqa: F401, PLC0415
+
         # One hold at a time per instance: the Lease cannot tell two holds of one identity apart.
         self._holding = threading.Lock()
 

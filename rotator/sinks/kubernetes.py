@@ -158,6 +158,8 @@ class KubernetesSink:
         )
         self._server = cluster.server
         self._kube = Connection(cluster, timeout_seconds=request_timeout.total_seconds())
+        # The models' modules load now, with the client, rather than in the first pass's calls.
+        from lightkube.resources import apps_v1, core_v1  # noqa: F401, PLC0415
 
     def __repr__(self) -> str:
         return (
