@@ -378,6 +378,7 @@ def run_pass_with_metrics(
     every workspace's metrics before the error goes on up.
     """
     names = [ws.name for ws in my_workspaces(settings)]
+    metrics.start_workspaces(names)
     report_unconfigured(settings)
     try:
         with open_workspaces(settings, on_response=metrics.observe_api, stop=stop) as workspaces:

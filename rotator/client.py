@@ -11,8 +11,9 @@ are translated and never chained onto the errors raised here).
 Deadline: ``timeout_seconds`` bounds each attempt as a whole (connect, TLS, sending, the
 headers and the whole body), whatever the server does: every socket operation gets the time
 left until the attempt's deadline as its timeout, so a server that drips one byte a second
-cannot stretch an attempt (httpx alone would restart its read timeout at every byte). Name
-resolution is the one step the deadline cannot cut short (the system resolver has its own).
+cannot stretch an attempt (httpx alone would restart its read timeout at every byte;
+:mod:`rotator.deadline`, shared with the Kubernetes connection). Name resolution is the one
+step the deadline cannot cut short (the system resolver has its own).
 Every client of the process shares one TLS context (the CA bundle is loaded once, not for
 each client of each pass: that cost 30 ms and grew the process's memory pass after pass).
 
@@ -59,7 +60,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import MINYEAR, UTC, datetime
 from http import HTTPStatus
@@ -67,12 +67,13 @@ from ssl import SSLContext
 from types import TracebackType
 from typing import Any, Final, Self
 
-import httpcore
 import httpx
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from rotator import __version__
+from rotator.deadline import current_deadline as _deadline
+from rotator.deadline import enforce_deadlines as _enforce_deadlines
 from rotator.errors import (
     ApiAuthError,
     ApiError,
@@ -125,9 +126,6 @@ _BEARER_RE = re.compile(r"^[\x21-\x7e]+$")
 _SAFE_KEY_ID_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 _MIN_UTC: Final = datetime.min.replace(tzinfo=UTC)
 _MAX_UTC: Final = datetime.max.replace(tzinfo=UTC)
-
-#: The monotonic instant by which the attempt running in this thread must be over (None: none).
-_deadline: ContextVar[float | None] = ContextVar("rotator_client_deadline", default=None)
 
 
 def parse_api_datetime(value: str) -> datetime:
@@ -234,69 +232,7 @@ class _StopRequested(Exception):  # noqa: N818 - internal signal out of tenacity
     """The client's stop event is set: no further attempt, no further wait."""
 
 
-# -- the deadline, enforced at the socket ------------------------------------------------------
-
-
-def _time_left(timeout: float | None, expired: type[Exception]) -> float | None:
-    """``timeout`` shrunk to what is left of this thread's attempt; ``expired`` once none is."""
-    deadline = _deadline.get()
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise expired("the request's deadline passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A connection whose every read and write ends by the running attempt's deadline."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self,
-        ssl_context: SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        remaining = _time_left(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, remaining))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """Opens TCP connections (then TLS, direct or through a proxy) as :class:`_DeadlineStream`.
-
-    The client never uses Unix sockets, so the base class's refusal of them stands.
-    """
-
-    def __init__(self, inner: httpcore.NetworkBackend) -> None:
-        self._inner = inner
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        remaining = _time_left(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(
-            self._inner.connect_tcp(host, port, remaining, local_address, socket_options)
-        )
+# -- TLS ---------------------------------------------------------------------------------------
 
 
 @functools.cache
@@ -305,27 +241,6 @@ def _tls_context() -> SSLContext:
     about 30 ms and a few hundred kB, too much to repeat for each client of each pass.
     SSL_CERT_FILE and SSL_CERT_DIR are honoured as httpx would (read when first needed)."""
     return httpx.create_ssl_context(trust_env=True)
-
-
-def _enforce_deadlines(http: httpx.Client) -> None:
-    """Make every httpx transport of ``http`` open its connections through _DeadlineBackend.
-
-    httpx 0.28 has no public way to choose httpcore's network backend, so this reaches into
-    ``HTTPTransport._pool`` (the direct route and each proxy route taken from the
-    environment). Should a future httpx move it, the client refuses to start rather than run
-    without its deadline. Transports given by the caller (tests' MockTransport) are theirs.
-    """
-    routes: list[httpx.BaseTransport | None] = [http._transport, *http._mounts.values()]
-    for transport in routes:
-        if not isinstance(transport, httpx.HTTPTransport):
-            continue
-        pool = getattr(transport, "_pool", None)
-        if not isinstance(pool, httpcore.ConnectionPool) or not hasattr(pool, "_network_backend"):
-            raise RuntimeError(  # pragma: no cover - only a different httpx gets here
-                "this httpx version hides its connection pool: cannot enforce request deadlines"
-            )
-        if not isinstance(pool._network_backend, _DeadlineBackend):
-            pool._network_backend = _DeadlineBackend(pool._network_backend)
 
 
 # -- the client --------------------------------------------------------------------------------

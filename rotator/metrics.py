@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from prometheus_client import (
     CollectorRegistry,
@@ -51,6 +52,10 @@ class UnmanagedKeySample:
     key_name: str
     key_id: str
     expires: datetime
+
+
+#: The values of ``rotator_rotations_total``'s ``result`` label.
+ROTATION_RESULTS: Final = ("succeeded", "failed", "rolled_back")
 
 
 class Metrics:
@@ -165,6 +170,17 @@ class Metrics:
         for gauge, labels in self._key_series.get(workspace, set()) - series:
             gauge.remove(*labels)
         self._key_series[workspace] = series
+
+    def start_workspaces(self, workspaces: Iterable[str]) -> None:
+        """Create each workspace's rotation counters at 0 before its first pass.
+
+        A counter series that first appears already at 1 is invisible to ``increase()`` and
+        ``rate()`` (Prometheus has no earlier sample to compare with): without this, the
+        dashboard's "rotations by result" would miss every rotation of a process's first pass.
+        """
+        for workspace in workspaces:
+            for result in ROTATION_RESULTS:
+                self.rotations.labels(workspace=workspace, result=result)
 
     def record_rotations(self, workspace: str, result: str, count: int) -> None:
         counter = self.rotations.labels(workspace=workspace, result=result)

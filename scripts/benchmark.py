@@ -10,10 +10,16 @@ Measures, and prints as a Markdown table with each target and the ratio to it:
 - API calls per rotation and per idle workspace;
 - ``rotator --help`` and an idle ``rotator run-once`` against a bare ``python -c pass``;
 - the idle RSS of ``rotator serve``, and the growth of this process's RSS over 1000 idle passes
-  driven in-process (10 managed keys, nothing due).
+  driven in-process (10 managed keys, nothing due);
+- the Kubernetes sink against the tests' loopback stand-in of the API server
+  (``tests/k8s/apiserver.py``, in this process): the time of a pass that rotates 20 credentials
+  into 20 Secrets (Lease lock included), of an idle pass over those 20 Secrets, and the RSS of
+  ``rotator serve`` with the kubernetes sink and the Lease lock configured.
 
 Not a test: figures depend on the machine. ``--tiny`` runs every measurement at a small size
-(CI runs it so that the script keeps working). Usage: ``python scripts/benchmark.py [--tiny]``.
+(CI runs it so that the script keeps working); ``--kubernetes-only`` runs only the Kubernetes
+rows (with ``PYTHONPATH`` at another checkout, the same rows measure that version's sink, for
+figures side by side). Usage: ``python scripts/benchmark.py [--tiny] [--kubernetes-only]``.
 """
 
 from __future__ import annotations
@@ -45,6 +51,10 @@ from rotator.reconcile import ReconcileConfig
 from rotator.rotation import RotationConfig
 from rotator.runner import PassConfig, Runner, Workspace
 from rotator.sinks.memory import MemorySink
+
+# The API-server stand-in lives with the tests (appended: a PYTHONPATH given keeps precedence).
+sys.path.append(str(Path(__file__).resolve().parents[1]))
+from tests.k8s.apiserver import ApiServer, write_kubeconfig
 
 
 @dataclass
@@ -294,6 +304,146 @@ def measure_growth(passes: int) -> tuple[float, float]:
         return first, last
 
 
+K8S_NAMESPACE = "bench"
+
+
+def _k8s_workspace(
+    emu: Emulator, kubeconfig: Path, credentials: int
+) -> tuple[Workspace, ProjectManagerClient]:
+    from rotator.locks.lease import LeaseLock  # noqa: PLC0415 - the kubernetes extra
+    from rotator.sinks.kubernetes import KubernetesSink  # noqa: PLC0415
+
+    ws = emu.add_workspace("k8s")
+    _id, admin = emu.add_key(ws, "rotator-admin", expires=emu.now() + timedelta(days=700))
+    for c in range(credentials):
+        emu.add_key(ws, f"app-{c:03d}", expires=emu.now() + timedelta(days=3))
+    client = ProjectManagerClient(emu.url, Secret(admin), max_retries=0)
+    sink = KubernetesSink(namespace=K8S_NAMESPACE, workspace="k8s", kubeconfig=kubeconfig)
+    lock = LeaseLock(
+        namespace=K8S_NAMESPACE,
+        name="key-rotator-k8s",
+        holder_identity="bench",
+        kubeconfig=kubeconfig,
+    )
+    return Workspace("k8s", client, sink, lock), client
+
+
+def measure_k8s_passes(credentials: int, repeat: int) -> tuple[float, float, int]:
+    """Medians over ``repeat`` fresh runs of :func:`measure_k8s_pass`."""
+    runs = [measure_k8s_pass(credentials) for _ in range(repeat)]
+    return (
+        statistics.median(r[0] for r in runs),
+        statistics.median(r[1] for r in runs),
+        runs[-1][2],
+    )
+
+
+def measure_k8s_pass(credentials: int) -> tuple[float, float, int]:
+    """(seconds of the pass rotating ``credentials`` into as many Secrets, seconds of the idle
+    pass after it, requests the stand-in served in that idle pass)."""
+    server = ApiServer().start()
+    server.add_token("bench-token", "bench")
+    try:
+        with Emulator() as emu, tempfile.TemporaryDirectory() as folder:
+            kubeconfig = write_kubeconfig(Path(folder) / "kubeconfig", server.url, "bench-token")
+            workspace, client = _k8s_workspace(emu, kubeconfig, credentials)
+            runner = Runner(_config(4, credentials), clock=emu.now)
+            started = time.monotonic()
+            report = runner.run_pass([workspace])
+            rotating = time.monotonic() - started
+            if report.exit_code != 0 or report.rotations_succeeded != credentials:
+                raise SystemExit(f"the kubernetes pass failed: exit {report.exit_code}")
+            before = len(server.requests)
+            started = time.monotonic()
+            idle_report = runner.run_pass([workspace])
+            idle = time.monotonic() - started
+            if idle_report.exit_code != 0:
+                raise SystemExit(f"the idle kubernetes pass failed: exit {idle_report.exit_code}")
+            served = len(server.requests) - before
+            client.close()
+            workspace.sink.close()
+            return rotating, idle, served
+    finally:
+        server.stop()
+
+
+def measure_k8s_serve_rss(python: str) -> float:
+    """RSS (MB) of ``rotator serve`` with the kubernetes sink and the Lease lock on the stand-in,
+    after its first pass (10 managed keys, nothing due)."""
+    server = ApiServer().start()
+    server.add_token("bench-token", "bench")
+    try:
+        with Emulator() as emu, tempfile.TemporaryDirectory() as folder:
+            (admin,) = _fleet(emu, 1, 10, days_left=300)
+            kubeconfig = write_kubeconfig(Path(folder) / "kubeconfig", server.url, "bench-token")
+            port = _free_port()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("ROTATOR_")} | {
+                "ROTATOR_API_URL": emu.url,
+                "ROTATOR_API_KEY": admin,
+                "ROTATOR_KEY_NAMES": "app-*",
+                "ROTATOR_SINK": "kubernetes",
+                "ROTATOR_SINK_KUBERNETES_NAMESPACE": K8S_NAMESPACE,
+                "ROTATOR_SINK_KUBERNETES_KUBECONFIG": str(kubeconfig),
+                "ROTATOR_LOCK": "lease",
+                "ROTATOR_LEASE_NAMESPACE": K8S_NAMESPACE,
+                "ROTATOR_HTTP_PORT": str(port),
+                "ROTATOR_HTTP_HOST": "127.0.0.1",
+                "ROTATOR_LOG_LEVEL": "error",
+            }
+            process = subprocess.Popen(
+                [python, "-m", "rotator", "serve"], env=env, stderr=subprocess.DEVNULL
+            )
+            try:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    if any(r.verb == "update" and "/leases/" in r.path for r in server.requests):
+                        break  # the Lease released: the pass is over
+                    if process.poll() is not None:
+                        raise SystemExit("rotator serve (kubernetes sink) exited")
+                    time.sleep(0.1)
+                else:
+                    raise SystemExit("rotator serve (kubernetes sink) made no pass")
+                time.sleep(1.0)  # the allocator settling
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5):
+                    pass
+                return _rss_mb(process.pid)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+    finally:
+        server.stop()
+
+
+def kubernetes_rows(python: str, where: str, repeat: int) -> list[Row]:
+    credentials = 20
+    rotating, idle, served = measure_k8s_passes(credentials, repeat)
+    rss = measure_k8s_serve_rss(python)
+    return [
+        Row(
+            f"pass rotating {credentials} credentials into {credentials} Secrets on the stand-in "
+            "(Lease lock)",
+            f"{rotating * 1000:.0f} ms (median of {repeat})",
+            "",
+            "",
+            None,
+        ),
+        Row(
+            f"idle pass over those {credentials} Secrets on the stand-in",
+            f"{idle * 1000:.0f} ms ({served} API-server requests)",
+            "",
+            "",
+            None,
+        ),
+        Row(
+            f"RSS of rotator serve with the kubernetes sink and Lease lock ({where})",
+            f"{rss:.1f} MB",
+            "",
+            "",
+            None,
+        ),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="every measurement, at a small size")
@@ -303,8 +453,15 @@ def main() -> int:
         help="the interpreter of a venv with the runtime dependencies only (`pip install .`), "
         "for the RSS of serve as deployed; default: this one",
     )
+    parser.add_argument(
+        "--kubernetes-only", action="store_true", help="only the Kubernetes sink's rows"
+    )
     args = parser.parse_args()
     configure_logging(level="error", stream=open(os.devnull, "w"))  # noqa: SIM115
+    where = "runtime-only venv" if args.runtime_python != sys.executable else "this venv"
+    if args.kubernetes_only:
+        _print(kubernetes_rows(args.runtime_python, where, 1 if args.tiny else 5), tiny=args.tiny)
+        return 0
     workspaces, per_ws, latency = (2, 3, 5) if args.tiny else (50, 20, 20)
     passes, repeat = (20, 1) if args.tiny else (1000, 5)
     n = workspaces * per_ws
@@ -370,7 +527,6 @@ def main() -> int:
         )
     )
     serve = measure_serve_rss(args.runtime_python)
-    where = "runtime-only venv" if args.runtime_python != sys.executable else "this venv"
     rows.append(
         Row(
             f"RSS of rotator serve after its first pass ({where})",
@@ -391,16 +547,20 @@ def main() -> int:
             growth < 5,
         )
     )
+    rows += kubernetes_rows(args.runtime_python, where, repeat)
+    _print(rows, tiny=args.tiny)
+    return 0
 
+
+def _print(rows: list[Row], *, tiny: bool) -> None:
     print(
-        f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}; {datetime.now(UTC):%Y-%m-%d}{' (tiny)' if args.tiny else ''}\n"
+        f"Machine: {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}; {datetime.now(UTC):%Y-%m-%d}{' (tiny)' if tiny else ''}\n"
     )
     print("| measurement | figure | target | ratio | met |")
     print("| --- | --- | --- | --- | --- |")
     for row in rows:
         met = "" if row.met is None else ("yes" if row.met else "no")
         print(f"| {row.what} | {row.figure} | {row.target} | {row.ratio} | {met} |")
-    return 0
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@
 #   - `rotator rotate NAME --now` with the root file system mounted read-only, as Kubernetes'
 #     readOnlyRootFilesystem does;
 #   - (hook) `rotator run-once` with the kubernetes sink against the tests' loopback API server.
-# It reports the image's size against its base. Root only (apt, buildah's storage, chroot);
+# It reports the image's size against its base, and fails when the venv it adds is over 100 MB.
+# Root only (apt, buildah's storage, chroot);
 # exits non-zero on any failure.
 #
 # No image registry is reachable from CI, so the Dockerfile's base (python:3.11-slim) is made
@@ -377,7 +378,7 @@ k8s_hook_ready() {
     [ -f tests/k8s/apiserver.py ] && [ -f rotator/sinks/kubernetes.py ] \
         && grep -q '^class ApiServer' tests/k8s/apiserver.py \
         && grep -q '^def write_kubeconfig' tests/k8s/apiserver.py \
-        && "${RUN[@]}" "$container" -- python -c 'import kubernetes' 2>/dev/null
+        && "${RUN[@]}" "$container" -- python -c 'import lightkube' 2>/dev/null
 }
 if k8s_hook_ready; then
     step "rotator run-once with the kubernetes sink (loopback API server)"
@@ -465,6 +466,15 @@ else
     echo "NOTE: the kubernetes-sink step did not run: it needs tests/k8s/apiserver.py (ApiServer," \
         "write_kubeconfig), rotator/sinks/kubernetes.py and the image's kubernetes extra"
 fi
+
+# --- size -----------------------------------------------------------------------------------------
+# What the image adds to its base is the venv in /opt/rotator (the rest are a few labels and an
+# empty folder). Its budget: 100 MB with every sink's library. Measured inside a container, so
+# the figure does not depend on how a storage driver counts layers.
+step "the venv's size (budget 100 MB above the base)"
+venv_mb=$("${RUN[@]}" "$container" -- du -sm /opt/rotator | cut -f1)
+echo "/opt/rotator: ${venv_mb} MiB"
+[ "$venv_mb" -le 100 ] || fail "the venv is ${venv_mb} MiB, over the 100 MB budget above the base"
 
 # --- summary --------------------------------------------------------------------------------------
 sizes=$("${BUILDAH[@]}" images --format '{{.Name}}:{{.Tag}} {{.Size}}' | grep -E "^(localhost/$IMAGE|$BASE) ")

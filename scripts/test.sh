@@ -7,11 +7,12 @@ cd "$(dirname "$0")/.."
 source scripts/_venv.sh "[dev,kubernetes]"
 
 # System packages: Debian's Pushgateway (a real one for CronJob-mode metrics) and Prometheus
-# (promtool, to check and unit-test the alert rules).
+# (promtool, to check and unit-test the alert rules; the server itself, which the dashboard's
+# test starts to scrape a real `rotator serve`).
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     missing=()
     command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushgateway)
-    command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+    { command -v promtool && command -v prometheus; } >/dev/null 2>&1 || missing+=(prometheus)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "installing ${missing[*]} (Debian packages)"
         apt-get update -qq

@@ -22,5 +22,6 @@ def test_the_benchmark_runs_at_a_tiny_size() -> None:
     lines = done.stdout.splitlines()
     assert "| measurement | figure | target | ratio | met |" in lines
     for what in ("sequential loop", "ROTATOR_CONCURRENCY 16", "per rotation", "idle workspace",
-                 "--help", "rotator serve", "RSS growth"):  # fmt: skip
+                 "--help", "rotator serve", "RSS growth", "20 Secrets on the stand-in",
+                 "kubernetes sink and Lease lock"):  # fmt: skip
         assert any(what in line for line in lines), what

@@ -28,14 +28,14 @@ from rotator.client import (
     KeyList,
     ProjectManagerClient,
     SkippedKey,
-    _deadline,
-    _enforce_deadlines,
-    _time_left,
     _tls_context,
     is_safe_key_id,
     parse_api_datetime,
     parse_retry_after,
 )
+from rotator.deadline import current_deadline as _deadline
+from rotator.deadline import enforce_deadlines as _enforce_deadlines
+from rotator.deadline import time_left as _time_left
 from rotator.errors import (
     ApiAuthError,
     ApiError,
@@ -1129,7 +1129,7 @@ def test_every_real_transport_gets_the_deadline_and_a_given_one_is_left_alone(
         assert len(transports) >= 2  # direct and the proxy route
         for transport in transports:
             assert isinstance(transport, httpx.HTTPTransport)
-            assert type(transport._pool._network_backend).__name__ == "_DeadlineBackend"
+            assert type(transport._pool._network_backend).__name__ == "DeadlineBackend"
         _enforce_deadlines(http)  # twice is harmless: not wrapped again
         backend = http._transport._pool._network_backend
         assert type(backend._inner).__name__ == "SyncBackend"

@@ -21,7 +21,10 @@ Clocks: expiry compares the holder's ``renewTime`` with this process's clock, as
 intends; nodes' clocks are assumed to agree to well within the duration (NTP).
 
 API failures become ``LockUnavailableError`` naming the server and the Lease, never a token.
-This module knows nothing of settings, sinks or the engine.
+The client is lightkube's (typed models on httpx), through :mod:`rotator.kube`: each request has
+a deadline as a whole, shortened to a third of the duration when that is less, so that a hung
+renewal cannot outlast the time the Lease is surely ours. This module knows nothing of
+settings, sinks or the engine.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from rotator.errors import (
     ConfigError,
@@ -48,22 +51,21 @@ from rotator.errors import (
 )
 from rotator.kube import (
     SERVICE_ACCOUNT_DIR,
+    Connection,
     Failure,
     FailureKind,
-    classify,
     dns_safe,
     fit_name,
     is_dns_label,
     is_dns_subdomain,
     load_configuration,
-    new_api_client,
     own_namespace,
-    server_of,
 )
 from rotator.models import utc
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient, CoordinationV1Api, V1Lease
+    from lightkube.models.coordination_v1 import LeaseSpec
+    from lightkube.resources.coordination_v1 import Lease
 
 _T = TypeVar("_T")
 
@@ -131,15 +133,17 @@ class LeaseLock:
         self._identity = holder_identity
         self._duration_seconds = math.ceil(duration.total_seconds())
         period = self._duration_seconds * _RENEW_FRACTION
-        seconds = min(request_timeout.total_seconds(), period)
-        self._timeout = (seconds, seconds)
-        self._configuration = load_configuration(
+        self._timeout = min(request_timeout.total_seconds(), period)
+        self._cluster = load_configuration(
             kubeconfig,
             setting=_SETTING,
             what="the lease lock",
             service_account_dir=service_account_dir,
         )
-        self._server = server_of(self._configuration)
+        self._server = self._cluster.server
+        # The models' module loads now, with the configuration, rather than in a pass.
+        from lightkube.resources import coordination_v1  # noqa: F401, PLC0415
+
         # One hold at a time per instance: the Lease cannot tell two holds of one identity apart.
         self._holding = threading.Lock()
 
@@ -161,25 +165,22 @@ class LeaseLock:
         if not self._holding.acquire(blocking=False):
             raise LockHeldError(f"{self.describe()} is held by this process already")
         try:
-            api_client = new_api_client(self._configuration)
+            connection = Connection(self._cluster, timeout_seconds=self._timeout)
             try:
-                held = self._acquire(api_client)
+                held = self._acquire(connection)
                 try:
                     yield held
                 finally:
                     held.release()
             finally:
-                api_client.close()  # type: ignore[no-untyped-call]
+                connection.close()
         finally:
             self._holding.release()
 
     # -- taking it ---------------------------------------------------------------------------
 
-    def _acquire(self, api_client: ApiClient) -> _LeaseHeld:
-        from kubernetes.client import CoordinationV1Api  # noqa: PLC0415 - optional extra
-
-        api = CoordinationV1Api(api_client)
-        calls = _Calls(api, self._namespace, self._name, self._server, self._timeout)
+    def _acquire(self, connection: Connection) -> _LeaseHeld:
+        calls = _Calls(connection, self._namespace, self._name)
         where = self.describe()
         now = micro_time(datetime.now(UTC))
         found = calls.read()
@@ -193,11 +194,11 @@ class LeaseLock:
                 raise LockUnavailableError(lease.message) from lease.cause
         else:
             spec = found.spec
-            holder = spec.holder_identity if spec else None
+            holder = spec.holderIdentity if spec else None
             if holder and holder != self._identity and not _expired(found, now):
                 until = _expires_at(found)
                 raise LockHeldError(f"{where} is held by {holder} until {until} unless renewed")
-            transitions = (spec.lease_transitions if spec else None) or 0
+            transitions = (spec.leaseTransitions if spec else None) or 0
             if holder != self._identity:
                 transitions += 1
             found.spec = self._spec(now, now, transitions)
@@ -217,23 +218,24 @@ class LeaseLock:
             deadline=self._duration_seconds * _DEADLINE_FRACTION,
         )
 
-    def _new_lease(self, now: datetime) -> V1Lease:
-        from kubernetes.client import V1Lease, V1ObjectMeta  # noqa: PLC0415 - optional extra
+    def _new_lease(self, now: datetime) -> Lease:
+        from lightkube.models.meta_v1 import ObjectMeta  # noqa: PLC0415 - optional extra
+        from lightkube.resources.coordination_v1 import Lease  # noqa: PLC0415
 
-        return V1Lease(
-            metadata=V1ObjectMeta(name=self._name, labels={MANAGED_BY_LABEL: MANAGED_BY}),
+        return Lease(
+            metadata=ObjectMeta(name=self._name, labels={MANAGED_BY_LABEL: MANAGED_BY}),
             spec=self._spec(now, now, 0),
         )
 
-    def _spec(self, acquired: datetime, renewed: datetime, transitions: int) -> Any:
-        from kubernetes.client import V1LeaseSpec  # noqa: PLC0415 - optional extra
+    def _spec(self, acquired: datetime, renewed: datetime, transitions: int) -> LeaseSpec:
+        from lightkube.models.coordination_v1 import LeaseSpec  # noqa: PLC0415 - optional extra
 
-        return V1LeaseSpec(
-            holder_identity=self._identity,
-            lease_duration_seconds=self._duration_seconds,
-            acquire_time=micro_time(acquired),
-            renew_time=micro_time(renewed),
-            lease_transitions=transitions,
+        return LeaseSpec(
+            holderIdentity=self._identity,
+            leaseDurationSeconds=self._duration_seconds,
+            acquireTime=micro_time(acquired),
+            renewTime=micro_time(renewed),
+            leaseTransitions=transitions,
         )
 
 
@@ -241,45 +243,32 @@ class LeaseLock:
 class _Calls:
     """The Lease API calls, each returning the Lease or the Failure of the call."""
 
-    api: CoordinationV1Api
+    connection: Connection
     namespace: str
     name: str
-    server: str
-    timeout: tuple[float, float]
 
-    def read(self) -> V1Lease | Failure:
+    def read(self) -> Lease | Failure:
+        from lightkube.resources.coordination_v1 import Lease  # noqa: PLC0415 - optional extra
+
+        client = self.connection.client
         return self._attempt(
-            "read",
-            lambda: self.api.read_namespaced_lease(
-                self.name, self.namespace, _request_timeout=self.timeout
-            ),
+            "read", lambda: client.get(Lease, self.name, namespace=self.namespace), read=True
         )
 
-    def create(self, lease: V1Lease) -> V1Lease | Failure:
-        return self._attempt(
-            "create",
-            lambda: self.api.create_namespaced_lease(
-                self.namespace, lease, _request_timeout=self.timeout
-            ),
-        )
+    def create(self, lease: Lease) -> Lease | Failure:
+        client = self.connection.client
+        return self._attempt("create", lambda: client.create(lease, namespace=self.namespace))
 
-    def replace(self, lease: V1Lease) -> V1Lease | Failure:
-        return self._attempt(
-            "update",
-            lambda: self.api.replace_namespaced_lease(
-                self.name, self.namespace, lease, _request_timeout=self.timeout
-            ),
-        )
+    def replace(self, lease: Lease) -> Lease | Failure:
+        client = self.connection.client
+        if lease.metadata is not None:
+            # lightkube puts a replace where the object's metadata says: say it, whatever
+            # the answer it came from held.
+            lease.metadata.namespace = self.namespace
+        return self._attempt("update", lambda: client.replace(lease))
 
-    def _attempt(self, verb: str, call: Callable[[], _T]) -> _T | Failure:
-        doing = f"{verb} Lease {self.namespace}/{self.name}"
-        try:
-            return call()
-        except Exception as exc:
-            failure = classify(exc, doing=doing, server=self.server)
-            if failure is None:
-                raise
-            return failure
+    def _attempt(self, verb: str, call: Callable[[], _T], *, read: bool = False) -> _T | Failure:
+        return self.connection.call(f"{verb} Lease {self.namespace}/{self.name}", call, read=read)
 
 
 class _LeaseHeld:
@@ -288,7 +277,7 @@ class _LeaseHeld:
     def __init__(
         self,
         calls: _Calls,
-        lease: V1Lease,
+        lease: Lease,
         *,
         identity: str,
         where: str,
@@ -335,8 +324,8 @@ class _LeaseHeld:
             lease = self._lease
         # Clear the holder so the next pass need not wait for the Lease to expire.
         if lease.spec is not None:
-            lease.spec.holder_identity = None
-            lease.spec.renew_time = micro_time(datetime.now(UTC))
+            lease.spec.holderIdentity = None
+            lease.spec.renewTime = micro_time(datetime.now(UTC))
         with suppress(Exception):
             self._calls.replace(lease)
 
@@ -355,14 +344,14 @@ class _LeaseHeld:
             lease = self._lease
         sent_at = time.monotonic()
         if lease.spec is not None:
-            lease.spec.renew_time = micro_time(datetime.now(UTC))
+            lease.spec.renewTime = micro_time(datetime.now(UTC))
         renewed = self._calls.replace(lease)
         if isinstance(renewed, Failure) and renewed.kind is FailureKind.CONFLICT:
             # Someone changed the Lease: still ours only if it still names this holder.
             current = self._calls.read()
             if isinstance(current, Failure):
                 return self._failed(current)
-            holder = current.spec.holder_identity if current.spec else None
+            holder = current.spec.holderIdentity if current.spec else None
             if holder != self._identity:
                 return self._lose(f"taken over by {holder or 'nobody (released)'}")
             with self._state:
@@ -386,14 +375,14 @@ class _LeaseHeld:
         return "lost"
 
 
-def _expires_at(lease: V1Lease) -> datetime | None:
+def _expires_at(lease: Lease) -> datetime | None:
     spec = lease.spec
-    if spec is None or spec.renew_time is None or not spec.lease_duration_seconds:
+    if spec is None or spec.renewTime is None or not spec.leaseDurationSeconds:
         return None
-    return utc(spec.renew_time) + timedelta(seconds=spec.lease_duration_seconds)
+    return utc(spec.renewTime) + timedelta(seconds=spec.leaseDurationSeconds)
 
 
-def _expired(lease: V1Lease, now: datetime) -> bool:
+def _expired(lease: Lease, now: datetime) -> bool:
     """Whether the holder let it lapse: ``renewTime + leaseDurationSeconds < now``. A Lease
     missing either field has nothing that keeps it: free."""
     until = _expires_at(lease)

@@ -24,8 +24,9 @@ pod template annotation ``kubectl.kubernetes.io/restartedAt``) once per delivery
 every replica runs the new template.
 
 API failures become :mod:`rotator.errors` SinkErrors naming the server and the object; never a
-token or the secret. The client library is the official ``kubernetes`` package, imported only
-when a sink is built (:mod:`rotator.kube`). This module knows nothing of settings or the engine.
+token or the secret. The client library is lightkube (typed models on httpx), imported only when
+a sink is built; :mod:`rotator.kube` gives each request its deadline and retries reads that got
+no answer. This module knows nothing of settings or the engine.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ import string
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from fnmatch import fnmatchcase
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -53,18 +53,16 @@ from rotator.errors import (
 )
 from rotator.kube import (
     SERVICE_ACCOUNT_DIR,
+    Connection,
     Failure,
     FailureKind,
-    classify,
     dns_safe,
     fit_name,
     is_dns_label,
     is_dns_subdomain,
     label_value,
     load_configuration,
-    new_api_client,
     own_namespace,
-    server_of,
 )
 from rotator.models import Secret, SinkRecord, utc
 from rotator.sinks.base import (
@@ -78,7 +76,7 @@ from rotator.sinks.base import (
 )
 
 if TYPE_CHECKING:
-    from kubernetes.client import V1Secret
+    from lightkube.resources.core_v1 import Secret as KubeSecret
 
 _T = TypeVar("_T")
 
@@ -106,8 +104,6 @@ _NAME_SETTING = "ROTATOR_SINK_KUBERNETES_SECRET_NAME"
 _KEY_SETTING = "ROTATOR_SINK_KUBERNETES_SECRET_KEY"
 _RESTART_SETTING = "ROTATOR_SINK_KUBERNETES_RESTART"
 _CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
-_MERGE_PATCH: Final = "application/merge-patch+json"
-_STRATEGIC_MERGE_PATCH: Final = "application/strategic-merge-patch+json"
 _LIST_PAGE: Final = 250
 
 #: SinkRecord field -> annotation name (after the prefix), in the record's order.
@@ -153,21 +149,17 @@ class KubernetesSink:
         self._secret_key = secret_key
         self._restart = tuple((glob, tuple(workloads)) for glob, workloads in restart)
         self._rollout_timeout = rollout_timeout
-        seconds = request_timeout.total_seconds()
-        self._timeout = (seconds, seconds)
         self._check_settings()
-        configuration = load_configuration(
+        cluster = load_configuration(
             kubeconfig,
             setting=_SETTING,
             what="the kubernetes sink",
             service_account_dir=service_account_dir,
         )
-        self._server = server_of(configuration)
-        self._api_client = new_api_client(configuration)
-        from kubernetes.client import AppsV1Api, CoreV1Api  # noqa: PLC0415 - optional extra
-
-        self._core = CoreV1Api(self._api_client)
-        self._apps = AppsV1Api(self._api_client)
+        self._server = cluster.server
+        self._kube = Connection(cluster, timeout_seconds=request_timeout.total_seconds())
+        # The models' modules load now, with the client, rather than in the first pass's calls.
+        from lightkube.resources import apps_v1, core_v1  # noqa: F401, PLC0415
 
     def __repr__(self) -> str:
         return (
@@ -201,35 +193,28 @@ class KubernetesSink:
         )  # fmt: skip
 
     def list_credentials(self) -> Sequence[str]:
-        selector = (
-            f"{MANAGED_BY_LABEL}={MANAGED_BY},{WORKSPACE_LABEL}={label_value(self._workspace)}"
+        from lightkube.resources.core_v1 import Secret as KubeSecret  # noqa: PLC0415
+
+        items = self._kube.list(
+            f"list Secrets in namespace {self._namespace}",
+            KubeSecret,
+            namespace=self._namespace,
+            labels={MANAGED_BY_LABEL: MANAGED_BY, WORKSPACE_LABEL: label_value(self._workspace)},
+            chunk_size=_LIST_PAGE,
         )
+        if isinstance(items, Failure):
+            raise _sink_error(items) from items.cause
         found: set[str] = set()
-        token: str | None = None
-        while True:
-            page = self._call(
-                f"list Secrets in namespace {self._namespace}",
-                partial(
-                    self._core.list_namespaced_secret,
-                    self._namespace,
-                    label_selector=selector,
-                    limit=_LIST_PAGE,
-                    _continue=token,
-                    _request_timeout=self._timeout,
-                ),
-            )
-            for item in page.items:
-                annotations = (item.metadata.annotations if item.metadata else None) or {}
-                credential = annotations.get(CREDENTIAL_ANNOTATION)
-                if (
-                    credential
-                    and RECORD_FORMAT_ANNOTATION in annotations
-                    and annotations.get(WORKSPACE_ANNOTATION) == self._workspace
-                ):
-                    found.add(credential)
-            token = page.metadata._continue if page.metadata else None
-            if not token:
-                return sorted(found)
+        for item in items:
+            annotations = _strings(item.metadata.annotations if item.metadata else None)
+            credential = annotations.get(CREDENTIAL_ANNOTATION)
+            if (
+                credential
+                and RECORD_FORMAT_ANNOTATION in annotations
+                and annotations.get(WORKSPACE_ANNOTATION) == self._workspace
+            ):
+                found.add(credential)
+        return sorted(found)
 
     def read(self, credential: str) -> SinkState:
         name = self._checked_name(credential)
@@ -237,9 +222,9 @@ class KubernetesSink:
         if secret is None:
             return SinkState(record=None, secret_sha256=None, version=None)
         where = f"Secret {self._namespace}/{name}"
-        annotations = (secret.metadata.annotations if secret.metadata else None) or {}
+        annotations = _strings(secret.metadata.annotations if secret.metadata else None)
         record = _record_from_annotations(annotations, where, credential)
-        raw = (secret.data or {}).get(self._secret_key)
+        raw = _strings(secret.data).get(self._secret_key)
         digest = None
         if raw is not None:
             try:
@@ -249,7 +234,7 @@ class KubernetesSink:
         return SinkState(
             record=record,
             secret_sha256=digest,
-            version=secret.metadata.resource_version if secret.metadata else None,
+            version=secret.metadata.resourceVersion if secret.metadata else None,
         )
 
     def write_record(
@@ -303,26 +288,27 @@ class KubernetesSink:
         return None
 
     def close(self) -> None:
-        self._api_client.close()  # type: ignore[no-untyped-call]
+        self._kube.close()
 
     # -- Secrets -----------------------------------------------------------------------------
 
-    def _get(self, credential: str, name: str) -> V1Secret | None:
+    def _get(self, credential: str, name: str) -> KubeSecret | None:
         """The managed Secret of ``credential``, None when there is none."""
+        from lightkube.resources.core_v1 import Secret as KubeSecret  # noqa: PLC0415
+
         where = f"Secret {self._namespace}/{name}"
-        result = self._attempt(
+        result = self._kube.call(
             f"read {where}",
-            lambda: self._core.read_namespaced_secret(
-                name, self._namespace, _request_timeout=self._timeout
-            ),
+            lambda: self._kube.client.get(KubeSecret, name, namespace=self._namespace),
+            read=True,
         )
         if isinstance(result, Failure):
             if result.kind is FailureKind.NOT_FOUND:
                 return None
             raise _sink_error(result) from result.cause
         metadata = result.metadata
-        labels = (metadata.labels if metadata else None) or {}
-        annotations = (metadata.annotations if metadata else None) or {}
+        labels = _strings(metadata.labels if metadata else None)
+        annotations = _strings(metadata.annotations if metadata else None)
         if labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
             raise SinkMetadataError(
                 f"{where} exists but is not managed by the rotator; label it "
@@ -356,20 +342,21 @@ class KubernetesSink:
             CREDENTIAL_LABEL: label_value(credential),
         }
         owned = {CREDENTIAL_ANNOTATION: credential, WORKSPACE_ANNOTATION: self._workspace}
+        from lightkube.resources.core_v1 import Secret as KubeSecret  # noqa: PLC0415
+
+        result: KubeSecret | Failure
         if expected_version is None:
-            from kubernetes.client import V1ObjectMeta, V1Secret  # noqa: PLC0415
+            from lightkube.models.meta_v1 import ObjectMeta  # noqa: PLC0415
 
             present = {k: v for k, v in {**owned, **annotations}.items() if v is not None}
-            body = V1Secret(
-                metadata=V1ObjectMeta(name=name, labels=labels, annotations=present),
+            body = KubeSecret(
+                metadata=ObjectMeta(name=name, labels=labels, annotations=present),
                 type="Opaque",
                 data=dict(data) if data else None,
             )
-            result = self._attempt(
+            result = self._kube.call(
                 f"create {where}",
-                lambda: self._core.create_namespaced_secret(
-                    self._namespace, body, _request_timeout=self._timeout
-                ),
+                lambda: self._kube.client.create(body, namespace=self._namespace),
                 redact=redact,
             )
         else:
@@ -383,14 +370,16 @@ class KubernetesSink:
             }
             if data:
                 patch["data"] = dict(data)
-            result = self._attempt(
+            from lightkube.types import PatchType  # noqa: PLC0415
+
+            result = self._kube.call(
                 f"update {where}",
-                lambda: self._core.patch_namespaced_secret(
+                lambda: self._kube.client.patch(
+                    KubeSecret,
                     name,
-                    self._namespace,
                     patch,
-                    _content_type=_MERGE_PATCH,
-                    _request_timeout=self._timeout,
+                    namespace=self._namespace,
+                    patch_type=PatchType.MERGE,
                 ),
                 redact=redact,
             )
@@ -404,7 +393,7 @@ class KubernetesSink:
                     f"{where}: {credential!r} was deleted since it was read"
                 ) from result.cause
             raise _sink_error(result) from result.cause
-        return result.metadata.resource_version if result.metadata else None
+        return result.metadata.resourceVersion if result.metadata else None
 
     def _checked_name(self, credential: str) -> str:
         problem = self._name_problem(credential)
@@ -422,22 +411,18 @@ class KubernetesSink:
 
     # -- workloads ---------------------------------------------------------------------------
 
-    def _workload_calls(self, kind: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
-        if kind == "Deployment":
-            return self._apps.read_namespaced_deployment, self._apps.patch_namespaced_deployment
-        if kind == "StatefulSet":
-            return self._apps.read_namespaced_stateful_set, self._apps.patch_namespaced_stateful_set
-        return self._apps.read_namespaced_daemon_set, self._apps.patch_namespaced_daemon_set
-
     def _read_workload(self, kind: str, name: str) -> Any:
-        read, _patch = self._workload_calls(kind)
+        resource = _workload_resource(kind)
         return self._workload_call(
             f"read {kind} {self._namespace}/{name}",
-            lambda: read(name, self._namespace, _request_timeout=self._timeout),
+            lambda: self._kube.client.get(resource, name, namespace=self._namespace),
+            read=True,
         )
 
     def _restart_workload(self, kind: str, name: str, delivered_at: datetime) -> Any:
-        _read, patch = self._workload_calls(kind)
+        from lightkube.types import PatchType  # noqa: PLC0415
+
+        resource = _workload_resource(kind)
         body = {
             "spec": {
                 "template": {
@@ -449,42 +434,22 @@ class KubernetesSink:
         }
         return self._workload_call(
             f"restart {kind} {self._namespace}/{name}",
-            lambda: patch(
+            lambda: self._kube.client.patch(
+                resource,
                 name,
-                self._namespace,
                 body,
-                _content_type=_STRATEGIC_MERGE_PATCH,
-                _request_timeout=self._timeout,
+                namespace=self._namespace,
+                patch_type=PatchType.STRATEGIC,
             ),
         )
 
-    def _workload_call(self, doing: str, call: Callable[[], _T]) -> _T:
-        result = self._attempt(doing, call)
+    def _workload_call(self, doing: str, call: Callable[[], _T], *, read: bool = False) -> _T:
+        result = self._kube.call(doing, call, read=read)
         if isinstance(result, Failure):
             if result.kind is FailureKind.NOT_FOUND:
                 raise SinkError(
                     f"{result.message}: a workload named in {_RESTART_SETTING} does not exist"
                 ) from result.cause
-            raise _sink_error(result) from result.cause
-        return result
-
-    # -- calls -------------------------------------------------------------------------------
-
-    def _attempt(
-        self, doing: str, call: Callable[[], _T], *, redact: Sequence[str] = ()
-    ) -> _T | Failure:
-        """The call's result, or the Failure of a client error (other exceptions propagate)."""
-        try:
-            return call()
-        except Exception as exc:
-            failure = classify(exc, doing=doing, server=self._server, redact=redact)
-            if failure is None:
-                raise
-            return failure
-
-    def _call(self, doing: str, call: Callable[[], _T]) -> _T:
-        result = self._attempt(doing, call)
-        if isinstance(result, Failure):
             raise _sink_error(result) from result.cause
         return result
 
@@ -576,11 +541,34 @@ def _record_from_annotations(
 # -- rollouts -------------------------------------------------------------------------------------
 
 
+def _workload_resource(kind: str) -> Any:
+    """lightkube's resource class of a workload kind (one of WORKLOAD_KINDS)."""
+    from lightkube.resources.apps_v1 import DaemonSet, Deployment, StatefulSet  # noqa: PLC0415
+
+    return {"Deployment": Deployment, "StatefulSet": StatefulSet, "DaemonSet": DaemonSet}[kind]
+
+
+def _strings(value: object) -> dict[str, str]:
+    """A map of labels, annotations or Secret data as the API sends it (None: empty).
+
+    lightkube's models do not check the types of what they read: a map that is not one of
+    strings is an answer no API server gives, refused rather than half read.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise SinkError("kubernetes API: unexpected answer (a map that is not one of strings)")
+    return value
+
+
 def _restarted_at(workload: Any) -> datetime | None:
     """When the workload's pods were last asked to restart, or None (never, or unreadable)."""
     template = workload.spec.template if workload.spec else None
-    annotations = (template.metadata.annotations if template and template.metadata else None) or {}
-    text = annotations.get(RESTARTED_AT_ANNOTATION)
+    metadata = template.metadata if template else None
+    annotations = metadata.annotations if metadata else None
+    text = annotations.get(RESTARTED_AT_ANNOTATION) if isinstance(annotations, dict) else None
     if not text:
         return None
     try:
@@ -598,22 +586,22 @@ def _rolled_out(kind: str, workload: Any) -> bool:
     """
     generation = workload.metadata.generation or 0
     status = workload.status
-    if status is None or (status.observed_generation or 0) < generation:
+    if status is None or (status.observedGeneration or 0) < generation:
         return False
     counts: tuple[int, ...]
     if kind == "DaemonSet":
-        desired = status.desired_number_scheduled or 0
+        desired = status.desiredNumberScheduled or 0
         counts = (
-            status.updated_number_scheduled or 0,
-            status.number_ready or 0,
-            status.number_available or 0,
+            status.updatedNumberScheduled or 0,
+            status.numberReady or 0,
+            status.numberAvailable or 0,
         )
     else:
         desired = 1 if workload.spec.replicas is None else workload.spec.replicas
         counts = (
-            status.updated_replicas or 0,
-            status.ready_replicas or 0,
-            status.available_replicas or 0,
+            status.updatedReplicas or 0,
+            status.readyReplicas or 0,
+            status.availableReplicas or 0,
             status.replicas or 0,
         )
     return all(count == desired for count in counts)

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from kubernetes.client import V1Secret
-from kubernetes.client.exceptions import ApiException
-from kubernetes.config import ConfigException
-from pydantic import ValidationError
+from lightkube import ApiError
+from lightkube import ConfigError as LightkubeConfigError
+from lightkube.resources.core_v1 import Secret as KubeSecret
 
 from rotator.errors import SinkUnavailableError
 from rotator.kube import (
     FailureKind,
+    _plain_unless_status,
     classify,
     dns_safe,
     fit_name,
@@ -33,9 +35,22 @@ from tests.k8s.fixtures import NAMESPACE, Cluster
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
-def _api_exception(status: int, body: object, reason: str = "Reason") -> ApiException:
+def _response(status: int, body: object) -> httpx.Response:
     text = body if isinstance(body, str) else json.dumps(body)
-    return ApiException(status=status, reason=reason, body=text)
+    media = "text/html" if isinstance(body, str) else "application/json"
+    request = httpx.Request("PUT", "https://api:6443/api/v1/namespaces/ns/secrets/x")
+    return httpx.Response(
+        status, content=text.encode(), headers={"Content-Type": media}, request=request
+    )
+
+
+def _api_exception(status: int, body: object) -> httpx.HTTPStatusError:
+    """What lightkube raises for this answer, after the connection's hook saw it."""
+    response = _response(status, body)
+    _plain_unless_status(response)
+    if response.headers["Content-Type"] == "application/json":
+        return ApiError(request=response.request, response=response)
+    return httpx.HTTPStatusError("error", request=response.request, response=response)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +105,9 @@ def test_the_pods_namespace(tmp_path: Path) -> None:
     ],
 )
 def test_statuses_are_sorted_by_their_meaning(status: int, reason: str, kind: FailureKind) -> None:
-    exc = _api_exception(status, {"kind": "Status", "reason": reason, "message": "it failed"})
+    exc = _api_exception(
+        status, {"kind": "Status", "reason": reason, "message": "it failed", "code": status}
+    )
     failure = classify(exc, doing="update Secret ns/x", server="https://api:6443")
     assert failure is not None
     assert failure.kind is kind
@@ -103,10 +120,29 @@ def test_statuses_are_sorted_by_their_meaning(status: int, reason: str, kind: Fa
 
 
 def test_a_body_that_is_no_status_falls_back_to_the_http_reason() -> None:
-    for body in ("<html>bad gateway</html>", "[1, 2]"):
-        failure = classify(_api_exception(502, body, "Bad Gateway"), doing="read", server="s")
+    for body in ("<html>bad gateway</html>", [1, 2]):
+        failure = classify(_api_exception(502, body), doing="read", server="s")
         assert failure is not None
+        assert failure.kind is FailureKind.UNAVAILABLE
         assert failure.message == "kubernetes API s: cannot read: HTTP 502 Bad Gateway"
+
+
+def test_only_a_status_object_reaches_lightkube_as_json() -> None:
+    status = _response(409, {"kind": "Status", "reason": "Conflict"})
+    _plain_unless_status(status)
+    assert status.headers["Content-Type"] == "application/json"
+    for response in (_response(502, [1, 2]), _response(502, "<html/>"), _response(500, "")):
+        _plain_unless_status(response)
+        assert response.headers["Content-Type"] == "text/plain"
+    bare = httpx.Response(503, content=b"down")
+    _plain_unless_status(bare)  # no Content-Type at all: lightkube would fail on a KeyError
+    assert bare.headers["Content-Type"] == "text/plain"
+    broken = httpx.Response(500, content=b"{", headers={"Content-Type": "application/json"})
+    _plain_unless_status(broken)
+    assert broken.headers["Content-Type"] == "text/plain"
+    fine = httpx.Response(200, content=b"[]", headers={"Content-Type": "application/json"})
+    _plain_unless_status(fine)
+    assert fine.headers["Content-Type"] == "application/json"
 
 
 def test_messages_are_cut_and_never_carry_the_secret() -> None:
@@ -120,35 +156,49 @@ def test_messages_are_cut_and_never_carry_the_secret() -> None:
 
 
 def test_failures_without_an_answer() -> None:
-    tls = classify(
-        ApiException(status=0, reason="SSLError\ncertificate verify failed"), doing="x", server="s"
-    )
+    unverified = httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    unverified.__cause__ = ssl.SSLCertVerificationError("certificate verify failed")
+    tls = classify(unverified, doing="x", server="s")
     assert tls is not None and (tls.kind, tls.status) == (FailureKind.UNAVAILABLE, None)
-    assert "TLS" in tls.message
+    assert tls.message == "kubernetes API s: cannot x: TLS failed"
+    timeout = classify(httpx.ReadTimeout("timed out"), doing="x", server="s")
+    assert (
+        timeout is not None
+        and timeout.message == "kubernetes API s: cannot x: no answer (ReadTimeout)"
+    )
     refused = classify(ConnectionRefusedError(111, "refused"), doing="x", server="s")
     assert refused is not None and refused.kind is FailureKind.UNAVAILABLE
 
 
 def test_credentials_that_cannot_be_refreshed_are_unauthorized() -> None:
+    # lightkube's own words when a kubeconfig's exec plugin fails: its standard error follows.
     failure = classify(
-        ConfigException("exec: process returned 1\nsecret stderr"), doing="x", server="s"
+        LightkubeConfigError("Exec aws returned 1: secret stderr\nmore"), doing="x", server="s"
     )
     assert failure is not None
     assert failure.kind is FailureKind.UNAUTHORIZED
-    assert "secret stderr" not in failure.message  # only the first line
+    assert failure.message == "kubernetes API s: cannot x: credentials: Exec aws returned 1"
 
 
 def test_an_answer_the_models_cannot_read_is_other() -> None:
-    with pytest.raises(ValidationError) as caught:
-        V1Secret.model_validate({"metadata": 5})
+    with pytest.raises(AttributeError) as caught:
+        KubeSecret.from_dict({"metadata": 5}, lazy=False)
     failure = classify(caught.value, doing="read", server="s")
     assert failure is not None
     assert failure.kind is FailureKind.OTHER
-    assert failure.message == "kubernetes API s: cannot read: unexpected answer (ValidationError)"
+    assert failure.message == "kubernetes API s: cannot read: unexpected answer (AttributeError)"
+    with pytest.raises(json.JSONDecodeError) as not_json:
+        httpx.Response(200, content=b"<html>").json()
+    failure = classify(not_json.value, doing="read", server="s")
+    assert failure is not None and failure.kind is FailureKind.OTHER
 
 
 def test_exceptions_of_our_own_are_not_classified() -> None:
     assert classify(RuntimeError("a bug"), doing="x", server="s") is None
+    # The same types the client's decoding raises, raised by the rotator's own code: a bug.
+    with pytest.raises(KeyError) as ours:
+        _ = {}["missing"]
+    assert classify(ours.value, doing="x", server="s") is None
 
 
 @pytest.fixture

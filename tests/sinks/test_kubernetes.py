@@ -573,10 +573,10 @@ def test_the_namespace_defaults_to_default_outside_a_pod(
 
 
 def test_without_the_extra_the_sink_names_the_pip_install() -> None:
-    # A fresh interpreter where `import kubernetes` fails, as it does without the extra.
+    # A fresh interpreter where `import lightkube` fails, as it does without the extra.
     program = (
         "import sys\n"
-        "sys.modules['kubernetes'] = None\n"
+        "sys.modules['lightkube'] = None\n"
         "from rotator.errors import ConfigError\n"
         "from rotator.sinks.kubernetes import KubernetesSink\n"
         "from rotator.locks.lease import LeaseLock\n"
@@ -595,3 +595,58 @@ def test_without_the_extra_the_sink_names_the_pip_install() -> None:
         "ROTATOR_SINK: the kubernetes sink needs its extra: pip install 'key-rotator[kubernetes]'",
         "ROTATOR_LOCK: the lease lock needs its extra: pip install 'key-rotator[kubernetes]'",
     ]
+
+
+# --- requests: retries of reads, several kubeconfig files -----------------------------------------
+
+
+def test_a_read_that_got_no_answer_is_tried_again_and_a_write_is_not(
+    sink: KubernetesSink, cluster: Cluster
+) -> None:
+    sink.write_secret("billing-sync", SECRET, expected_version=None)
+    cluster.server.drop_next_answer(verbs={"get"})
+    assert sink.read("billing-sync").secret_sha256 == SECRET.sha256()
+    reads = cluster.server.requests_for("get", "secrets")
+    assert [r.code for r in reads] == [-1, 200]
+    cluster.server.drop_next_answer(verbs={"patch"})
+    version = sink.read("billing-sync").version
+    with pytest.raises(SinkUnavailableError):
+        sink.write_secret("billing-sync", Secret("other-value"), expected_version=version)
+    assert len(cluster.server.requests_for("patch", "secrets")) == 1
+
+
+def test_reads_that_never_get_an_answer_give_up_after_three_tries(
+    sink: KubernetesSink, cluster: Cluster
+) -> None:
+    for _ in range(3):
+        cluster.server.drop_next_answer(verbs={"get"})
+    with pytest.raises(SinkUnavailableError, match="no answer"):
+        sink.read("billing-sync")
+    assert len(cluster.server.requests_for("get", "secrets")) == 3
+
+
+def test_kubeconfig_files_listed_in_the_environment_are_merged(
+    open_sink: Callable[..., KubernetesSink],
+    cluster: Cluster,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As kubectl merges KUBECONFIG: the first file to name an entry (or current-context) wins.
+    whole = json.loads(cluster.kubeconfig.read_text())
+    first = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "stand-in",
+        "contexts": whole["contexts"],
+        "users": [{"name": "tester", "user": {"tokenFile": "token"}}],  # relative to its file
+        "clusters": [],
+    }
+    second = {**whole, "current-context": "elsewhere", "users": [{"name": "tester", "user": {}}]}
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "token").write_text("admin-token")
+    (tmp_path / "one" / "config").write_text(json.dumps(first))
+    (tmp_path / "second").write_text(json.dumps(second))
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'one' / 'config'}:{tmp_path / 'second'}")
+    sink = open_sink(kubeconfig=None, service_account_dir=tmp_path / "no-sa")
+    sink.write_secret("billing-sync", SECRET, expected_version=None)
+    assert cluster.server.requests[-1].user == "admin"
