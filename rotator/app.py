@@ -18,7 +18,7 @@ from contextlib import ExitStack, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from rotator.client import ProjectManagerClient
 from rotator.errors import ConfigError
@@ -34,7 +34,8 @@ from rotator.rotation import Outcome, RotationConfig
 from rotator.runner import PassConfig, Runner, Workspace
 from rotator.schedule import next_fire_times, parse_schedule
 from rotator.settings import Settings, WorkspaceSettings, pass_lock_kind, read_api_key
-from rotator.sinks.base import Sink
+from rotator.sinks import registry
+from rotator.sinks.base import Sink, SinkContext
 
 #: Signals that stop ``run-once`` and ``serve`` after the credentials in flight. SIGHUP is one:
 #: its default action (a closed terminal, a supervisor's reload) would kill a pass between create
@@ -118,96 +119,10 @@ def my_workspaces(settings: Settings) -> list[WorkspaceSettings]:
 # ------------------------------------------------------------------- sinks, locks
 
 
-def _missing_extra(kind: str) -> ConfigError:
-    return ConfigError(
-        [f"ROTATOR_SINK: the {kind} sink needs its extra: pip install 'key-rotator[{kind}]'"]
-    )
-
-
-def _file_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:  # noqa: ARG001
-    from rotator.sinks.file import FileSink  # noqa: PLC0415
-
-    return FileSink(sink.dir)
-
-
-def _exec_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:  # noqa: ARG001
-    from rotator.sinks.exec import ExecSink  # noqa: PLC0415
-
-    return ExecSink(tuple(sink.command), ws.name, sink.timeout_seconds)
-
-
-def _vault_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:
-    from rotator.sinks.vault import VaultSink  # noqa: PLC0415
-
-    token = sink.token
-    return VaultSink(
-        sink.addr,
-        mount=sink.mount,
-        path_template=sink.path,
-        field=sink.field,
-        workspace=ws.name,
-        auth=sink.auth,
-        token_provider=(lambda: Secret(token.get_secret_value())) if token else None,
-        role_id=sink.role_id,
-        secret_id=Secret(sink.secret_id.get_secret_value()) if sink.secret_id else None,
-        role=sink.role,
-        auth_mount=sink.auth_mount,
-        namespace=sink.namespace,
-        cacert=sink.cacert,
-        timeout_seconds=settings.http_timeout_seconds,
-    )
-
-
-def _aws_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:
-    from rotator.sinks.aws import AwsSecretsManagerSink  # noqa: PLC0415
-
-    return AwsSecretsManagerSink(
-        region=sink.region,
-        secret_id_template=sink.secret_id,
-        workspace=ws.name,
-        json_key=sink.json_key,
-        endpoint_url=sink.endpoint_url,
-        kms_key_id=sink.kms_key_id,
-        timeout_seconds=settings.http_timeout_seconds,
-    )
-
-
-def _kubernetes_sink(settings: Settings, ws: WorkspaceSettings, sink: Any) -> Sink:
-    from rotator.sinks.kubernetes import KubernetesSink  # noqa: PLC0415
-
-    return KubernetesSink(
-        namespace=sink.namespace,
-        secret_name_template=sink.secret_name,
-        secret_key=sink.secret_key,
-        workspace=ws.name,
-        kubeconfig=sink.kubeconfig,
-        restart=sink.restart,
-        rollout_timeout=timedelta(minutes=sink.rollout_timeout_minutes),
-        request_timeout=timedelta(seconds=settings.http_timeout_seconds),
-    )
-
-
-#: ROTATOR_SINK value -> the function building that backend from its settings. Each imports
-#: its module (and so its SDK) only when called.
-SINKS: dict[str, Callable[[Settings, WorkspaceSettings, Any], Sink]] = {
-    "file": _file_sink,
-    "exec": _exec_sink,
-    "vault": _vault_sink,
-    "aws-secrets-manager": _aws_sink,
-    "kubernetes": _kubernetes_sink,
-}
-
-
 def build_sink(settings: Settings, ws: WorkspaceSettings) -> Sink:
-    """The configured sink of one workspace; its SDK is imported only now."""
-    kind = ws.sink.kind
-    factory = SINKS.get(kind)
-    if factory is None:
-        raise ConfigError([f"ROTATOR_SINK: the {kind} sink is not available in this version"])
-    try:
-        return factory(settings, ws, ws.sink)
-    except ImportError:
-        raise _missing_extra(kind) from None
+    """The configured sink of one workspace; its module (and SDK) is imported only now."""
+    context = SinkContext(workspace=ws.name, timeout_seconds=settings.http_timeout_seconds)
+    return registry.build(ws.sink, context)
 
 
 def build_lock(settings: Settings, ws: WorkspaceSettings) -> PassLock:

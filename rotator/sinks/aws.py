@@ -66,11 +66,13 @@ from rotator.errors import (
     SinkUnavailableError,
 )
 from rotator.models import Secret, SinkRecord
+from rotator.settings.sinks import AwsSecretsManagerSinkSettings
 from rotator.sinks.base import (
     EMPTY,
     RECORD_FIELDS,
+    BaseSink,
+    SinkContext,
     SinkState,
-    WorkloadRollout,
     format_time,
     name_problems,
     record_from_fields,
@@ -154,7 +156,7 @@ class _Refused(Exception):  # noqa: N818 - not an error: an answer the caller ex
         self.code = code
 
 
-class AwsSecretsManagerSink:
+class AwsSecretsManagerSink(BaseSink):
     """A :class:`~rotator.sinks.base.Sink` writing one AWS Secrets Manager secret per credential."""
 
     kind = KIND
@@ -328,15 +330,6 @@ class AwsSecretsManagerSink:
         if "AWSCURRENT" not in put.get("VersionStages", ()):
             self._make_current(arn, name, credential, token, current)
         return _version(token, tags)
-
-    def rollout(
-        self, credential: str, delivered_at: datetime, now: datetime
-    ) -> Sequence[WorkloadRollout]:
-        # Consumers read AWSCURRENT when they fetch the secret; nothing to restart from here.
-        return ()
-
-    def prepare(self) -> None:
-        return None
 
     def close(self) -> None:
         self._client.close()
@@ -685,3 +678,18 @@ def _request_token(name: str, pending_key_tag: str | None, secret_string: str) -
     """
     value_sha256 = hashlib.sha256(secret_string.encode()).hexdigest()
     return str(uuid.uuid5(_TOKEN_NAMESPACE, f"{name}\n{pending_key_tag or ''}\n{value_sha256}"))
+
+
+def from_settings(
+    settings: AwsSecretsManagerSinkSettings, context: SinkContext
+) -> AwsSecretsManagerSink:
+    """The sink of one workspace, from its settings (the registry's entry point)."""
+    return AwsSecretsManagerSink(
+        region=settings.region,
+        secret_id_template=settings.secret_id,
+        workspace=context.workspace,
+        json_key=settings.json_key,
+        endpoint_url=settings.endpoint_url,
+        kms_key_id=settings.kms_key_id,
+        timeout_seconds=context.timeout_seconds,
+    )

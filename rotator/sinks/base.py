@@ -141,6 +141,39 @@ class Sink(Protocol):
         """Release connections; the sink is not used afterwards."""
 
 
+@dataclass(frozen=True)
+class SinkContext:
+    """What a sink needs besides its own settings to build itself (``from_settings``)."""
+
+    #: The workspace whose credentials it stores (its records name it).
+    workspace: str
+    #: Deadline of each request to the backend, in seconds (ROTATOR_HTTP_TIMEOUT_SECONDS).
+    timeout_seconds: float = 10.0
+
+
+class BaseSink:
+    """The defaults of what most backends do not need, as httpx's ``BaseTransport`` has them:
+    no consumers to restart, nothing to tidy before a pass, nothing to release. A backend
+    subclasses it and implements the rest of :class:`Sink`."""
+
+    kind: str
+
+    def rollout(
+        self,
+        credential: str,
+        delivered_at: datetime,
+        now: datetime,
+    ) -> Sequence[WorkloadRollout]:
+        """Nothing to restart: consumers read the backend when they need the key."""
+        return ()
+
+    def prepare(self) -> None:
+        """Nothing a killed pass could have left behind."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 def rollout_state(workloads: Sequence[WorkloadRollout]) -> RolloutState:
     """The state of a credential's consumers as one: stalled beats waiting beats ready."""
     states = {w.state for w in workloads}

@@ -82,7 +82,6 @@ import time
 import unicodedata
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import IO, Any, Final
 
 import structlog
@@ -95,9 +94,11 @@ from rotator.errors import (
     SinkUnavailableError,
 )
 from rotator.models import Secret, SinkRecord
+from rotator.settings.sinks import ExecSinkSettings
 from rotator.sinks.base import (
+    BaseSink,
+    SinkContext,
     SinkState,
-    WorkloadRollout,
     is_sha256_hex,
     record_from_document,
     record_to_document,
@@ -190,7 +191,7 @@ class _Outcome:
         return f"exited with status {self.status}"
 
 
-class ExecSink:
+class ExecSink(BaseSink):
     """A :class:`~rotator.sinks.base.Sink` that runs a program for every operation."""
 
     kind = "exec"
@@ -282,14 +283,6 @@ class ExecSink:
             self._written.append(secret)
         self._recognise(secret.sha256())
         return self._put(credential, "put-secret", secret.reveal().encode(), expected_version)
-
-    def rollout(
-        self, credential: str, delivered_at: datetime, now: datetime
-    ) -> Sequence[WorkloadRollout]:
-        return ()
-
-    def prepare(self) -> None:
-        return None
 
     def close(self) -> None:
         """Log what ``list`` printed on standard error, blanked of every hash met since."""
@@ -528,3 +521,8 @@ def _kill_group(process: subprocess.Popen[bytes]) -> None:
     """SIGKILL the program's whole process group (what it started, too)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+
+
+def from_settings(settings: ExecSinkSettings, context: SinkContext) -> ExecSink:
+    """The sink of one workspace, from its settings (the registry's entry point)."""
+    return ExecSink(tuple(settings.command), context.workspace, settings.timeout_seconds)

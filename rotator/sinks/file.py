@@ -48,7 +48,6 @@ import stat
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -61,9 +60,11 @@ from rotator.errors import (
     SinkUnavailableError,
 )
 from rotator.models import Secret, SinkRecord
+from rotator.settings.sinks import FileSinkSettings
 from rotator.sinks.base import (
+    BaseSink,
+    SinkContext,
     SinkState,
-    WorkloadRollout,
     name_problems,
     record_from_document,
     record_to_document,
@@ -102,7 +103,7 @@ class _Stored:
     folder_fd: int
 
 
-class FileSink:
+class FileSink(BaseSink):
     """A :class:`~rotator.sinks.base.Sink` writing into one local (or mounted) folder.
 
     ``fsync`` syncs a descriptor (``os.fsync``): every write calls it on the temporary file
@@ -184,11 +185,6 @@ class FileSink:
             self._atomic_write(secret_path, data, stored.folder_fd)
         return _version(stored.meta, hashlib.sha256(data).hexdigest())
 
-    def rollout(
-        self, credential: str, delivered_at: datetime, now: datetime
-    ) -> Sequence[WorkloadRollout]:
-        return ()
-
     def prepare(self) -> None:
         """Remove the temporary files a killed process left; call only with the pass lock held.
 
@@ -212,9 +208,6 @@ class FileSink:
                 continue
             except OSError as exc:
                 raise _translate(exc, f"cannot remove {entry.path}") from exc
-
-    def close(self) -> None:
-        return None
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -394,3 +387,9 @@ def _translate(exc: OSError, what: str, default: type[SinkError] = SinkError) ->
     if exc.errno in _REFUSED_ERRNOS:
         return SinkPermissionError(message)
     return default(message)
+
+
+def from_settings(settings: FileSinkSettings, context: SinkContext) -> FileSink:  # noqa: ARG001
+    """The sink of one workspace, from its settings (the registry's entry point); its folder
+    is the workspace's own already (a subfolder with several workspaces)."""
+    return FileSink(settings.dir)

@@ -65,8 +65,11 @@ from rotator.kube import (
     own_namespace,
 )
 from rotator.models import Secret, SinkRecord, utc
+from rotator.settings.sinks import KubernetesSinkSettings
 from rotator.sinks.base import (
+    BaseSink,
     RolloutState,
+    SinkContext,
     SinkState,
     WorkloadRollout,
     format_time,
@@ -125,7 +128,7 @@ _TIME_FIELDS: Final = {
 _RECORD_ANNOTATIONS: Final = {**_STRING_FIELDS, **_HASH_FIELDS, **_TIME_FIELDS}
 
 
-class KubernetesSink:
+class KubernetesSink(BaseSink):
     """A :class:`~rotator.sinks.base.Sink` writing one Secret per credential in one namespace."""
 
     kind = "kubernetes"
@@ -283,9 +286,6 @@ class KubernetesSink:
                 state = RolloutState.WAITING
             results.append(WorkloadRollout(kind=kind, name=name, state=state, started=started))
         return results
-
-    def prepare(self) -> None:
-        return None
 
     def close(self) -> None:
         self._kube.close()
@@ -615,3 +615,17 @@ def _sink_error(failure: Failure) -> SinkError:
     if failure.kind in (FailureKind.CONFLICT, FailureKind.ALREADY_EXISTS):
         return SinkConflictError(failure.message)
     return SinkError(failure.message)
+
+
+def from_settings(settings: KubernetesSinkSettings, context: SinkContext) -> KubernetesSink:
+    """The sink of one workspace, from its settings (the registry's entry point)."""
+    return KubernetesSink(
+        namespace=settings.namespace,
+        secret_name_template=settings.secret_name,
+        secret_key=settings.secret_key,
+        workspace=context.workspace,
+        kubeconfig=settings.kubeconfig,
+        restart=settings.restart,
+        rollout_timeout=timedelta(minutes=settings.rollout_timeout_minutes),
+        request_timeout=timedelta(seconds=context.timeout_seconds),
+    )

@@ -35,7 +35,7 @@ from typing import Final
 
 from rotator.errors import SinkConflictError, SinkError, SinkMetadataError, SinkNameError
 from rotator.models import Secret, SinkRecord, base_name
-from rotator.sinks.base import SinkState, WorkloadRollout
+from rotator.sinks.base import BaseSink, SinkState, WorkloadRollout
 
 #: The operations failures can be injected into.
 OPERATIONS: Final = frozenset(
@@ -47,7 +47,7 @@ _WRITES: Final = frozenset({"write_secret", "write_record"})
 _BY_CREDENTIAL: Final = _WRITES | {"read"}
 
 
-class MemorySink:
+class MemorySink(BaseSink):
     """A :class:`~rotator.sinks.base.Sink` that keeps secrets and records in dicts."""
 
     kind = "memory"
@@ -138,9 +138,6 @@ class MemorySink:
     def prepare(self) -> None:
         with self._state_lock:
             self._written.clear()
-
-    def close(self) -> None:
-        return None
 
     # -- for tests ---------------------------------------------------------------------------
 

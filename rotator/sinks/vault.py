@@ -86,10 +86,12 @@ from rotator.errors import (
     SinkUnavailableError,
 )
 from rotator.models import Secret, SinkRecord, is_loopback_host
+from rotator.settings.sinks import VaultSinkSettings
 from rotator.sinks.base import (
     RECORD_FIELDS,
+    BaseSink,
+    SinkContext,
     SinkState,
-    WorkloadRollout,
     format_time,
     name_problems,
     record_from_fields,
@@ -129,7 +131,7 @@ def path_segment(value: str) -> str:
     return _UNSAFE_CHARS.sub("_", value)
 
 
-class VaultSink:
+class VaultSink(BaseSink):
     """A :class:`~rotator.sinks.base.Sink` writing to a KV version 2 engine over its HTTP API."""
 
     kind = "vault"
@@ -293,11 +295,6 @@ class VaultSink:
                 "writer changed it; read it again"
             )
         return after.token
-
-    def rollout(
-        self, credential: str, delivered_at: datetime, now: datetime
-    ) -> Sequence[WorkloadRollout]:
-        return ()
 
     def prepare(self) -> None:
         """Pick up a token file rewritten since the last pass (auth ``token``)."""
@@ -722,3 +719,24 @@ def _error_text(response: httpx.Response, hidden: Sequence[str]) -> str:
             text = text.replace(value, "**********")
     text = " ".join(text.split())
     return text if len(text) <= _MAX_ERROR_TEXT else text[: _MAX_ERROR_TEXT - 3] + "..."
+
+
+def from_settings(settings: VaultSinkSettings, context: SinkContext) -> VaultSink:
+    """The sink of one workspace, from its settings (the registry's entry point)."""
+    token = settings.token
+    return VaultSink(
+        settings.addr,
+        mount=settings.mount,
+        path_template=settings.path,
+        field=settings.field,
+        workspace=context.workspace,
+        auth=settings.auth,
+        token_provider=(lambda: Secret(token.get_secret_value())) if token else None,
+        role_id=settings.role_id,
+        secret_id=Secret(settings.secret_id.get_secret_value()) if settings.secret_id else None,
+        role=settings.role,
+        auth_mount=settings.auth_mount,
+        namespace=settings.namespace,
+        cacert=settings.cacert,
+        timeout_seconds=context.timeout_seconds,
+    )
