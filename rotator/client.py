@@ -84,7 +84,15 @@ from rotator.errors import (
     ApiServerError,
     ApiTransportError,
 )
-from rotator.models import ApiKey, Identity, NewKey, Secret, is_loopback_host, utc
+from rotator.models import (
+    ApiKey,
+    Identity,
+    NewKey,
+    Secret,
+    is_loopback_host,
+    is_safe_key_id,
+    utc,
+)
 
 __all__ = [
     "MAX_WAIT_SECONDS",
@@ -121,9 +129,6 @@ _DATETIME_RE = re.compile(
 )
 #: Printable ASCII without spaces: what a bearer token can be, and what a header can carry.
 _BEARER_RE = re.compile(r"^[\x21-\x7e]+$")
-#: What a key id may be to go into a revoke path as is: one segment that no URL parser, proxy
-#: or server can read as anything else (no '/', '?', '#', '%', whitespace, and not '.' or '..').
-_SAFE_KEY_ID_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 _MIN_UTC: Final = datetime.min.replace(tzinfo=UTC)
 _MAX_UTC: Final = datetime.max.replace(tzinfo=UTC)
 
@@ -174,12 +179,6 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return max(0.0, (when - now).total_seconds())
-
-
-def is_safe_key_id(key_id: str) -> bool:
-    """Whether ``key_id`` can be put in a revoke path as one segment: ``[A-Za-z0-9._-]+``,
-    not ``.`` nor ``..``. :meth:`ProjectManagerClient.revoke_key` refuses any other id."""
-    return bool(_SAFE_KEY_ID_RE.match(key_id)) and key_id not in (".", "..")
 
 
 def _bearer(credential: Secret) -> str:

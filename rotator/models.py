@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Final
 
 #: Marker format of keys the rotator creates: ``<base>@<UTC YYYY-MM-DDTHH:MM:SSZ>`` (README).
 #: DOTALL and ``\Z``: the rule covers every character a name may hold, a newline included.
@@ -188,6 +189,21 @@ def rotator_created_at(key_name: str) -> datetime | None:
 def rotator_key_name(base: str, now: datetime) -> str:
     """The ``tokenName`` of a replacement for credential ``base`` created at ``now``."""
     return f"{base}@{utc(now).strftime(_SUFFIX_FORMAT)}"
+
+
+#: The file lock's name in its folder (the lock, the file sink that reserves the name beside
+#: its files, and the settings that check the folder all mean this one file).
+LOCK_FILE_NAME: Final = ".rotator.lock"
+
+#: What a key id may be to go into a revoke path as is: one segment that no URL parser, proxy
+#: or server can read as anything else (no '/', '?', '#', '%', whitespace, and not '.' or '..').
+_SAFE_KEY_ID_RE = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def is_safe_key_id(key_id: str) -> bool:
+    """Whether ``key_id`` can be put in a revoke path as one segment: ``[A-Za-z0-9._-]+``,
+    not ``.`` nor ``..``. The client refuses any other id, and a pass never manages one."""
+    return bool(_SAFE_KEY_ID_RE.fullmatch(key_id)) and key_id not in (".", "..")
 
 
 def is_loopback_host(host: str) -> bool:

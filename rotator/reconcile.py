@@ -30,7 +30,6 @@ in. The rules (docs/how-it-works.md):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,14 +41,12 @@ from rotator.models import (
     Role,
     SinkRecord,
     has_control_characters,
+    is_safe_key_id,
     rotator_created_at,
     utc,
 )
 from rotator.policy import RotationPolicy, decide, is_managed, missing
 from rotator.sinks.base import SinkState
-
-#: What a key id may be to be revoked by path (the client refuses anything else).
-_SAFE_ID = re.compile(r"[A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -132,7 +129,7 @@ def sort_keys(keys: Iterable[ApiKey], policy: RotationPolicy) -> WorkspaceKeys:
         if has_control_characters(key.name):
             refused.append(RefusedKey(key.id, "its name holds a control character"))
             continue
-        if not _SAFE_ID.fullmatch(key.id) or key.id in (".", ".."):
+        if not is_safe_key_id(key.id):
             refused.append(RefusedKey(key.id, "its id cannot be used in a URL path"))
             continue
         if is_managed(key.base_name, policy):

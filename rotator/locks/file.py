@@ -19,11 +19,9 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
 
 from rotator.errors import LockHeldError, LockLostError, LockUnavailableError
-
-LOCK_FILE_NAME: Final = ".rotator.lock"
+from rotator.models import LOCK_FILE_NAME
 
 
 class _FileHeld:

@@ -30,6 +30,7 @@ from typing import Any, Final, Literal
 
 import yaml
 
+from rotator.models import LOCK_FILE_NAME
 from rotator.settings._loader import member_variable
 from rotator.settings.model import Settings
 from rotator.settings.sinks import (
@@ -55,8 +56,6 @@ __all__ = [
 
 #: Where Kubernetes mounts a pod's service-account token and namespace (as rotator.kube has it).
 SERVICE_ACCOUNT_DIR: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount")
-#: The file lock's name in its folder (as rotator.locks.file has it).
-LOCK_FILE_NAME: Final = ".rotator.lock"
 _DEFAULT_NAMESPACE: Final = "default"
 _KUBECONFIG_VARIABLE: Final = member_variable("sink", "kubernetes", "kubeconfig")
 

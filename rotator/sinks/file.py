@@ -59,7 +59,7 @@ from rotator.errors import (
     SinkPermissionError,
     SinkUnavailableError,
 )
-from rotator.models import Secret, SinkRecord
+from rotator.models import LOCK_FILE_NAME, Secret, SinkRecord
 from rotator.settings.sinks import FileSinkSettings
 from rotator.sinks.base import (
     BaseSink,
@@ -71,8 +71,6 @@ from rotator.sinks.base import (
 )
 
 META_SUFFIX: Final = ".meta.json"
-#: The file lock's name (rotator.locks.file), reserved here when the lock shares the folder.
-LOCK_FILE_NAME: Final = ".rotator.lock"
 
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 _TEMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{16}$")
