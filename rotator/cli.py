@@ -43,8 +43,23 @@ def _load(environ: dict[str, str]) -> Any:
     from rotator.settings import load_settings  # noqa: PLC0415
 
     settings = load_settings(environ)
-    configure(log_format=settings.log_format, level=settings.log_level)
+    configure(
+        log_format=settings.log_format,
+        level=settings.log_level,
+        colors=wants_colour(sys.stderr, environ),
+    )
     return settings
+
+
+def wants_colour(stream: TextIO, environ: dict[str, str]) -> bool:
+    """Colour only for a person: ``stream`` is a terminal and NO_COLOR (no-color.org: any
+    non-empty value) is not set."""
+    if environ.get("NO_COLOR"):
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def _log() -> Any:

@@ -316,9 +316,13 @@ class Settings(BaseSettings):
             "it; set 127.0.0.1 outside a pod to keep it local."
         ),
     )
-    log_format: Annotated[Literal["json", "console"], Lowered] = Field(
-        default="json",
-        description="json (one object a line) or console. Default json: what log shippers read.",
+    log_format: Annotated[Literal["auto", "json", "console"], Lowered] = Field(
+        default="auto",
+        description=(
+            "json (one object a line), console, or auto: console when standard error is a "
+            "terminal, else json. Default auto: a person at a terminal reads console lines, while "
+            "a pod's logs (never a terminal) stay the JSON log shippers read."
+        ),
     )
     log_level: Annotated[Literal["debug", "info", "warning", "error"], Lowered] = Field(
         default="info",
