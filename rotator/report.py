@@ -36,6 +36,11 @@ class KeyStatus:
     role: Role
     #: Whether the sink holds this key's secret now; None when the sink could not be read.
     in_sink: bool | None = None
+    #: What a pass will do to this key next (``rotate``, ``retire``, ``revoke-orphan``,
+    #: ``finish-delivery``, ``blocked`` or ``none``; rotator.upcoming) and from when (UTC; in
+    #: the past when it is due now; None for ``none``).
+    next_action: str = "none"
+    next_action_at: datetime | None = None
 
 
 @dataclass

@@ -76,6 +76,7 @@ from rotator.rotation import (
     expired_or_gone,
 )
 from rotator.sinks.base import Sink
+from rotator.upcoming import next_action
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,7 @@ def inventory(
     ``missing``, whatever else (orphans, extras) it still has.
     """
     policy = _policy_with_self(config, ws)
+    dating = replace(config, policy=policy)
     waiting = own_key_waiting(ws, found)
     out: list[KeyStatus] = []
     for key in sorted(found.keys, key=lambda k: (k.base_name, k.expires)):
@@ -316,6 +318,7 @@ def inventory(
                 reason=reason,
                 role=role,
                 in_sink=in_sink(view, key.id) if view is not None else False,
+                **next_action(view, key, role, now=now, config=dating).fields(),
             )
         )
     for credential, view in sorted(found.views.items()):
@@ -337,6 +340,7 @@ def inventory(
                 reason="blocked" if view.blocked else "missing",
                 role=Role.UNKNOWN if view.blocked else Role.MISSING,
                 in_sink=in_sink(view, view.record.key_id or ""),
+                **next_action(view, None, Role.MISSING, now=now, config=dating).fields(),
             )
         )
     return out
