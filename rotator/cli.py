@@ -16,11 +16,10 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from datetime import datetime
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from rotator import __version__
 from rotator.errors import ApiError, ConfigError, RotatorError
@@ -94,6 +93,7 @@ def _cmd_run_once(args: argparse.Namespace, environ: dict[str, str]) -> int:
         signal.signal(signum, on_signal)
     runner = build_runner(settings, stop_requested=stop)
     report = run_pass_with_metrics(settings, runner, metrics, stop=stop)
+    _print_pass(args, environ, report, dry_run=settings.dry_run)
     try:
         push_metrics(settings, metrics)
     except OSError as exc:
@@ -101,6 +101,21 @@ def _cmd_run_once(args: argparse.Namespace, environ: dict[str, str]) -> int:
         _log().error("metrics.push_failed", error=str(exc))
         return max(report.exit_code, EXIT_UNDONE)
     return report.exit_code
+
+
+def _print_pass(
+    args: argparse.Namespace, environ: dict[str, str], report: Any, *, dry_run: bool
+) -> None:
+    """What a pass did, on standard output: a line per action and the counts, or the report."""
+    from rotator.app import utc_now  # noqa: PLC0415
+    from rotator.render import dump, pass_lines  # noqa: PLC0415 - only when printing
+    from rotator.report import pass_document  # noqa: PLC0415
+
+    document = pass_document(report, dry_run=dry_run)
+    if args.output in ("json", "yaml"):
+        print(dump(document, args.output))
+    else:
+        print(pass_lines(document, _screen(args, environ, utc_now())))
 
 
 def _cmd_rotate(args: argparse.Namespace, environ: dict[str, str]) -> int:
@@ -128,6 +143,7 @@ def _cmd_rotate(args: argparse.Namespace, environ: dict[str, str]) -> int:
         if args.workspace is None and len(chosen) > 1:
             _refuse_ambiguous(build_runner(settings, dry_run=True), chosen, wanted)
         report = runner.run_pass(chosen, forced=wanted)
+    _print_pass(args, environ, report, dry_run=False)
     usable = [w for w in report.workspaces if w.usable and not w.locked]
     unknown = sorted(n for n in wanted if usable and all(n in w.not_found for w in usable))
     if unknown:
@@ -168,27 +184,36 @@ def _cmd_serve(args: argparse.Namespace, environ: dict[str, str]) -> int:
     return serve(_load(environ))
 
 
-_PLAN_COLUMNS = ["workspace", "credential", "action", "reason", "days_left", "key_id", "deferred"]
-_STATUS_COLUMNS = [
-    "workspace", "name", "key_id", "expires", "days_left", "age_days", "managed", "role", "due",
-    "reason",
-]  # fmt: skip
+class _Read(NamedTuple):
+    """What a read-only command read: the settings, the runner's result (and what came with
+    it), each workspace's sink by name, and the exit code so far."""
+
+    settings: Any
+    result: Any
+    extra: Any
+    sinks: dict[str, Any]
+    code: int
 
 
-def _report(
-    args: argparse.Namespace,
-    environ: dict[str, str],
-    collect: Callable[[Any, list[Any]], Any],
-    columns: list[str],
-    empty: str,
-) -> int:
-    """A read-only command: rows from a dry-run runner, as a table or JSON (plan, status)."""
+def _read(
+    args: argparse.Namespace, environ: dict[str, str], collect: Callable[..., Any]
+) -> _Read | None:
+    """A read-only command's data from a dry-run runner (plan, status); problems on stderr."""
     from rotator.app import build_runner, open_workspaces  # noqa: PLC0415
 
     settings = _load(environ)
+    names = [ws.name for ws in settings.workspaces]
+    if args.workspace is not None and args.workspace not in names:
+        raise ConfigError(
+            [f"--workspace: no workspace {args.workspace!r} is configured (there are: "
+             f"{', '.join(names)})"]
+        )  # fmt: skip
     runner = build_runner(settings, dry_run=True)
     with open_workspaces(settings) as workspaces:
-        result = collect(runner, workspaces)
+        # Every workspace is read even with --workspace: the budget and the refusal of a
+        # workspace listed twice are decided over all of them, as a pass decides them.
+        result, extra = collect(runner, workspaces)
+        sinks = {ws.name: ws.sink for ws in workspaces}
     for name, error in result.unusable.items():
         print(f"rotator: workspace {name} could not be read: {error}", file=sys.stderr)
     for name, error in result.refused.items():
@@ -202,27 +227,61 @@ def _report(
                 file=sys.stderr,
             )
     if result.unusable and len(result.unusable) == len(workspaces):
-        return EXIT_UNUSABLE
-    from dataclasses import asdict  # noqa: PLC0415 - keeps --help fast
-
-    rows = [asdict(item) for item in result.rows]
-    if args.json:
-        _print_json(rows)
-    else:
-        _print_table(rows, columns, empty=empty)
+        return None
     undone = result.unusable or result.refused or result.incomplete
-    return EXIT_UNDONE if undone else EXIT_OK
+    return _Read(settings, result, extra, sinks, EXIT_UNDONE if undone else EXIT_OK)
+
+
+def _chosen(args: argparse.Namespace, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows ``--workspace`` and ``--credential GLOB`` keep."""
+    from fnmatch import fnmatchcase  # noqa: PLC0415
+
+    return [
+        r
+        for r in rows
+        if args.workspace in (None, r["workspace"])
+        and (args.credential is None or fnmatchcase(str(r["credential"]), args.credential))
+    ]
 
 
 def _cmd_plan(args: argparse.Namespace, environ: dict[str, str]) -> int:
-    return _report(args, environ, lambda e, w: e.plan(w), _PLAN_COLUMNS, "nothing to do")
+    from dataclasses import asdict  # noqa: PLC0415 - keeps --help fast
+
+    read = _read(args, environ, lambda runner, ws: runner.plan_and_inventory(ws))
+    if read is None:
+        return EXIT_UNUSABLE
+    plan, inventory, code = read.result, read.extra, read.code
+    from rotator.app import utc_now  # noqa: PLC0415
+    from rotator.render import dump, plan_table  # noqa: PLC0415 - only where a table is printed
+
+    rows = _chosen(args, [asdict(a) for a in plan.rows])
+    if args.output in ("json", "yaml"):
+        print(dump(rows, args.output))
+        return code
+    upcoming = _chosen(args, [asdict(k) for k in inventory])
+    print(plan_table(rows, upcoming, _screen(args, environ, utc_now())))
+    return code
 
 
 def _cmd_status(args: argparse.Namespace, environ: dict[str, str]) -> int:
-    code = _report(args, environ, lambda e, w: e.inventory(w), _STATUS_COLUMNS, "no keys")
-    from rotator.app import unconfigured_workspaces  # noqa: PLC0415
+    from dataclasses import asdict  # noqa: PLC0415 - keeps --help fast
 
-    for name, credentials in unconfigured_workspaces(_load(environ)).items():
+    read = _read(args, environ, lambda runner, ws: (runner.inventory(ws), None))
+    if read is None:
+        return EXIT_UNUSABLE
+    inventory, code = read.result, read.code
+    from rotator.app import unconfigured_workspaces, utc_now  # noqa: PLC0415
+    from rotator.render import dump, status_order, status_table  # noqa: PLC0415
+
+    rows = status_order(_chosen(args, [asdict(k) for k in inventory.rows]))
+    if args.output in ("json", "yaml"):
+        print(dump(rows, args.output))
+    else:
+        wide = args.output == "wide"
+        if wide:
+            rows = [{**r, "target": _target(read.sinks.get(r["workspace"]), r)} for r in rows]
+        print(status_table(rows, _screen(args, environ, utc_now())))
+    for name, credentials in unconfigured_workspaces(read.settings).items():
         print(
             f"rotator: warning: the sink holds records of workspace {name} ("
             f"{', '.join(credentials)}), which is no longer configured: its keys are not "
@@ -230,6 +289,28 @@ def _cmd_status(args: argparse.Namespace, environ: dict[str, str]) -> int:
             file=sys.stderr,
         )
     return code
+
+
+def _target(sink: Any, row: Mapping[str, Any]) -> str | None:
+    """Where the sink keeps a managed credential (``status -o wide``), or None."""
+    if sink is None or not row["managed"]:
+        return None
+    credential = str(row["credential"])
+    if sink.kind == "file":
+        from rotator.sinks.file import file_name  # noqa: PLC0415
+
+        return f"file:{sink.directory / file_name(credential)}"
+    if sink.kind == "exec":
+        return f"{sink.describe()} {credential}"
+    name_of = getattr(sink, "secret_name", None)
+    if callable(name_of) and sink.kind == "kubernetes":
+        return f"kubernetes:{sink.namespace}/{name_of(credential)}"
+    if callable(name_of):
+        return f"{sink.kind}:{name_of(credential)}"
+    described: str = sink.describe()
+    return described.replace("{workspace}", str(row["workspace"])).replace(
+        "{credential}", credential
+    )
 
 
 def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:
@@ -246,15 +327,20 @@ def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:
     fires = [t.isoformat() for t in next_fire_times(trigger, utc_now(), 3)]
     warnings = config_warnings(settings)
     mine = [ws.name for ws in my_workspaces(settings)]
-    if args.json:
-        _print_json(
-            {
-                "settings": redacted(settings),
-                "next_fire_times": fires,
-                "warnings": warnings,
-                "workspaces": mine,
-            }
-        )
+    document: dict[str, Any] = {
+        "settings": redacted(settings),
+        "next_fire_times": fires,
+        "warnings": warnings,
+        "workspaces": mine,
+    }
+    if args.output == "wide":
+        from rotator.settings import redacted_workspaces  # noqa: PLC0415
+
+        document["workspace_settings"] = redacted_workspaces(settings)
+    if args.output in ("json", "yaml"):
+        from rotator.render import dump  # noqa: PLC0415
+
+        print(dump(document, args.output))
         return EXIT_OK
     for warning in warnings:
         print(f"warning: {warning}")
@@ -263,8 +349,12 @@ def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:
         + (", ".join(mine) or "none")
     )
     print("Effective settings (secrets redacted):")
-    for name, value in redacted(settings).items():
+    for name, value in document["settings"].items():
         print(f"  {name}={'' if value is None else value}")
+    for ws in document.get("workspace_settings", []):
+        print(f"Workspace {ws['name']} (secrets redacted):")
+        for name, value in ws.items():
+            print(f"  {name}={'' if value is None else value}")
     print(f"Next times ROTATOR_SCHEDULE ({settings.schedule!r} in {settings.timezone}) fires:")
     for fire in fires:
         print(f"  {fire}")
@@ -288,41 +378,44 @@ def _cmd_demo(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
     check_no_unknown_variables(environ)
 
-    return run_demo(sys.stdout)
+    return run_demo(sys.stdout, colour=wants_colour(sys.stdout, environ))
 
 
 # ------------------------------------------------------------------------- output
 
 
-def _json_default(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    return str(value)
-
-
 def _print_json(value: object) -> None:
-    import json  # noqa: PLC0415 - keeps --help fast
+    from rotator.render import dump  # noqa: PLC0415 - keeps --help fast
 
-    print(json.dumps(value, indent=2, default=_json_default))
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return "" if value is None else str(value)
+    print(dump(value, "json"))
 
 
-def _print_table(rows: list[dict[str, Any]], columns: list[str], *, empty: str) -> None:
-    if not rows:
-        print(f"({empty})")
-        return
-    cells = [[_cell(row[c]) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
-    for r in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
+def _screen(args: argparse.Namespace, environ: dict[str, str], now: Any) -> Any:
+    """How the reader sees standard output: how wide, in colour or not, ``-o wide`` or not."""
+    from rotator.render import Screen  # noqa: PLC0415
+
+    return Screen(
+        now=now,
+        width=_table_width(environ),
+        colour=wants_colour(sys.stdout, environ),
+        wide=getattr(args, "output", None) == "wide",
+    )
+
+
+def _table_width(environ: dict[str, str]) -> int:
+    """How wide a default table may be: COLUMNS, else the terminal's width when standard output
+    is one, else (a pipe, a file) the most a table ever takes, 120."""
+    from rotator.render import MAX_TABLE_WIDTH  # noqa: PLC0415
+
+    columns = environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return min(int(columns), MAX_TABLE_WIDTH)
+    try:
+        if sys.stdout.isatty():
+            return min(os.get_terminal_size(sys.stdout.fileno()).columns, MAX_TABLE_WIDTH)
+    except (AttributeError, ValueError, OSError):
+        pass
+    return MAX_TABLE_WIDTH
 
 
 # ------------------------------------------------------------------------- parser
@@ -337,6 +430,37 @@ def _environment_epilog() -> str:
 
 
 Handler = Callable[[argparse.Namespace, dict[str, str]], int]
+
+
+def _add_output(command: argparse.ArgumentParser, json_is: str) -> None:
+    command.add_argument(
+        "-o",
+        "--output",
+        choices=("table", "wide", "json", "yaml"),
+        default="table",
+        help="table (the default; at most 120 columns), wide (every column), json or yaml",
+    )
+    command.add_argument(
+        "--json", dest="output", action="store_const", const="json", help=f"-o json: {json_is}"
+    )
+
+
+def _add_filters(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--workspace", metavar="W", help="only workspace W")
+    command.add_argument(
+        "--credential", metavar="GLOB", help="only credentials matching GLOB (e.g. 'billing-*')"
+    )
+
+
+def _add_pass_output(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "-o",
+        "--output",
+        choices=("text", "json", "yaml"),
+        default="text",
+        help="text (a line per action, then the counts; the default), or the pass's report as "
+        "json or yaml",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -360,7 +484,13 @@ def build_parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=handler)
         return command
 
-    add("run-once", _cmd_run_once, "Run one pass over every configured workspace, then exit.")
+    run_once = add(
+        "run-once",
+        _cmd_run_once,
+        "Run one pass over every configured workspace, then exit; print a line per action "
+        "taken and a line of counts.",
+    )
+    _add_pass_output(run_once)
     add(
         "serve",
         _cmd_serve,
@@ -377,17 +507,29 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("name", nargs="+", help="the credentials: keys' base names")
     rotate.add_argument("--now", action="store_true", help="required: rotate now")
     rotate.add_argument("--workspace", help="the workspace label (ROTATOR_WORKSPACE_NAME)")
-    plan = add("plan", _cmd_plan, "Show what a pass would do now, changing nothing.")
-    plan.add_argument("--json", action="store_true", help="print a JSON array")
-    status = add("status", _cmd_status, "Show every key of every workspace and its role.")
-    status.add_argument("--json", action="store_true", help="print a JSON array")
+    _add_pass_output(rotate)
+    plan = add(
+        "plan",
+        _cmd_plan,
+        "Show what a pass would do now, changing nothing, and the next actions not due yet.",
+    )
+    _add_output(plan, "a JSON array of the actions")
+    _add_filters(plan)
+    status = add(
+        "status",
+        _cmd_status,
+        "Show every key of every workspace: its role, what a pass does to it next and when, "
+        "and whether the sink holds it; the most urgent first.",
+    )
+    _add_output(status, "a JSON array, one object per key")
+    _add_filters(status)
     check = add(
         "check-config",
         _cmd_check_config,
         "Validate the environment; print the effective settings (secrets redacted) and the "
         "next three times ROTATOR_SCHEDULE fires.",
     )
-    check.add_argument("--json", action="store_true", help="print a JSON object")
+    _add_output(check, "a JSON object")
     emulator = add(
         "emulator",
         _cmd_emulator,

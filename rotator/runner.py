@@ -469,6 +469,27 @@ class Runner:
             lambda ws, found: inventory(ws, found, self._clock(), self._config.reconcile),
         )
 
+    def plan_and_inventory(
+        self, workspaces: Sequence[Workspace]
+    ) -> tuple[ReadOnly[PlannedAction], list[KeyStatus]]:
+        """``plan`` and ``inventory`` from one read of each workspace (``rotator plan`` shows
+        what is due now and, below it, what falls due next). Changes nothing."""
+        now = self._clock()
+        both = self._read_only(
+            workspaces,
+            lambda ws, found: [
+                (
+                    plan_of(ws, found, now, self._config),
+                    inventory(ws, found, now, self._config.reconcile),
+                )
+            ],
+        )
+        actions = allocate(
+            [a for planned, _ in both.rows for a in planned], self._config.max_rotations_per_pass
+        )
+        plan = ReadOnly(actions, both.unusable, both.refused, both.incomplete, both.unmatched)
+        return plan, [row for _, rows in both.rows for row in rows]
+
     def _read_only(
         self, workspaces: Sequence[Workspace], rows_of: Callable[[Workspace, Survey], list[T]]
     ) -> ReadOnly[T]:
