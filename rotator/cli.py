@@ -124,6 +124,11 @@ def _cmd_rotate(args: argparse.Namespace, environ: dict[str, str]) -> int:
     settings = _load(environ)
     if not args.now:
         raise ConfigError(["rotate: --now is required (it rotates at once, whatever the policy)"])
+    if bool(args.all) == bool(args.name):
+        raise ConfigError(
+            ["rotate: name the credentials to rotate, or give --all (every managed credential), "
+             "not both"]
+        )  # fmt: skip
     if settings.dry_run:
         # An emergency action (a leaked key) must never look done while nothing changed.
         raise ConfigError(
@@ -137,16 +142,20 @@ def _cmd_rotate(args: argparse.Namespace, environ: dict[str, str]) -> int:
              f"{', '.join(names)})"]
         )  # fmt: skip
     wanted = set(args.name)
-    runner = build_runner(settings, emergency=True)
+    runner = build_runner(settings, emergency=True, grace_hours=args.grace_hours)
     with open_workspaces(settings) as workspaces:
         chosen = [w for w in workspaces if args.workspace in (None, w.name)]
-        if args.workspace is None and len(chosen) > 1:
+        if args.all:
+            # Every credential managed in the chosen workspaces, as status shows them now.
+            rows = build_runner(settings, dry_run=True).inventory(chosen).rows
+            wanted = {row.credential for row in rows if row.managed}
+        elif args.workspace is None and len(chosen) > 1:
             _refuse_ambiguous(build_runner(settings, dry_run=True), chosen, wanted)
         report = runner.run_pass(chosen, forced=wanted)
     _print_pass(args, environ, report, dry_run=False)
     usable = [w for w in report.workspaces if w.usable and not w.locked]
     unknown = sorted(n for n in wanted if usable and all(n in w.not_found for w in usable))
-    if unknown:
+    if unknown and not args.all:
         raise ConfigError(
             [
                 f"{name}: no credential of that name is managed here (no listed key has "
@@ -155,6 +164,17 @@ def _cmd_rotate(args: argparse.Namespace, environ: dict[str, str]) -> int:
             ]
         )
     return report.exit_code
+
+
+def _grace_hours(text: str) -> float:
+    """``--grace-hours``: as ROTATOR_GRACE_HOURS, a number of hours from 0 to 8760."""
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = -1.0
+    if not 0 <= hours <= 8760:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be a number of hours from 0 to 8760, got {text!r}")
+    return hours
 
 
 def _refuse_ambiguous(reader: Any, workspaces: list[Any], wanted: set[str]) -> None:
@@ -500,13 +520,28 @@ def build_parser() -> argparse.ArgumentParser:
     rotate = add(
         "rotate",
         _cmd_rotate,
-        "Rotate one credential at once, whatever the policy (a leaked key): first retire a "
-        "previous key still in its grace period, then replace the current one, with "
-        "ROTATOR_EMERGENCY_GRACE_HOURS as the grace period.",
+        "Rotate the named credentials (or --all) at once, whatever the policy: a leaked key, "
+        "or a first delivery into the sink. A previous key still in its grace period is retired "
+        "first; the current key is replaced and kept for ROTATOR_EMERGENCY_GRACE_HOURS (default "
+        "0: revoked in the same run) or --grace-hours. The rotator's own key goes last.",
     )
-    rotate.add_argument("name", nargs="+", help="the credentials: keys' base names")
+    rotate.add_argument("name", nargs="*", help="the credentials: keys' base names")
+    rotate.add_argument(
+        "--all",
+        action="store_true",
+        help="every managed credential (of --workspace W, else of every workspace)",
+    )
     rotate.add_argument("--now", action="store_true", help="required: rotate now")
-    rotate.add_argument("--workspace", help="the workspace label (ROTATOR_WORKSPACE_NAME)")
+    rotate.add_argument(
+        "--workspace", metavar="W", help="the workspace label (ROTATOR_WORKSPACE_NAME)"
+    )
+    rotate.add_argument(
+        "--grace-hours",
+        metavar="H",
+        type=_grace_hours,
+        help="keep each old key working for H hours (0 to 8760) instead of "
+        "ROTATOR_EMERGENCY_GRACE_HOURS: onboarding, when consumers still read the old key",
+    )
     _add_pass_output(rotate)
     plan = add(
         "plan",
