@@ -357,11 +357,12 @@ def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:
         from rotator.settings import redacted_workspaces  # noqa: PLC0415
 
         document["workspace_settings"] = redacted_workspaces(settings)
+    code = _check_online(settings, document) if args.online else EXIT_OK
     if args.output in ("json", "yaml"):
         from rotator.render import dump  # noqa: PLC0415
 
         print(dump(document, args.output))
-        return EXIT_OK
+        return code
     for warning in warnings:
         print(f"warning: {warning}")
     print(
@@ -378,7 +379,31 @@ def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:
     print(f"Next times ROTATOR_SCHEDULE ({settings.schedule!r} in {settings.timezone}) fires:")
     for fire in fires:
         print(f"  {fire}")
-    return EXIT_OK
+    if args.online:
+        from rotator.render import checks_table  # noqa: PLC0415
+
+        print("Online checks (GET requests and read-only sink calls; nothing changed):")
+        print(checks_table(document["online"], wants_colour(sys.stdout, environ)))
+    return code
+
+
+def _check_online(settings: Any, document: dict[str, Any]) -> int:
+    """``check-config --online``: the checks into ``document``, each error also on stderr."""
+    from dataclasses import asdict  # noqa: PLC0415
+
+    from rotator.preflight import check_online  # noqa: PLC0415
+
+    checked = check_online(settings)
+    document["online"] = [
+        {"workspace": w.workspace, "usable": w.usable, "checks": [asdict(c) for c in w.checks]}
+        for w in checked
+    ]
+    for w in checked:
+        for c in w.checks:
+            if c.status == "error":
+                # One line per problem naming the workspace, whatever the output format.
+                print(f"rotator: workspace {w.workspace}: {c.check}: {c.detail}", file=sys.stderr)
+    return EXIT_OK if all(w.usable for w in checked) else EXIT_UNDONE
 
 
 def _cmd_emulator(args: argparse.Namespace, environ: dict[str, str]) -> int:
@@ -565,6 +590,13 @@ def build_parser() -> argparse.ArgumentParser:
         "next three times ROTATOR_SCHEDULE fires.",
     )
     _add_output(check, "a JSON object")
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also check, changing nothing, each workspace for real: its credential (me), the "
+        "keys each pattern selects, the sink's list and reads, the lock (taken and released), "
+        "and where the own key is delivered; exit 1 when a workspace is not usable",
+    )
     emulator = add(
         "emulator",
         _cmd_emulator,

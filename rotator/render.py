@@ -321,6 +321,26 @@ def plan_table(rows: Sequence[Row], upcoming: Sequence[Row], screen: Screen, lim
     return "\n".join(parts)
 
 
+# ------------------------------------------------------------------- check-config --online
+
+
+def checks_table(workspaces: Sequence[Row], colour: bool) -> str:
+    """``check-config --online``: each workspace's checks, then a verdict line."""
+    marks = {"ok": ("ok", None), "warning": ("WARN", _YELLOW), "error": ("FAIL", _RED)}
+    lines = []
+    for ws in workspaces:
+        lines.append(f"  workspace {ws['workspace']}:")
+        for check in ws["checks"]:
+            mark, code = marks.get(check["status"], (check["status"], None))
+            text = f"    {mark:<4}  {check['check']:<10}  {check['detail']}"
+            lines.append(f"{code}{text}{_RESET}" if colour and code else text)
+    bad = [ws["workspace"] for ws in workspaces if not ws["usable"]]
+    lines.append(
+        f"Not usable: {', '.join(bad)}." if bad else f"Every workspace usable ({len(workspaces)})."
+    )
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------------- what a pass did
 
 
@@ -387,6 +407,7 @@ __all__ = [
     "MAX_TABLE_WIDTH",
     "Column",
     "Screen",
+    "checks_table",
     "dump",
     "pass_lines",
     "plain",
