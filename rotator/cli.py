@@ -15,6 +15,7 @@ import argparse
 import os
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
@@ -28,7 +29,15 @@ EXIT_OK, EXIT_UNDONE, EXIT_CONFIG, EXIT_UNUSABLE = 0, 1, 2, 3
 #: 128 + SIGPIPE: what a shell reports for a command whose reader went away (``| head``).
 EXIT_STDOUT_CLOSED = 141
 
-_ENV_HELP = "Reads the ROTATOR_* environment variables listed in README.md."
+_ENV_HELP = (
+    "Configured by ROTATOR_* environment variables alone: `rotator COMMAND --help` lists the "
+    "ones each command reads, with defaults. Documentation: "
+    "https://github.com/key-rotator/key-rotator#readme"
+)
+_NO_ENVIRONMENT = (
+    "Reads no ROTATOR_* variable (one that is set but unknown is still an error).\n\n"
+    "Documentation: https://github.com/key-rotator/key-rotator#readme"
+)
 
 
 def _print_problems(problems: Sequence[str], stream: TextIO) -> None:
@@ -466,11 +475,62 @@ def _table_width(environ: dict[str, str]) -> int:
 # ------------------------------------------------------------------------- parser
 
 
-def _environment_epilog() -> str:
+#: What each command reads besides the settings every command uses (the API, the credential,
+#: which keys, the sink, logs, HTTP, shards). Every other ROTATOR_* variable is still checked at
+#: start, as a pass would check it, so a bad value is exit 2 in every command.
+_LOCK = ("ROTATOR_LOCK", "ROTATOR_LOCK_DIR", "ROTATOR_LEASE_NAMESPACE",
+         "ROTATOR_LEASE_DURATION_SECONDS")  # fmt: skip
+_SCHEDULE = ("ROTATOR_SCHEDULE", "ROTATOR_TIMEZONE")
+_PASS = ("ROTATOR_DRY_RUN", "ROTATOR_MAX_FAILURE_RATIO", "ROTATOR_MAX_ROTATIONS_PER_PASS",
+         "ROTATOR_CONCURRENCY", "ROTATOR_WORKSPACE_CONCURRENCY")  # fmt: skip
+_SERVE = ("ROTATOR_HTTP_PORT", "ROTATOR_HTTP_HOST", "ROTATOR_RUN_ON_START",
+          "ROTATOR_SHUTDOWN_TIMEOUT_SECONDS")  # fmt: skip
+_OWN = {
+    "run-once": (*_PASS, "ROTATOR_GRACE_HOURS", *_LOCK, *_SCHEDULE, "ROTATOR_PUSHGATEWAY_URL"),
+    "serve": (*_PASS, "ROTATOR_GRACE_HOURS", *_LOCK, *_SCHEDULE, *_SERVE),
+    "rotate": (*_PASS, "ROTATOR_EMERGENCY_GRACE_HOURS", *_LOCK),
+    "plan": ("ROTATOR_GRACE_HOURS", "ROTATOR_MAX_ROTATIONS_PER_PASS"),
+    "status": (),
+}
+_NOT_COMMON = {*_LOCK, *_SCHEDULE, *_PASS, *_SERVE, "ROTATOR_GRACE_HOURS",
+               "ROTATOR_PUSHGATEWAY_URL", "ROTATOR_EMERGENCY_GRACE_HOURS"}  # fmt: skip
+
+
+def command_variables(command: str) -> list[str]:
+    """The variables ``command`` reads (``check-config``: every one), sorted."""
     from rotator.variables import VARIABLES  # noqa: PLC0415 - plain data, no pydantic
 
-    lines = ["environment variables (README.md has defaults and details):"]
-    lines += [f"  {name}" for name in sorted(VARIABLES)]
+    if command == "check-config":
+        return list(VARIABLES)
+    own = set(_OWN[command])
+    return [name for name in VARIABLES if name not in _NOT_COMMON or name in own]
+
+
+def _environment_epilog(command: str) -> str:
+    """``--help``'s list of the variables ``command`` reads: each with its default and what it
+    means (rotator/variables.py, generated from the settings models), the sinks' grouped."""
+    from rotator.variables import DOCS_URL, VARIABLES  # noqa: PLC0415
+
+    names = command_variables(command)
+    lines = [
+        "environment variables it reads (each may also be given as NAME_FILE, a file holding "
+        "the value):"
+    ]
+    for kind in ("", *sorted({VARIABLES[n][2] for n in names} - {""})):
+        if kind:
+            lines.append(f"\n  the {kind} sink (ROTATOR_SINK={kind}):")
+        for name in (n for n in names if VARIABLES[n][2] == kind):
+            default, meaning, _ = VARIABLES[name]
+            lines.append(f"  {name} (default: {default})")
+            lines += textwrap.wrap(
+                meaning, width=96, initial_indent="      ", subsequent_indent="      "
+            )
+    if command != "check-config":
+        lines.append(
+            "\nEvery other ROTATOR_* variable is checked at start too (a bad value is exit 2); "
+            "`rotator check-config --help` lists them all."
+        )
+    lines.append(f"\nDocumentation: {DOCS_URL}")
     return "\n".join(lines)
 
 
@@ -508,24 +568,40 @@ def _add_pass_output(command: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """A command's parser whose epilog (the variables it reads) is written only when its help
+    is shown: building all of them would cost every start-up, ``--help`` included."""
+
+    epilog_of: Callable[[], str] | None = None
+
+    def format_help(self) -> str:
+        if self.epilog_of is not None:
+            self.epilog, self.epilog_of = self.epilog_of(), None
+            if self.description:  # raw text (the epilog's layout is kept): wrap it here
+                self.description = textwrap.fill(self.description, width=100)
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rotator",
         description="Rotates ProjectManager.com API keys before they expire. " + _ENV_HELP,
     )
     parser.add_argument("--version", action="version", version=f"rotator {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
 
     def add(
         name: str, handler: Handler, help_text: str, *, reads_env: bool = True
     ) -> argparse.ArgumentParser:
-        command = sub.add_parser(
+        command: _Parser = sub.add_parser(
             name,
             help=help_text,
             description=help_text,
-            epilog=_environment_epilog() if reads_env else "Reads no ROTATOR_* variable.",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
+        command.epilog_of = lambda: _environment_epilog(name) if reads_env else _NO_ENVIRONMENT
         command.set_defaults(handler=handler)
         return command
 

@@ -675,7 +675,7 @@ def test_demo_rotates_for_real_and_leaves_nothing_behind(tmp_path: Path) -> None
 
 # -------------------------------------------------------------------------------------- help
 
-READS_SETTINGS = ["run-once", "serve", "plan", "status", "check-config"]
+READS_SETTINGS = ["run-once", "serve", "plan", "status", "check-config", "rotate"]
 
 
 @pytest.mark.parametrize("command", [*READS_SETTINGS, "emulator", "demo"])
@@ -686,14 +686,46 @@ def test_help_of_each_command_exits_0_and_names_the_environment(
 
     assert result.returncode == 0, result.describe()
     assert "ROTATOR_" in result.stdout
+    # The documentation is online, not a file the image lacks.
+    assert "https://github.com/key-rotator/key-rotator" in result.stdout
+    assert "README.md" not in result.stdout
     if command in READS_SETTINGS:
         for variable in ("ROTATOR_API_KEY", "ROTATOR_KEY_NAMES", "ROTATOR_SINK_FILE_DIR"):
             assert variable in result.stdout, f"{command} --help does not name {variable}"
+        # Each with its default and a line of meaning.
+        assert "ROTATOR_SINK_FILE_DIR (default: ./secrets)" in result.stdout
+        assert "The rotator's own credential" in result.stdout
     if command == "emulator":
         assert "--port" in result.stdout
         assert "--seed" in result.stdout
     if command in ("plan", "status", "check-config"):
         assert "--json" in result.stdout
+        assert "-o {table,wide,json,yaml}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "reads", "not_reads"),
+    [
+        ("serve", "ROTATOR_HTTP_PORT (default: 8080)", "ROTATOR_PUSHGATEWAY_URL"),
+        ("run-once", "ROTATOR_PUSHGATEWAY_URL (default: unset)", "ROTATOR_HTTP_PORT"),
+        ("rotate", "ROTATOR_EMERGENCY_GRACE_HOURS (default: 0)", "ROTATOR_GRACE_HOURS "),
+        ("status", "ROTATOR_KEY_NAMES (default: required)", "ROTATOR_SCHEDULE"),
+        ("check-config", "ROTATOR_HTTP_PORT (default: 8080)", "checked at start too"),
+    ],
+)
+def test_help_lists_what_the_command_reads_and_not_what_it_does_not(
+    command: str, reads: str, not_reads: str, tmp_path: Path
+) -> None:
+    shown = run_cli([command, "--help"], clean_env(), tmp_path).stdout
+    assert reads in shown
+    assert not_reads not in shown
+
+
+def test_check_config_help_lists_every_variable(tmp_path: Path) -> None:
+    from rotator.variables import VARIABLES  # noqa: PLC0415
+
+    shown = run_cli(["check-config", "--help"], clean_env(), tmp_path).stdout
+    assert [name for name in VARIABLES if f"{name} (default: " not in shown] == []
 
 
 def test_top_level_help_lists_the_commands(tmp_path: Path) -> None:
