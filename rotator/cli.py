@@ -416,14 +416,17 @@ def _check_online(settings: Any, document: dict[str, Any]) -> int:
 
 
 def _cmd_emulator(args: argparse.Namespace, environ: dict[str, str]) -> int:
-    from rotator.emulator import run  # noqa: PLC0415 - only this command and demo load it
+    from rotator.emulator import SeedError, run  # noqa: PLC0415 - only emulator and demo load it
     from rotator.settings import check_no_unknown_variables  # noqa: PLC0415
 
     check_no_unknown_variables(environ)
 
     from pathlib import Path  # noqa: PLC0415
 
-    return run(args.port, Path(args.seed) if args.seed else None)
+    try:
+        return run(args.port, Path(args.seed) if args.seed else None, clock=args.clock)
+    except SeedError as exc:
+        raise ConfigError(exc.problems) from None
 
 
 def _cmd_demo(args: argparse.Namespace, environ: dict[str, str]) -> int:
@@ -680,7 +683,16 @@ def build_parser() -> argparse.ArgumentParser:
         reads_env=False,
     )
     emulator.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
-    emulator.add_argument("--seed", help="JSON file of workspaces and keys to start with")
+    emulator.add_argument(
+        "--seed", help="JSON file of workspaces and keys to start with (README's format)"
+    )
+    emulator.add_argument(
+        "--clock",
+        choices=("real", "frozen"),
+        default="real",
+        help="real (the default): time runs, from the seed's now if it has one; frozen: it "
+        "stands still until POST /_emulator/clock moves it",
+    )
     add(
         "demo",
         _cmd_demo,
