@@ -1,10 +1,12 @@
 """The seed file of ``rotator emulator --seed FILE``: read it, and refuse a bad one in full.
 
 A seed names the workspaces, users and keys the emulator starts with (README, "The bundled
-emulator"). Every problem is one line naming the file and the field, ``seed.json:
-workspaces[0].keys[1].expires: not an ISO 8601 time: 'soon'``, all of them at once, so that a
-person fixes the file in one go; a field the format does not have is a problem too (a typo must
-never start an empty emulator without a word).
+emulator"); a key's expiry is a time (``expires``) or days from the emulator's start
+(``expires_in_days``, so that an example seed stays good whenever it is run). Every problem is
+one line naming the file and the field, ``seed.json: workspaces[0].keys[1].expires: not an ISO
+8601 time: 'soon'``, all of them at once, so that a person fixes the file in one go; a field the
+format does not have is a problem too (a typo must never start an empty emulator without a
+word).
 
 Must not know: the rotator; how the emulator serves. Only the shape of a seed.
 """
@@ -22,8 +24,8 @@ _TOP = {"now": "time", "variants": "object", "workspaces": "list"}
 _WORKSPACE = {"name": "text", "id": "text", "users": "list", "keys": "list"}
 _USER = {"id": "text", "full_name": "text", "email": "text", "role": "text"}
 _KEY = {
-    "name": "text", "expires": "time", "secret": "text", "id": "text", "created_by": "text",
-    "revoked": "bool",
+    "name": "text", "expires": "time", "expires_in_days": "number", "secret": "text",
+    "id": "text", "created_by": "text", "revoked": "bool",
 }  # fmt: skip
 _REQUIRED = {"workspace": ("name",), "key": ("name",)}
 
@@ -95,6 +97,8 @@ def _entry(value: object, fields: Mapping[str, str], where: str, what: str) -> l
     problems = [
         f"{where}.{name}: required" for name in _REQUIRED.get(what, ()) if value.get(name) is None
     ]
+    if value.get("expires") is not None and value.get("expires_in_days") is not None:
+        problems.append(f"{where}: give expires or expires_in_days, not both")
     return problems + _fields(value, fields, f"{where}.")
 
 
@@ -121,6 +125,12 @@ def _type_problem(item: object, expected: str) -> str | None:
             parse_time(item)
         except ValueError:
             return f"not an ISO 8601 time: {item!r}"
+        return None
+    if expected == "number":
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            return f"expected a number of days, not {_kind(item)}"
+        if not -36500 <= item <= 36500:
+            return f"expected at most 100 years either way, got {item}"
         return None
     checks: dict[str, type | tuple[type, ...]] = {
         "text": str, "object": dict, "list": list, "bool": bool

@@ -269,11 +269,13 @@ class EmulatorState:
                     role=str(user.get("role") or "Admin"),
                 )
             for key in workspace.get("keys") or []:
-                expires = key.get("expires")
+                expires = parse_time(str(key["expires"])) if key.get("expires") else None
+                if key.get("expires_in_days") is not None:
+                    expires = self._time() + timedelta(days=float(key["expires_in_days"]))
                 self.add_key(
                     workspace_id,
                     str(key["name"]),
-                    expires=parse_time(str(expires)) if expires else None,
+                    expires=expires,
                     secret=key.get("secret"),
                     key_id=key.get("id"),
                     created_by=key.get("created_by"),

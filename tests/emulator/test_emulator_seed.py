@@ -77,9 +77,24 @@ def test_every_bad_field_is_named_at_once(tmp_path: Path) -> None:
         "variants.colour: unknown variant (known: " + problems[3].split("(known: ", 1)[1],
         "workspaces[0].keys[1].expires: not an ISO 8601 time: 'soon'",
         "workspaces[0].keys[2].name: required",
-        "workspaces[0].keys[2].secrett: unknown field (known here: created_by, expires, id, "
-        "name, revoked, secret)",
+        "workspaces[0].keys[2].secrett: unknown field (known here: created_by, expires, "
+        "expires_in_days, id, name, revoked, secret)",
         "workspaces[1]: a workspace is a JSON object, not a string",
+    ]
+
+
+def test_expires_in_days_is_counted_from_the_emulators_start() -> None:
+    seed = {"now": "2030-01-01T00:00:00Z", "workspaces": [
+        {"name": "Acme", "keys": [{"name": "soon", "expires_in_days": 12.5}]}]}  # fmt: skip
+    with Emulator(seed) as emu:
+        (key,) = emu.keys(emu._state.snapshot()["workspaces"][0]["id"])
+    assert key["expires"] == datetime(2030, 1, 13, 12, 0, tzinfo=UTC)
+    both = {"workspaces": [{"name": "A", "keys": [
+        {"name": "k", "expires": "2030-01-01T00:00:00Z", "expires_in_days": 1},
+        {"name": "j", "expires_in_days": "ten"}]}]}  # fmt: skip
+    assert seed_problems(both) == [
+        "workspaces[0].keys[0]: give expires or expires_in_days, not both",
+        "workspaces[0].keys[1].expires_in_days: expected a number of days, not a string",
     ]
 
 
