@@ -150,8 +150,8 @@ def table(
 
 
 def when(at: datetime | None, now: datetime) -> str:
-    """When something falls due, for people: ``now``, ``in 10m``, ``in 5h``, ``in 3d``, else the
-    UTC date and time; ``-`` for never."""
+    """When something falls due, for people: ``now``, ``in 10m``, ``in 5h``, ``in 3d 4h``, else
+    the UTC date and time; ``-`` for never. Rounded down, so a promise is never early."""
     if at is None:
         return "-"
     left = at - now
@@ -162,7 +162,8 @@ def when(at: datetime | None, now: datetime) -> str:
     if left < timedelta(hours=48):
         return f"in {left // timedelta(hours=1)}h"
     if left < timedelta(days=14):
-        return f"in {left.days}d"
+        hours = left.seconds // 3600
+        return f"in {left.days}d {hours}h" if hours else f"in {left.days}d"
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 

@@ -50,7 +50,7 @@ def test_rotate_all_with_a_grace_period_delivers_everything_and_keeps_the_old_ke
         assert (sink_dir / name).read_text() != old_secret
         assert works(acme.emu, (sink_dir / name).read_text())
         assert f"{name}: rotated, new key" in result.stdout
-        assert f"old key {old_id[:8]} retired in 6d" in result.stdout
+        assert f"old key {old_id[:8]} retired in 6d 23h" in result.stdout
     assert acme.admin_id in acme.live_ids()  # not managed: untouched
 
     rows = json.loads(run_cli(["status", "--json"], env, tmp_path).stdout)

@@ -23,7 +23,8 @@ NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
         (timedelta(minutes=9, seconds=1), "in 10m"),
         (timedelta(hours=23, minutes=59), "in 23h"),
         (timedelta(hours=47), "in 47h"),
-        (timedelta(days=3, hours=5), "in 3d"),
+        (timedelta(days=3, hours=5), "in 3d 5h"),
+        (timedelta(days=3, minutes=5), "in 3d"),
         (timedelta(days=20), "2026-12-21 03:00"),
     ],
 )
