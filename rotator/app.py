@@ -48,11 +48,17 @@ def utc_now() -> datetime:
 
 
 def pass_config(
-    settings: Settings, *, dry_run: bool | None = None, emergency: bool = False
+    settings: Settings,
+    *,
+    dry_run: bool | None = None,
+    emergency: bool = False,
+    grace_hours: float | None = None,
 ) -> PassConfig:
     """The runner's view of ``settings``; ``dry_run`` overrides ROTATOR_DRY_RUN (``plan``);
-    ``emergency`` is ``rotate --now``: ROTATOR_EMERGENCY_GRACE_HOURS, no wait for restarts."""
-    grace_hours = settings.emergency_grace_hours if emergency else settings.grace_hours
+    ``emergency`` is ``rotate --now``: ROTATOR_EMERGENCY_GRACE_HOURS, no wait for restarts;
+    ``grace_hours`` overrides either grace period for this run (``rotate --grace-hours``)."""
+    if grace_hours is None:
+        grace_hours = settings.emergency_grace_hours if emergency else settings.grace_hours
     return PassConfig(
         reconcile=ReconcileConfig(
             policy=policy_of(settings),
@@ -85,15 +91,16 @@ def policy_of(settings: Settings, ws: WorkspaceSettings | None = None) -> Rotati
     )
 
 
-def build_runner(
+def build_runner(  # noqa: PLR0913 - each a way a command runs a pass, named at the call
     settings: Settings,
     *,
     dry_run: bool | None = None,
     clock: Callable[[], datetime] = utc_now,
     stop_requested: threading.Event | None = None,
     emergency: bool = False,
+    grace_hours: float | None = None,
 ) -> Runner:
-    config = pass_config(settings, dry_run=dry_run, emergency=emergency)
+    config = pass_config(settings, dry_run=dry_run, emergency=emergency, grace_hours=grace_hours)
     return Runner(config, clock=clock, stop_requested=stop_requested)
 
 

@@ -3,22 +3,24 @@
 It starts the emulator on a free loopback port with one workspace whose keys have several ages
 (one expiring, one past the company's maximum age, one healthy, one excluded because its
 consumer reads no sink), runs one real pass with the file sink in a temporary folder and a grace
-period of 0, and prints the inventory before and after and the steps the pass took. It goes
-through the same settings, wiring and engine as ``run-once``; it ignores the caller's ROTATOR_*
-variables, and it leaves nothing running or on disk.
+period of 0, and prints the inventory before and after and what the pass did, with the renderer
+``status`` and ``run-once`` use (rotator.render), so the demo shows what those commands show.
+It goes through the same settings, wiring and engine as ``run-once``; it ignores the caller's
+ROTATOR_* variables, and it leaves nothing running or on disk.
 """
 
 from __future__ import annotations
 
 import tempfile
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
 from rotator.app import build_runner, open_workspaces
 from rotator.logging import configure as configure_logging
-from rotator.report import KeyStatus
-from rotator.rotation import StepRecord
+from rotator.render import MAX_TABLE_WIDTH, Screen, pass_lines, status_order, status_table
+from rotator.report import KeyStatus, pass_document
 from rotator.settings import load_settings
 
 _DEMO_KEYS = (
@@ -30,8 +32,9 @@ _DEMO_KEYS = (
 )
 
 
-def run_demo(out: TextIO) -> int:
-    """Run the demo, printing to ``out``; returns the pass's exit code."""
+def run_demo(out: TextIO, *, colour: bool = False) -> int:
+    """Run the demo, printing to ``out`` (in colour when asked); returns the pass's exit
+    code."""
     from rotator.emulator import Emulator  # noqa: PLC0415 - only demo and emulator load it
 
     now = datetime.now(UTC)
@@ -71,38 +74,28 @@ def run_demo(out: TextIO) -> int:
         )
         for name, _days, why in _DEMO_KEYS:
             print(f"  {name:<14} {why}", file=out)
+        screen = Screen(now=now, width=MAX_TABLE_WIDTH, colour=colour)
         with open_workspaces(settings) as workspaces:
-            _print_inventory("Before the pass", engine.inventory(workspaces).rows, out)
+            _print_inventory("Before the pass", engine.inventory(workspaces).rows, screen, out)
             report = engine.run_pass(workspaces)
-            print("\nWhat the pass did:", file=out)
-            for step in report.steps:
-                _print_step(step, out)
-            _print_inventory("After the pass", engine.inventory(workspaces).rows, out)
+            print("\nWhat the pass did (what `rotator run-once` prints):", file=out)
+            print(pass_lines(pass_document(report), screen), file=out)
+            _print_inventory("After the pass", engine.inventory(workspaces).rows, screen, out)
         print(
             f"\nFiles the consumers read, in {sink_dir} (mode 0600, secrets not shown):", file=out
         )
         for path in sorted(sink_dir.iterdir()):
             print(f"  {path.name:<30} {oct(path.stat().st_mode & 0o777)}", file=out)
         print(
-            f"\nPass {report.run_id}: exit code {report.exit_code} "
-            f"({report.rotations_succeeded} rotated, {report.rotations_failed} failed) "
-            f"in {report.duration_s:.2f} s. The emulator is stopped and the folder removed.",
+            f"\nPass {report.run_id}: exit code {report.exit_code}. The emulator is stopped and "
+            "the folder removed.",
             file=out,
         )
         return report.exit_code
 
 
-def _print_inventory(title: str, statuses: list[KeyStatus], out: TextIO) -> None:
-    print(f"\n{title}:", file=out)
-    print(f"  {'KEY NAME':<36} {'DAYS LEFT':>9} {'AGE':>6}  {'ROLE':<10} DUE", file=out)
-    for s in statuses:
-        due = f"yes ({s.reason})" if s.due else "no"
-        days = "-" if s.days_left is None else f"{s.days_left:.1f}"
-        age = "-" if s.age_days is None else f"{s.age_days:.0f}"
-        print(f"  {s.name:<36} {days:>9} {age:>6}  {s.role:<10} {due}", file=out)
-
-
-def _print_step(step: StepRecord, out: TextIO) -> None:
-    key = f" key {step.key_id}" if step.key_id else ""
-    detail = f" ({step.detail})" if step.detail else ""
-    print(f"  {step.credential:<14} {step.event:<20}{key}{detail}", file=out)
+def _print_inventory(title: str, statuses: list[KeyStatus], screen: Screen, out: TextIO) -> None:
+    """The inventory as ``rotator status`` shows it (the same renderer)."""
+    print(f"\n{title} (what `rotator status` shows):", file=out)
+    rows = status_order(asdict(s) for s in statuses)
+    print(status_table(rows, screen), file=out)

@@ -1,4 +1,5 @@
-"""structlog configuration: JSON lines (or console) on standard error, and secret redaction.
+"""structlog configuration: JSON lines (or console lines on a terminal) on standard error, and
+secret redaction.
 
 Only this module configures structlog. Secrets are kept out at the source (callers log key ids,
 never :class:`~rotator.models.Secret` values); the processor here is the second line of
@@ -104,13 +105,33 @@ def redact_secrets(
     return event_dict
 
 
+def resolve_format(log_format: str, stream: TextIO) -> str:
+    """``json`` or ``console``: ``auto`` is console on a terminal, else JSON (a pod's logs, a
+    pipe, a file), so that what log shippers read never changes under them."""
+    if log_format != "auto":
+        return log_format
+    try:
+        return "console" if stream.isatty() else "json"
+    except (AttributeError, ValueError):  # a closed or unusual stream: the machine format
+        return "json"
+
+
 def configure(
-    *, log_format: str = "json", level: str = "info", stream: TextIO | None = None
+    *,
+    log_format: str = "json",
+    level: str = "info",
+    stream: TextIO | None = None,
+    colors: bool = False,
 ) -> None:
-    """Send structured events to ``stream`` (standard error by default) at ``level`` and above."""
+    """Send structured events to ``stream`` (standard error by default) at ``level`` and above.
+
+    ``log_format`` is ``json``, ``console`` or ``auto`` (:func:`resolve_format`); ``colors``
+    colours console lines (the caller decides: a terminal, and no NO_COLOR).
+    """
+    target = stream if stream is not None else sys.stderr
     renderer: structlog.typing.Processor
-    if log_format == "console":
-        renderer = structlog.dev.ConsoleRenderer(colors=False)
+    if resolve_format(log_format, target) == "console":
+        renderer = structlog.dev.ConsoleRenderer(colors=colors)
     else:
         renderer = structlog.processors.JSONRenderer(sort_keys=False)
     structlog.configure(
@@ -126,9 +147,7 @@ def configure(
         wrapper_class=structlog.make_filtering_bound_logger(
             _LEVELS.get(level, stdlib_logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(
-            file=stream if stream is not None else sys.stderr
-        ),
+        logger_factory=structlog.PrintLoggerFactory(file=target),
         cache_logger_on_first_use=False,
     )
 

@@ -76,6 +76,7 @@ from rotator.rotation import (
     expired_or_gone,
 )
 from rotator.sinks.base import Sink
+from rotator.upcoming import next_action
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,7 @@ def inventory(
     ``missing``, whatever else (orphans, extras) it still has.
     """
     policy = _policy_with_self(config, ws)
+    dating = replace(config, policy=policy)
     waiting = own_key_waiting(ws, found)
     out: list[KeyStatus] = []
     for key in sorted(found.keys, key=lambda k: (k.base_name, k.expires)):
@@ -316,6 +318,7 @@ def inventory(
                 reason=reason,
                 role=role,
                 in_sink=in_sink(view, key.id) if view is not None else False,
+                **next_action(view, key, role, now=now, config=dating).fields(),
             )
         )
     for credential, view in sorted(found.views.items()):
@@ -337,6 +340,7 @@ def inventory(
                 reason="blocked" if view.blocked else "missing",
                 role=Role.UNKNOWN if view.blocked else Role.MISSING,
                 in_sink=in_sink(view, view.record.key_id or ""),
+                **next_action(view, None, Role.MISSING, now=now, config=dating).fields(),
             )
         )
     return out
@@ -464,6 +468,27 @@ class Runner:
             workspaces,
             lambda ws, found: inventory(ws, found, self._clock(), self._config.reconcile),
         )
+
+    def plan_and_inventory(
+        self, workspaces: Sequence[Workspace]
+    ) -> tuple[ReadOnly[PlannedAction], list[KeyStatus]]:
+        """``plan`` and ``inventory`` from one read of each workspace (``rotator plan`` shows
+        what is due now and, below it, what falls due next). Changes nothing."""
+        now = self._clock()
+        both = self._read_only(
+            workspaces,
+            lambda ws, found: [
+                (
+                    plan_of(ws, found, now, self._config),
+                    inventory(ws, found, now, self._config.reconcile),
+                )
+            ],
+        )
+        actions = allocate(
+            [a for planned, _ in both.rows for a in planned], self._config.max_rotations_per_pass
+        )
+        plan = ReadOnly(actions, both.unusable, both.refused, both.incomplete, both.unmatched)
+        return plan, [row for _, rows in both.rows for row in rows]
 
     def _read_only(
         self, workspaces: Sequence[Workspace], rows_of: Callable[[Workspace, Survey], list[T]]

@@ -89,7 +89,12 @@ def test_run_once_with_nothing_due_exits_0_and_changes_nothing(
     assert acme.live_ids() == before
     assert acme.changing_requests() == []
     assert "pass.finished" in result.event_names()
-    assert result.stdout == ""  # logs go to standard error only
+    # Logs go to standard error; standard output says what the pass did: nothing.
+    assert re.fullmatch(
+        r"0 rotated, 0 retired, 0 orphans revoked, 0 failed, 0 blocked, 0 skipped "
+        r"\(exit 0, [\d.]+ s\)\n",
+        result.stdout,
+    ), result.stdout
 
 
 def test_run_once_rotates_and_writes_the_file_sink_layout(
@@ -293,13 +298,15 @@ def test_plan_shows_the_rotation_and_changes_nothing(
     as_json = run_cli(["plan", "--json"], acme.env(sink_dir), tmp_path)
 
     assert table.returncode == 0, table.describe()
-    header, *rows = table.stdout.splitlines()
+    header, *rows = table.stdout.split("\n\n")[0].splitlines()
     assert header.split() == [
-        "WORKSPACE", "CREDENTIAL", "ACTION", "REASON", "DAYS_LEFT", "KEY_ID", "DEFERRED"
+        "WORKSPACE", "CREDENTIAL", "ACTION", "REASON", "KEY", "DAYS", "LEFT", "DEFERRED"
     ]  # fmt: skip
     assert len(rows) == 1
     assert rows[0].split()[1:4] == ["app-billing", "rotate", "expiring"]
-    assert due_id in rows[0]
+    assert due_id[:8] in rows[0]
+    # Below it, what falls due next: the healthy key's rotation, by date.
+    assert "Next, not due yet:" in table.stdout
 
     assert as_json.returncode == 0, as_json.describe()
     actions = json.loads(as_json.stdout)
@@ -328,7 +335,7 @@ def test_plan_with_nothing_due_prints_an_empty_array(
     assert as_json.returncode == 0, as_json.describe()
     assert json.loads(as_json.stdout) == []
     assert table.returncode == 0
-    assert table.stdout.strip() == "(nothing to do)"
+    assert table.stdout.splitlines()[0] == "(nothing to do now)"
 
 
 def test_status_lists_every_key_with_its_role(acme: Seeded, sink_dir: Path, tmp_path: Path) -> None:
@@ -364,11 +371,11 @@ def test_status_lists_every_key_with_its_role(acme: Seeded, sink_dir: Path, tmp_
 
     assert table.returncode == 0, table.describe()
     lines = table.stdout.splitlines()
-    assert lines[0].split()[:3] == ["WORKSPACE", "NAME", "KEY_ID"]
+    assert lines[0].split()[:4] == ["WORKSPACE", "CREDENTIAL", "ROLE", "KEY"]
     assert len(lines) == 4
-    billing_line = next(line for line in lines if due_id in line)
-    assert "app-billing" in billing_line
-    assert "expiring" in billing_line
+    # Most urgent first: the due key's rotation is now.
+    assert lines[1].split()[1:4] == ["app-billing", "current", due_id[:8]]
+    assert lines[1].split()[-3:] == ["rotate", "now", "no"]
 
     assert acme.live_ids() == before
     assert acme.changing_requests() == []
@@ -645,10 +652,14 @@ def test_demo_rotates_for_real_and_leaves_nothing_behind(tmp_path: Path) -> None
     assert "Before the pass" in stdout
     assert "After the pass" in stdout
     before, after = stdout.split("After the pass", 1)
-    assert "yes (expiring)" in before
-    assert "yes (max-age)" in before
-    assert "rotation.revoked" in before
-    assert re.search(r"billing-sync@\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", after)
+    before, did = before.split("What the pass did", 1)
+    due = {line.split()[1] for line in before.splitlines() if re.search(r"rotate\s+now", line)}
+    assert due == {"billing-sync", "warehouse-etl"}  # expiring, and past the maximum age
+    assert "demo/billing-sync: rotated, new key" in did
+    assert "demo/billing-sync: retired key" in did
+    assert "2 rotated, 2 retired, 0 orphans revoked, 0 failed" in did
+    held = {line.split()[1] for line in after.splitlines() if line.rstrip().endswith(" yes")}
+    assert held == {"billing-sync", "warehouse-etl"}
     assert "exit code 0" in after
     assert "Traceback" not in stderr
     assert list(temp_root.iterdir()) == []
@@ -664,7 +675,7 @@ def test_demo_rotates_for_real_and_leaves_nothing_behind(tmp_path: Path) -> None
 
 # -------------------------------------------------------------------------------------- help
 
-READS_SETTINGS = ["run-once", "serve", "plan", "status", "check-config"]
+READS_SETTINGS = ["run-once", "serve", "plan", "status", "check-config", "rotate"]
 
 
 @pytest.mark.parametrize("command", [*READS_SETTINGS, "emulator", "demo"])
@@ -675,14 +686,46 @@ def test_help_of_each_command_exits_0_and_names_the_environment(
 
     assert result.returncode == 0, result.describe()
     assert "ROTATOR_" in result.stdout
+    # The documentation is online, not a file the image lacks.
+    assert "https://github.com/key-rotator/key-rotator" in result.stdout
+    assert "README.md" not in result.stdout
     if command in READS_SETTINGS:
         for variable in ("ROTATOR_API_KEY", "ROTATOR_KEY_NAMES", "ROTATOR_SINK_FILE_DIR"):
             assert variable in result.stdout, f"{command} --help does not name {variable}"
+        # Each with its default and a line of meaning.
+        assert "ROTATOR_SINK_FILE_DIR (default: ./secrets)" in result.stdout
+        assert "The rotator's own credential" in result.stdout
     if command == "emulator":
         assert "--port" in result.stdout
         assert "--seed" in result.stdout
     if command in ("plan", "status", "check-config"):
         assert "--json" in result.stdout
+        assert "-o {table,wide,json,yaml}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "reads", "not_reads"),
+    [
+        ("serve", "ROTATOR_HTTP_PORT (default: 8080)", "ROTATOR_PUSHGATEWAY_URL"),
+        ("run-once", "ROTATOR_PUSHGATEWAY_URL (default: unset)", "ROTATOR_HTTP_PORT"),
+        ("rotate", "ROTATOR_EMERGENCY_GRACE_HOURS (default: 0)", "ROTATOR_GRACE_HOURS "),
+        ("status", "ROTATOR_KEY_NAMES (default: required)", "ROTATOR_SCHEDULE"),
+        ("check-config", "ROTATOR_HTTP_PORT (default: 8080)", "checked at start too"),
+    ],
+)
+def test_help_lists_what_the_command_reads_and_not_what_it_does_not(
+    command: str, reads: str, not_reads: str, tmp_path: Path
+) -> None:
+    shown = run_cli([command, "--help"], clean_env(), tmp_path).stdout
+    assert reads in shown
+    assert not_reads not in shown
+
+
+def test_check_config_help_lists_every_variable(tmp_path: Path) -> None:
+    from rotator.variables import VARIABLES  # noqa: PLC0415
+
+    shown = run_cli(["check-config", "--help"], clean_env(), tmp_path).stdout
+    assert [name for name in VARIABLES if f"{name} (default: " not in shown] == []
 
 
 def test_top_level_help_lists_the_commands(tmp_path: Path) -> None:
@@ -730,7 +773,8 @@ def test_help_imports_no_heavy_library() -> None:
         "from rotator.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         "    main(['run-once', '--help'])\n"
-        "heavy = ('pydantic', 'structlog', 'httpx', 'apscheduler', 'prometheus_client', 'yaml')\n"
+        "heavy = ('pydantic', 'structlog', 'httpx', 'apscheduler', 'prometheus_client', 'yaml',\n"
+        "         'rotator.render', 'rotator.settings')\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

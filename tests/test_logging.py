@@ -299,3 +299,37 @@ def test_levels_filter(stream: io.StringIO) -> None:
     log.info("quiet")
     log.warning("loud")
     assert [line["event"] for line in lines(buffer)] == ["loud"]
+
+
+class _Terminal(io.StringIO):
+    """A stream that says it is a terminal, as standard error is in a person's shell."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("stream_type", "shows_json"), [(io.StringIO, True), (_Terminal, False)])
+def test_auto_is_console_on_a_terminal_and_json_elsewhere(
+    stream_type: type[io.StringIO], shows_json: bool
+) -> None:
+    buffer = stream_type()
+    configure(log_format="auto", level="info", stream=buffer)
+    try:
+        get_logger().info("pass.started", token=TOKEN)
+    finally:
+        structlog.reset_defaults()
+    text = buffer.getvalue()
+    assert TOKEN not in text
+    assert text.startswith("{") is shows_json
+    assert "pass.started" in text
+
+
+def test_console_colours_only_when_asked() -> None:
+    for colors in (False, True):
+        buffer = _Terminal()
+        configure(log_format="auto", level="info", stream=buffer, colors=colors)
+        try:
+            get_logger().info("pass.started")
+        finally:
+            structlog.reset_defaults()
+        assert ("\x1b[" in buffer.getvalue()) is colors

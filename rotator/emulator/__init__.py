@@ -5,7 +5,17 @@ path of a pass does. It knows nothing of the rotator: it is a stand-in for the r
 """
 
 from rotator.emulator._run import run
+from rotator.emulator._seed import SeedError, load_seed, seed_problems
 from rotator.emulator._server import Emulator
-from rotator.emulator._state import ODD_LIST_ENTRIES, REQUEST_LOG_LIMIT
+from rotator.emulator._state import CLOCKS, ODD_LIST_ENTRIES, REQUEST_LOG_LIMIT
 
-__all__ = ["ODD_LIST_ENTRIES", "REQUEST_LOG_LIMIT", "Emulator", "run"]
+__all__ = [
+    "CLOCKS",
+    "ODD_LIST_ENTRIES",
+    "REQUEST_LOG_LIMIT",
+    "Emulator",
+    "SeedError",
+    "load_seed",
+    "run",
+    "seed_problems",
+]

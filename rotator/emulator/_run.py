@@ -1,37 +1,37 @@
 """Serve the emulator in the foreground until SIGTERM or SIGINT (``rotator emulator``).
 
-Responsible for: loading a seed file, printing the ready line on standard output, waiting for a
+Responsible for: loading a seed file (rotator.emulator._seed checks it), choosing the clock,
+printing the ready line on standard output, waiting for a
 signal, and stopping cleanly with exit code 0. Must not know the rotator's CLI or settings.
 """
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
+from rotator.emulator._seed import SeedError, load_seed
 from rotator.emulator._server import Emulator
 
 
-def load_seed(seed_path: Path) -> dict[str, Any]:
-    """The seed in a JSON file (the format README describes); TypeError when not an object."""
-    document = json.loads(seed_path.read_text(encoding="utf-8"))
-    if not isinstance(document, dict):
-        raise TypeError(f"{seed_path}: a seed is a JSON object")
-    return document
-
-
-def run(port: int, seed_path: Path | None) -> int:
+def run(port: int, seed_path: Path | None, *, clock: str = "real") -> int:
     """Serve on 127.0.0.1:``port`` until SIGTERM or SIGINT; returns the exit code (0).
 
-    Prints ``emulator listening on http://127.0.0.1:<port>`` (the real port) once ready.
+    Prints ``emulator listening on http://127.0.0.1:<port>`` (the real port) once ready. The
+    clock runs in real time by default (keys created a minute apart expire a minute apart);
+    ``frozen`` keeps it still until ``POST /_emulator/clock`` moves it. A bad seed raises
+    SeedError naming the file and each bad field, before anything is served.
     Must be called from the main thread (it installs signal handlers, restored on return).
     """
     seed = load_seed(seed_path) if seed_path is not None else None
+    try:
+        emulator = Emulator(seed, clock=clock)
+    except (ValueError, KeyError) as exc:
+        # Well-formed, but inconsistent: two keys with one id, one secret issued twice, ...
+        raise SeedError([f"{seed_path}: {exc}"]) from None
     stop_requested = threading.Event()
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:
@@ -40,7 +40,6 @@ def run(port: int, seed_path: Path | None) -> int:
     previous = {
         signum: signal.signal(signum, request_stop) for signum in (signal.SIGTERM, signal.SIGINT)
     }
-    emulator = Emulator(seed)
     try:
         emulator.start(port)
         sys.stdout.write(f"emulator listening on {emulator.url}\n")

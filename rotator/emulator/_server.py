@@ -278,11 +278,13 @@ class Emulator:
 
     Build it from a seed, ``start()`` it (or use it as a context manager), point a client at
     ``url``; steer it with the clock, variants and faults; inspect it with ``keys``,
-    ``issued_secrets`` and ``request_log``. The clock stands still unless set or advanced.
+    ``issued_secrets`` and ``request_log``. The clock stands still unless set or advanced
+    (``clock="frozen"``, for tests), or runs in real time from wherever it was set
+    (``clock="real"``, what ``rotator emulator`` uses).
     """
 
-    def __init__(self, seed: Mapping[str, Any] | None = None) -> None:
-        self._state = EmulatorState(seed)
+    def __init__(self, seed: Mapping[str, Any] | None = None, *, clock: str = "frozen") -> None:
+        self._state = EmulatorState(seed, clock=clock)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 

@@ -1,11 +1,12 @@
 """The emulator's in-memory world and the ProjectManager API-key endpoints as pure request handling.
 
 Responsible for: workspaces with their users, keys (each made by one user), the controllable
-clock, the behaviour variants (one switch per unknown of the API's documentation, plus a latency
-for benchmarks), raw entries added to List's answer (odd keys for tests), the queued faults, the
-request log (the last REQUEST_LOG_LIMIT requests), and turning one request (method, path,
-headers, body) into one response. Everything is guarded by one lock, held only while computing
-an answer (never while sleeping), so the HTTP layer may call in from many threads at once.
+clock (frozen, or running in real time), the behaviour variants (one switch per unknown of the
+API's documentation, plus a latency for benchmarks), raw entries added to List's answer (odd
+keys for tests), the queued faults, the request log (the last REQUEST_LOG_LIMIT requests), and
+turning one request (method, path, headers, body) into one response. Everything is guarded by
+one lock, held only while computing an answer (never while sleeping), so the HTTP layer may call
+in from many threads at once.
 
 Must not know: sockets, http.server, threads that serve, or anything of the rotator itself (the
 client, the engine, the sinks); it is a stand-in for the real service, nothing more.
@@ -24,6 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+#: How the emulated time goes: ``frozen`` (it moves only when set or advanced: tests) or
+#: ``real`` (it runs with the machine's clock, from wherever it was set: ``rotator emulator``).
+CLOCKS = ("frozen", "real")
 #: A key lives two years and its lifetime cannot be chosen (the API's documentation).
 KEY_LIFETIME = timedelta(days=730)
 #: The request log keeps this many of the latest requests: a long benchmark must not grow it
@@ -230,9 +234,15 @@ def _json_bytes(document: object) -> bytes:
 class EmulatorState:
     """The whole emulated service. Every public method takes the one lock."""
 
-    def __init__(self, seed: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, seed: Mapping[str, Any] | None = None, *, clock: str = "frozen") -> None:
+        if clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {list(CLOCKS)}, got {clock!r}")
         self._lock = threading.RLock()
-        self._now = datetime.now(UTC)
+        #: ``frozen``: the time stands at ``_frozen_at`` until set or advanced (tests);
+        #: ``real``: it runs, ``_offset`` from the machine's clock (``rotator emulator``).
+        self._real = clock == "real"
+        self._frozen_at = datetime.now(UTC)
+        self._offset = timedelta(0)
         self._variants: dict[str, object] = dict(_VARIANT_DEFAULTS)
         self._workspaces: dict[str, _Workspace] = {}
         self._keys: dict[str, _Key] = {}  # insertion order is creation order
@@ -246,7 +256,7 @@ class EmulatorState:
 
     def _load_seed(self, seed: Mapping[str, Any]) -> None:
         if seed.get("now"):
-            self._now = parse_time(str(seed["now"]))
+            self.set_now(parse_time(str(seed["now"])))
         self.set_variants(**dict(seed.get("variants") or {}))
         for workspace in seed.get("workspaces") or []:
             workspace_id = self.add_workspace(str(workspace["name"]), workspace.get("id"))
@@ -259,11 +269,13 @@ class EmulatorState:
                     role=str(user.get("role") or "Admin"),
                 )
             for key in workspace.get("keys") or []:
-                expires = key.get("expires")
+                expires = parse_time(str(key["expires"])) if key.get("expires") else None
+                if key.get("expires_in_days") is not None:
+                    expires = self._time() + timedelta(days=float(key["expires_in_days"]))
                 self.add_key(
                     workspace_id,
                     str(key["name"]),
-                    expires=parse_time(str(expires)) if expires else None,
+                    expires=expires,
                     secret=key.get("secret"),
                     key_id=key.get("id"),
                     created_by=key.get("created_by"),
@@ -274,15 +286,26 @@ class EmulatorState:
 
     def now(self) -> datetime:
         with self._lock:
-            return self._now
+            return self._time()
+
+    def _time(self) -> datetime:
+        """The emulated time now (the lock held by the caller)."""
+        return datetime.now(UTC) + self._offset if self._real else self._frozen_at
 
     def set_now(self, moment: datetime) -> None:
+        """Move the clock to ``moment``; a real clock goes on running from there."""
         with self._lock:
-            self._now = _to_utc(moment)
+            if self._real:
+                self._offset = _to_utc(moment) - datetime.now(UTC)
+            else:
+                self._frozen_at = _to_utc(moment)
 
     def advance(self, delta: timedelta) -> None:
         with self._lock:
-            self._now += delta
+            if self._real:
+                self._offset += delta
+            else:
+                self._frozen_at += delta
 
     # -- the world ---------------------------------------------------------------------------
 
@@ -363,7 +386,7 @@ class EmulatorState:
                 workspace_id=workspace.id,
                 name=name,
                 secret=new_secret,
-                expires=_to_utc(expires) if expires else self._now + KEY_LIFETIME,
+                expires=_to_utc(expires) if expires else self._time() + KEY_LIFETIME,
                 created_by=created_by or workspace.admin_user_id,
                 revoked=revoked,
             )
@@ -405,7 +428,7 @@ class EmulatorState:
         """The whole world as JSON-ready data (the control endpoint's ``/state``); no secrets."""
         with self._lock:
             return {
-                "now": iso_z(self._now),
+                "now": iso_z(self._time()),
                 "variants": dict(self._variants),
                 "workspaces": [
                     {
@@ -588,7 +611,7 @@ class EmulatorState:
             for key in self._keys.values()
             if key.workspace_id == caller.workspace_id
             and not key.revoked
-            and (include_expired or key.expires > self._now)
+            and (include_expired or key.expires > self._time())
         ]
         listed.extend(self._list_entries.get(caller.workspace_id, []))
         return self._envelope(200, data=listed)
@@ -646,7 +669,7 @@ class EmulatorState:
     def _authenticated_key(self, headers: Mapping[str, str]) -> _Key | None:
         """The key the bearer token names, if it exists, is not revoked and has not expired."""
         key = self._bearer_key(headers)
-        if key is None or key.revoked or key.expires <= self._now:
+        if key is None or key.revoked or key.expires <= self._time():
             return None
         return key
 

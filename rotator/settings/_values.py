@@ -61,6 +61,14 @@ class Fallback:
 
 
 @dataclass(frozen=True)
+class Shown:
+    """How ``--help`` shows the default when the value alone would mislead (computed at run
+    time, required, or required only with another setting)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class NotWith:
     """Setting this variable together with ``other`` (a field name) is a problem: ``why``."""
 

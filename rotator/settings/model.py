@@ -34,6 +34,7 @@ from rotator.settings._values import (
     NotWith,
     Patterns,
     PushgatewayUrl,
+    Shown,
     SomePatterns,
     WorkspaceName,
     complete,
@@ -90,14 +91,17 @@ class Settings(BaseSettings):
             "API; https required except for a loopback host (the emulator, tests); no user info."
         ),
     )
-    api_key: Annotated[SecretStr | None, HeaderSafe, NotWith("workspaces_file", _ONE_WORKSPACE)] = (
-        Field(
-            default=None,
-            description=(
-                "The rotator's own credential: an admin's API key for the workspace. No "
-                "default: required unless ROTATOR_API_KEY_FILE or ROTATOR_WORKSPACES_FILE is set."
-            ),
-        )
+    api_key: Annotated[
+        SecretStr | None,
+        HeaderSafe,
+        NotWith("workspaces_file", _ONE_WORKSPACE),
+        Shown("required, or ROTATOR_API_KEY_FILE"),
+    ] = Field(
+        default=None,
+        description=(
+            "The rotator's own credential: an admin's API key for the workspace. No "
+            "default: required unless ROTATOR_API_KEY_FILE or ROTATOR_WORKSPACES_FILE is set."
+        ),
     )
     api_key_file: Annotated[Path | None, NotWith("workspaces_file", _ONE_WORKSPACE)] = Field(
         default=None,
@@ -156,7 +160,7 @@ class Settings(BaseSettings):
 
     # --- which keys, and when ----------------------------------------------------------------
 
-    key_names: SomePatterns = Field(
+    key_names: Annotated[SomePatterns, Shown("required")] = Field(
         default=(),
         description=(
             "Comma-separated glob patterns of the base names of the keys to manage. No default: "
@@ -316,9 +320,13 @@ class Settings(BaseSettings):
             "it; set 127.0.0.1 outside a pod to keep it local."
         ),
     )
-    log_format: Annotated[Literal["json", "console"], Lowered] = Field(
-        default="json",
-        description="json (one object a line) or console. Default json: what log shippers read.",
+    log_format: Annotated[Literal["auto", "json", "console"], Lowered] = Field(
+        default="auto",
+        description=(
+            "json (one object a line), console, or auto: console when standard error is a "
+            "terminal, else json. Default auto: a person at a terminal reads console lines, while "
+            "a pod's logs (never a terminal) stay the JSON log shippers read."
+        ),
     )
     log_level: Annotated[Literal["debug", "info", "warning", "error"], Lowered] = Field(
         default="info",
@@ -384,7 +392,7 @@ class Settings(BaseSettings):
             "and outside one."
         ),
     )
-    lock_dir: Path | None = Field(
+    lock_dir: Annotated[Path | None, Shown("the file sink's folder")] = Field(
         default=None,
         validate_default=True,
         description=(
@@ -393,7 +401,7 @@ class Settings(BaseSettings):
             "the sink is not."
         ),
     )
-    lease_namespace: DnsLabel | None = Field(
+    lease_namespace: Annotated[DnsLabel | None, Shown("the pod's own namespace")] = Field(
         default=None,
         description=(
             "Where the Leases live. Unset by default: the pod's own namespace, which its Role "

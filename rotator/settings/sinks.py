@@ -36,6 +36,7 @@ from rotator.settings._values import (
     PathSegments,
     Required,
     SecureUrl,
+    Shown,
     Slashless,
     WorkloadKind,
     check_dns_subdomain,
@@ -69,7 +70,7 @@ class FileSinkSettings(BaseModel):
     model_config = _MODEL
 
     kind: Literal["file"] = "file"
-    dir: Path = Field(
+    dir: Annotated[Path, Shown("./secrets")] = Field(
         default=Path("./secrets"),
         description=(
             "The folder holding each credential's file and its metadata (with several "
@@ -152,7 +153,7 @@ class KubernetesSinkSettings(BaseModel):
     model_config = _MODEL
 
     kind: Literal["kubernetes"] = "kubernetes"
-    namespace: DnsLabel | None = Field(
+    namespace: Annotated[DnsLabel | None, Shown("the pod's own, else default")] = Field(
         default=None,
         description=(
             "Namespace of the Secrets. Unset by default: the pod's own namespace (else "
@@ -175,7 +176,9 @@ class KubernetesSinkSettings(BaseModel):
             "volume mount shows."
         ),
     )
-    kubeconfig: Path | None = Field(
+    kubeconfig: Annotated[
+        Path | None, Shown("the in-cluster account, else KUBECONFIG or ~/.kube/config")
+    ] = Field(
         default=None,
         description=(
             "A kubeconfig for running outside a cluster. Unset by default: the in-cluster "
@@ -265,7 +268,7 @@ class VaultSinkSettings(BaseModel):
             "cluster, kubernetes needs no long-lived secret."
         ),
     )
-    token: Annotated[SecretStr | None, HeaderSafe] = Field(
+    token: Annotated[SecretStr | None, HeaderSafe, Shown("required with auth token")] = Field(
         default=None,
         validate_default=True,
         description=(
@@ -273,12 +276,12 @@ class VaultSinkSettings(BaseModel):
             "with auth token."
         ),
     )
-    role_id: str | None = Field(
+    role_id: Annotated[str | None, Shown("required with auth approle")] = Field(
         default=None,
         validate_default=True,
         description="The AppRole role id. Required with auth approle.",
     )
-    secret_id: SecretStr | None = Field(
+    secret_id: Annotated[SecretStr | None, Shown("required with auth approle")] = Field(
         default=None,
         validate_default=True,
         description=(
@@ -286,7 +289,7 @@ class VaultSinkSettings(BaseModel):
             "with auth approle."
         ),
     )
-    role: str | None = Field(
+    role: Annotated[str | None, Shown("required with auth kubernetes")] = Field(
         default=None,
         validate_default=True,
         description=(
@@ -294,7 +297,7 @@ class VaultSinkSettings(BaseModel):
             "kubernetes."
         ),
     )
-    auth_mount: Annotated[str, Slashless] = Field(
+    auth_mount: Annotated[str, Slashless, Shown("the auth method's name")] = Field(
         default="",
         validate_default=True,
         description=(

@@ -105,6 +105,25 @@ def test_env_example_loads(tmp_path: Path) -> None:
     assert settings.sink.dir == Path(env["ROTATOR_SINK_FILE_DIR"])
 
 
+def test_env_example_reads_the_same_in_a_shell_as_with_docker_env_file() -> None:
+    """`set -a; . FILE` (what the file's header says) gives exactly what --env-file gives."""
+    import subprocess  # noqa: PLC0415
+
+    shell = subprocess.run(
+        ["bash", "-c", f'set -a; . "{ENV_EXAMPLE}"; set +a; env -0'],
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        check=True,
+    )
+    sourced = dict(
+        item.split("=", 1)
+        for item in shell.stdout.decode().split("\0")
+        if item.startswith("ROTATOR_")
+    )
+    assert shell.stderr == b""  # no line ran a command (an unquoted space would)
+    assert sourced == _env_file(ENV_EXAMPLE)
+
+
 def test_env_example_holds_no_secret() -> None:
     env = _env_file(ENV_EXAMPLE)
     assert "ROTATOR_API_KEY" not in env

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rotator.emulator import Emulator, run
+from rotator.emulator import Emulator, SeedError, run
 from rotator.emulator.__main__ import main
 from tests.emulator.emulator_support import ACME_ID, ADMIN_SECRET, GLOBEX_ID, bearer, seed
 
@@ -245,5 +245,5 @@ def test_main_parses_port_and_seed(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_run_refuses_a_seed_that_is_not_an_object(tmp_path: Path) -> None:
     seed_file = tmp_path / "seed.json"
     seed_file.write_text("[]")
-    with pytest.raises(TypeError, match="JSON object"):
+    with pytest.raises(SeedError, match="a seed is a JSON object, not a list"):
         run(0, seed_file)

@@ -43,7 +43,7 @@ def test_defaults_match_the_contract() -> None:
     assert settings.timezone == "UTC"
     assert settings.http_port == 8080
     assert settings.http_host == "0.0.0.0"
-    assert settings.log_format == "json"
+    assert settings.log_format == "auto"
     assert settings.log_level == "info"
     assert settings.integration_name == "key-rotator"
     assert settings.http_timeout_seconds == 10
@@ -294,7 +294,7 @@ _NAMESPACE = (
             _HOST,
         ),
         ("ROTATOR_HTTP_HOST", "0.0.0.0:8080", _HOST),
-        ("ROTATOR_LOG_FORMAT", "xml", "must be one of json, console"),
+        ("ROTATOR_LOG_FORMAT", "xml", "must be one of auto, json, console"),
         ("ROTATOR_LOG_LEVEL", "trace", "must be one of debug, info, warning, error"),
         ("ROTATOR_HTTP_TIMEOUT_SECONDS", "0", "must be a number > 0 and <= 300"),
         ("ROTATOR_HTTP_MAX_RETRIES", "-1", "must be an integer >= 0 and <= 10"),

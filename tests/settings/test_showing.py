@@ -150,6 +150,24 @@ def test_the_variable_list_is_exactly_what_the_settings_accept() -> None:
     check_no_unknown_variables({f"{name}_FILE": "/x" for name in VARIABLES})
 
 
+def test_the_variable_list_is_what_the_settings_models_say_now() -> None:
+    """rotator/variables.py is generated (scripts/generate_variables.py): never stale."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from rotator.settings._help import help_entries, variables_module  # noqa: PLC0415
+
+    module = Path(__file__).resolve().parents[2] / "rotator" / "variables.py"
+    assert module.read_text() == variables_module(), "run python scripts/generate_variables.py"
+    for name, (default, meaning, kind) in help_entries().items():
+        assert default and meaning, name
+        assert kind == "" or name.startswith("ROTATOR_SINK_" + kind.upper().replace("-", "_"))
+    assert VARIABLES["ROTATOR_GRACE_HOURS"][:1] == ("24",)
+    assert VARIABLES["ROTATOR_SHARD_INDEX"][0] == "JOB_COMPLETION_INDEX, else 0"
+    assert VARIABLES["ROTATOR_SINK_VAULT_ADDR"][0] == "required"
+    assert VARIABLES["ROTATOR_LOCK_DIR"][0] == "the file sink's folder"
+    assert VARIABLES["ROTATOR_SINK"][0] == "file"
+
+
 def test_the_variable_list_imports_nothing() -> None:
     code = (
         "import sys, rotator.variables as v; "
