@@ -185,7 +185,7 @@ SINK_FAULTS: tuple[str, ...] = (
     "read_back",
     "read",
     "write_secret-applied",
-    *(("list_credentials",) if _seam("sink-list-fails") else ()),
+    "list_credentials",
 )
 
 
@@ -268,6 +268,8 @@ class RotatorModel(RuleBasedStateMachine):
     def sink_fault(self, data: Any, operation: str) -> None:
         name = data.draw(st.sampled_from(sorted(self.world.memory_sinks)), label="sink")
         sink = self.world.memory_sinks[name]
+        if operation == "list_credentials" and not _seam("sink-list-fails"):
+            operation = "read"
         if operation == "write_secret-applied":
             sink.fail_next_after_applying["write_secret"] = SinkUnavailableError("injected")
         elif operation in ("read", "read_back", "list_credentials"):
