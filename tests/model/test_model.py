@@ -264,12 +264,15 @@ class RotatorModel(RuleBasedStateMachine):
         self.disturbed = True
 
     @precondition(lambda self: bool(self.world.memory_sinks))
-    @rule(data=st.data(), operation=st.sampled_from(SINK_FAULTS))
+    @rule(
+        data=st.data(),
+        operation=st.sampled_from(SINK_FAULTS).filter(
+            lambda op: op != "list_credentials" or _seam("sink-list-fails")
+        ),
+    )
     def sink_fault(self, data: Any, operation: str) -> None:
         name = data.draw(st.sampled_from(sorted(self.world.memory_sinks)), label="sink")
         sink = self.world.memory_sinks[name]
-        if operation == "list_credentials" and not _seam("sink-list-fails"):
-            operation = "read"
         if operation == "write_secret-applied":
             sink.fail_next_after_applying["write_secret"] = SinkUnavailableError("injected")
         elif operation in ("read", "read_back", "list_credentials"):
@@ -305,8 +308,10 @@ class RotatorModel(RuleBasedStateMachine):
         assert name is not None
         holders = [w for w in world.ws_ids if name in selected_credentials(world, w)]
         ambiguous = len(holders) > 1
-        omit = data.draw(st.booleans(), label="omit --workspace")
-        name_workspace = not (ambiguous and _seam("rotate-ambiguous") and omit)
+        omit = data.draw(
+            st.booleans() if _seam("rotate-ambiguous") else st.just(False), label="omit --workspace"
+        )
+        name_workspace = not (ambiguous and omit)
         argv = ["rotate", name, "--now"] + (["--workspace", ws] if name_workspace else [])
         before = {w: world.targets[w].held(name).secret for w in world.ws_ids}
         keys_before = {w: _key_states(world, w, other_than=name) for w in world.ws_ids}
