@@ -216,7 +216,7 @@ def check_exit_code(world: World, result: PassResult) -> None:
                 if world.credential_of(k) == credential
             ]
             # With no record, the newest key a person made is current (a look-alike is a
-            # person's), else the newest rotator-made one (design.md, Where state lives).
+            # person's), else the newest rotator-made one: the rule for a sink without metadata.
             people = [k for k in live if not world.rotator_made(ws, k)]
             if not (people or live):
                 continue
@@ -248,7 +248,7 @@ def _key_of_secret(world: World, secret: str) -> dict[str, Any]:
 
 
 def _in_grace(world: World, record: dict[str, Any], now: datetime) -> bool:
-    """A due credential whose previous key is still in its grace period waits (design.md)."""
+    """A due credential whose previous key is still in its grace period waits (README)."""
     previous = record.get("previous_key_id")
     until = _parse(record.get("retire_previous_after"))
     if not previous or until is None or until <= now:
