@@ -349,10 +349,8 @@ class World:
             if d.sink == "file":
                 folder = self.root / "secrets" / spec.name
                 if d.folder_spelled_twice and index == 1:
-                    first = self.root / "secrets" / specs[0].name
-                    spelled = first / ".." / specs[0].name
-                    sink_overrides["dir"] = str(spelled)
-                    folder = first
+                    folder = self.root / "secrets" / specs[0].name
+                    sink_overrides["dir"] = str(folder / ".." / specs[0].name)
                 target: Target = FolderTarget(folder, "")
                 if spec.memory:
                     sink = MemorySink()
@@ -533,7 +531,7 @@ class World:
                 return memory[ws.name]
             return original_sink(settings, ws)
 
-        app.build_runner, app.build_sink = build_runner, build_sink  # type: ignore[assignment]
+        app.build_runner, app.build_sink = build_runner, build_sink
         try:
             yield
         finally:

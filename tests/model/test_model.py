@@ -234,6 +234,21 @@ class RotatorModel(RuleBasedStateMachine):
             self.world.revoke(ws, key_id)
 
     @rule(data=st.data())
+    def person_revokes_credential(self, data: Any) -> None:
+        """Every key of one credential revoked by hand: the sink remembers it, nothing lists it."""
+        ws = self._workspace(data)
+        in_use = self.world.emu.key_id_of(self.world.credential(ws))
+        live = [
+            k
+            for k in self.world.keys(ws, include_revoked=False)
+            if k["id"] != in_use and self.world.live(k) and k["name"] != PERSON_KEY
+        ]
+        credential = self._pick(data, sorted({self.world.credential_of(k) for k in live}), "name")
+        for key in live:
+            if self.world.credential_of(key) == credential:
+                self.world.revoke(ws, str(key["id"]))
+
+    @rule(data=st.data())
     def person_deletes_sink_entry(self, data: Any) -> None:
         ws = self._workspace(data)
         target = self.world.targets[ws]
@@ -287,6 +302,13 @@ class RotatorModel(RuleBasedStateMachine):
     def run_once(self) -> None:
         self._pass(self.world.run("run-once"))
 
+    @rule(hours=st.sampled_from((12, 24)))
+    def a_day_then_a_pass(self, hours: float) -> None:
+        """The CronJob's own rhythm: time passes, then ``run-once``."""
+        self.world.emu.advance(timedelta(hours=hours))
+        self.safe()
+        self._pass(self.world.run("run-once"))
+
     @rule(step=st.sampled_from(CHECKPOINTS))
     def pass_killed_at(self, step: str) -> None:
         def checkpoint(reached: str, _credential: str) -> None:
@@ -328,7 +350,7 @@ class RotatorModel(RuleBasedStateMachine):
             fail("I7 exit-2-but-changed", f"{argv} changed keys yet exited 2")
         for w in world.ws_ids:
             if _key_states(world, w, other_than=name) != keys_before[w]:
-                fail("I6 rotate-touched-other", f"{argv} changed keys of another credential in {w}")
+                fail("I3 rotate-touched-other", f"{argv} changed keys of another credential in {w}")
         if result.exit_code == 0 and before[ws] is not None:
             old = world.emu.key_id_of(str(before[ws]))
             found = world.key(str(old))
