@@ -44,9 +44,9 @@ from rotator.sinks.memory import MemorySink
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDER_SINK = ROOT / "config" / "exec-sink" / "folder-sink.py"
-#: A folder-sink that also prints, on standard error, the hash and the key it holds on ``get``
-#: (a chatty program of an ops team: issue 15, item 9).
-CHATTY_SINK = Path(__file__).resolve().parent / "chatty_sink.py"
+#: folder-sink.py as ops teams vary it (``chatty``: prints the key it holds; ``listless``:
+#: cannot list).
+VARIANT_SINK = Path(__file__).resolve().parent / "variant_sink.py"
 #: The base name of the rotator's own key in every workspace (ROTATOR_SELF_KEY_NAME when set).
 OWN = "rotator"
 #: The name of the key a person uses in each workspace (never selected by any pattern).
@@ -97,7 +97,7 @@ class Deployment:
     key_names: tuple[str, ...]
     exclude_key_names: tuple[str, ...]
     sink: str  # "file" or "exec"
-    exec_program: str  # "folder" or "chatty"
+    exec_program: str  # "folder", or a variant of it: "chatty", "listless"
     #: Every workspace's exec program writes into one folder (docs/sinks.md's example as is).
     exec_shared_folder: bool
     budget: int
@@ -414,7 +414,8 @@ class World:
             self.env["ROTATOR_LOCK_DIR"] = str(self.root / "locks")
 
     def _exec_command(self, folder: Path) -> str:
-        program = CHATTY_SINK if self.deployment.exec_program == "chatty" else FOLDER_SINK
+        variant = self.deployment.exec_program
+        program = f"{FOLDER_SINK}" if variant == "folder" else f"{VARIANT_SINK} {variant}"
         # -S: the program needs the standard library alone, and starts twice as fast without
         # site-packages (a pass calls it a dozen times).
         return f"{sys.executable} -S {program} {folder}"

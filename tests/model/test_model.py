@@ -62,7 +62,8 @@ KNOWN_SEAMS: frozenset[str] = frozenset(
         "per-workspace-patterns",  # item 1: a workspace's own key_names/exclude_key_names ignored
         "budget-across-workspaces",  # item 2: the budget goes to whichever workspace answers first
         "own-key-budget",  # item 3: the own key is given the budget last
-        "sink-list-fails",  # item 4: a sink that cannot list hides a missing credential
+        "sink-list-fails",  # item 4: a sink that cannot list hides a missing credential (the
+        # memory sink's list failing, the exec program without list)
         "exec-shared-folder",  # item 5: the exec example program with two workspaces
         "listed-twice",  # item 6: one workspace listed twice
         "folder-spelled-twice",  # item 7: one folder spelled two ways
@@ -151,8 +152,12 @@ def deployments(draw: Any) -> Deployment:
         key_names=draw(st.sampled_from(PATTERN_SETS)),
         exclude_key_names=draw(st.sampled_from(EXCLUDE_SETS)),
         sink=sink,
-        exec_program=(
-            draw(st.sampled_from(("folder", "chatty"))) if _seam("exec-stderr-secret") else "folder"
+        exec_program=draw(
+            st.sampled_from(
+                ("folder", "folder")
+                + (("chatty",) if _seam("exec-stderr-secret") else ())
+                + (("listless",) if _seam("sink-list-fails") else ())
+            )
         ),
         exec_shared_folder=(count == 1 or _seam("exec-shared-folder")) and draw(st.booleans()),
         budget=draw(st.sampled_from((1, 2, 3, 50))) if small_budget_ok else 50,
@@ -256,6 +261,9 @@ class RotatorModel(RuleBasedStateMachine):
         credential = self._pick(data, sorted(c for c in target.credentials() if c != OWN), "entry")
         if credential is not None:
             target.delete(credential)
+            # Its rotator-made keys are "unknown" until the next rotation writes a record, and
+            # orphans only from the pass after that: convergence is due two passes later.
+            self.disturbed = True
             # Ops retired this target by hand: it is no longer one that "was delivered".
             self.ledger.delivered.discard((ws, credential))
             for other, other_target in self.world.targets.items():

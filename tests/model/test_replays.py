@@ -140,6 +140,24 @@ def test_item_4_a_sink_that_cannot_list_does_not_hide_a_missing_credential() -> 
     )
 
 
+@seam("sink-list-fails")
+def test_item_4_an_exec_program_without_list() -> None:
+    """[I7 exit-0-but-expires]: a person revokes every key of app-billing; the exec program
+    cannot list, so the missing credential is never seen, and the pass exits 0."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 5)),),
+        sink="exec",
+        exec_program="listless",
+    )
+    replay(
+        deployment,
+        RUN,
+        ("person_revokes_credential", {"data": Draws("ws-a", 0)}),  # app-billing, the only one
+        RUN,
+    )
+
+
 @seam("exec-shared-folder")
 def test_item_5_the_exec_example_program_with_two_workspaces() -> None:
     """[I2 foreign-key]: both workspaces' app-billing land in one record of the folder program,
