@@ -3,9 +3,10 @@ the invariants of ``tests/model/invariants.py`` are checked after every one.
 
 The deployment (drawn once per example): 1 to 3 workspaces from a ROTATOR_WORKSPACES_FILE, each
 with its own or the global patterns, the own key managed or not, the file sink (some workspaces
-on a MemorySink instead) or the exec sink with the example folder program; a budget,
-concurrency, grace 0 or more, a max age or not, retries or not. The steps: people making keys
-and look-alikes, revoking keys and deleting sink entries; time passing; ``rotator run-once`` and
+on a MemorySink instead) or the exec sink with the example folder program (or a variant of
+it); a budget, concurrency, grace 0 or more, a max age or not, retries or not. The steps: people
+making keys and look-alikes, revoking a key or every key of a credential, deleting sink
+entries; time passing (alone, or a day and then a pass); ``rotator run-once`` and
 ``rotator rotate NAME --now`` through the CLI's entry point; API faults (5xx, 429, dropped and
 applied-then-dropped answers, slow answers) and sink failures queued for the next command; a
 pass killed at a checkpoint (the recovery is the next pass, whichever step it is).
@@ -15,7 +16,9 @@ Profiles: ``rotator-model-ci`` (derandomized, bounded; the default) and ``rotato
 replayed as a plain test in ``test_replays.py``.
 
 ``KNOWN_SEAMS`` keeps out of the generated space the combinations issue 15 lists as broken and
-that are being fixed in main; each entry names its item. Empty it as the fixes land.
+that are being fixed in main; each entry names its item. Empty it as the fixes land: with an
+entry removed, the model generates that combination again (on today's code it finds each within
+a few hundred examples), and its replay in ``test_replays.py`` stops being an expected failure.
 """
 
 from __future__ import annotations
@@ -99,7 +102,13 @@ def _seam(name: str) -> bool:
 def deployments(draw: Any) -> Deployment:
     count = draw(st.integers(1, 3))
     sink = draw(st.sampled_from(("file", "file", "exec")))
+    # The budget first: a small one is where urgency decides, so it should be common.
+    budget = draw(st.sampled_from((1, 2, 3, 50)))
+    if budget < 50 and count > 1 and not _seam("budget-across-workspaces"):
+        budget = 50
     own_choices = ("none", "sink", "elsewhere") if _seam("own-key-elsewhere") else ("none", "sink")
+    if budget < 50 and not _seam("own-key-budget"):
+        own_choices = ("none",)
     specs = []
     for index in range(count):
         own = draw(st.sampled_from(own_choices))
@@ -116,7 +125,9 @@ def deployments(draw: Any) -> Deployment:
                 own_key=own,
                 memory=sink == "file" and own == "none" and draw(st.booleans()),
                 # A rotator whose unmanaged credential expires is locked out by ops' own doing.
-                admin_days_left=draw(st.sampled_from((700, 20, 0.8))) if own != "none" else 700,
+                admin_days_left=(
+                    draw(st.sampled_from((700, 20, 0.8, 0.8))) if own != "none" else 700
+                ),
                 keys=tuple(
                     draw(
                         st.lists(
@@ -144,9 +155,6 @@ def deployments(draw: Any) -> Deployment:
         and _seam("folder-spelled-twice")
         and draw(st.booleans())
     )
-    small_budget_ok = (count == 1 or _seam("budget-across-workspaces")) and (
-        all(s.own_key == "none" for s in specs) or _seam("own-key-budget")
-    )
     return Deployment(
         workspaces=tuple(specs),
         key_names=draw(st.sampled_from(PATTERN_SETS)),
@@ -160,7 +168,7 @@ def deployments(draw: Any) -> Deployment:
             )
         ),
         exec_shared_folder=(count == 1 or _seam("exec-shared-folder")) and draw(st.booleans()),
-        budget=draw(st.sampled_from((1, 2, 3, 50))) if small_budget_ok else 50,
+        budget=budget,
         concurrency=draw(st.sampled_from((1, 2, 4))),
         workspace_concurrency=draw(st.sampled_from((1, 2))),
         grace_hours=draw(st.sampled_from((0, 0, 1, 24))),
