@@ -106,7 +106,9 @@ def deployments(draw: Any) -> Deployment:
     budget = draw(st.sampled_from((1, 2, 3, 50)))
     if budget < 50 and count > 1 and not _seam("budget-across-workspaces"):
         budget = 50
-    own_choices = ("none", "sink", "elsewhere") if _seam("own-key-elsewhere") else ("none", "sink")
+    own_choices: tuple[str, ...] = ("none", "sink")
+    if _seam("own-key-elsewhere"):
+        own_choices += ("elsewhere",)
     if budget < 50 and not _seam("own-key-budget"):
         own_choices = ("none",)
     specs = []
