@@ -58,7 +58,9 @@ def observe(world: World, ledger: Ledger) -> None:
     for ws, target in world.targets.items():
         for credential in target.credentials():
             held = target.held(credential)
-            if held.secret is not None:
+            # A target is a credential the workspace manages, in its sink: what else lies in a
+            # place two workspaces share is the other's.
+            if held.secret is not None and world.deployment.selects(world.spec(ws), credential):
                 ledger.delivered.add((ws, credential))
             if held.record is not None:
                 for name in ("key_id", "previous_key_id", "pending_key_id"):
@@ -81,7 +83,10 @@ def check_safety(world: World, ledger: Ledger, result: PassResult | None = None)
 
 def _check_targets(world: World, ledger: Ledger) -> None:
     for ws, target in world.targets.items():
+        spec = world.spec(ws)
         for credential in sorted(target.credentials() | _delivered_of(ledger, ws)):
+            if not world.deployment.selects(spec, credential):
+                continue  # not this workspace's target (I3 judges keys made for it)
             held = target.held(credential)
             if held.secret is None:
                 if (ws, credential) in ledger.delivered:

@@ -24,6 +24,7 @@ a few hundred examples), and its replay in ``test_replays.py`` stops being an ex
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -157,6 +158,11 @@ def deployments(draw: Any) -> Deployment:
         and _seam("folder-spelled-twice")
         and draw(st.booleans())
     )
+    shared_folder = (count == 1 or _seam("exec-shared-folder")) and draw(st.booleans())
+    if spelled_twice or (shared_folder and sink == "exec"):
+        # One place for several workspaces: only the first may read its credential from it, or
+        # the model itself, not the rotator, would hand one workspace the other's admin key.
+        specs = [specs[0], *(replace(s, own_key="none") for s in specs[1:])]
     return Deployment(
         workspaces=tuple(specs),
         key_names=draw(st.sampled_from(PATTERN_SETS)),
@@ -169,7 +175,7 @@ def deployments(draw: Any) -> Deployment:
                 + (("listless",) if _seam("sink-list-fails") else ())
             )
         ),
-        exec_shared_folder=(count == 1 or _seam("exec-shared-folder")) and draw(st.booleans()),
+        exec_shared_folder=shared_folder,
         budget=budget,
         concurrency=draw(st.sampled_from((1, 2, 4))),
         workspace_concurrency=draw(st.sampled_from((1, 2))),
