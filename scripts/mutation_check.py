@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""A small mutation check: plausible one-line bugs in the engine, the policy, the file sink, the
-client and the logging, each applied alone to a copy of the tree, and the tests that should
-catch it run against it. Prints which were caught and which survived.
+"""A small mutation check: plausible one-line bugs in the engine, the policy, the file and
+Kubernetes sinks, the client and the logging, each applied alone to a copy of the tree, and the
+tests that should catch it run against it. Prints which were caught and which survived.
 
 Not part of the test run (it takes minutes): ``python scripts/mutation_check.py [-k NAME]``.
 Each mutant's replacement must match exactly once, so a refactor that moves the code makes the
@@ -43,6 +43,12 @@ MUTANTS = [
     Mutant("max age ignored", "rotator/policy.py",
            "if policy.max_age_days is not None and age > policy.max_age_days:", "if False:",
            ENGINE),
+    Mutant("validity hard-coded to 730 days", "rotator/policy.py",
+           "return policy.validity_days - days_left(key, now)",
+           "return 730 - days_left(key, now)", ENGINE),
+    Mutant("rotation due at the later of the two dates", "rotator/policy.py",
+           "before = max(before, policy.validity_days - policy.max_age_days)",
+           "before = min(before, policy.validity_days - policy.max_age_days)", ENGINE),
     # -- reconcile
     Mutant("createdBy not required", "rotator/models.py",
            "and self.created_by == user_id\n", "\n", ENGINE),
@@ -88,6 +94,12 @@ MUTANTS = [
     Mutant("own key retired without its source", "rotator/rotation.py",
            "        if self._own_key_source is None:\n            return True",
            "        if True:\n            return True", ENGINE),
+    Mutant("verify checks the workspace but not the user", "rotator/rotation.py",
+           "        if own.user_id is not None and identity.user_id != own.user_id:\n"
+           "            raise _StepFailedError(Step.VERIFY, \"the new key answers for another user\")\n",
+           "", ENGINE),
+    Mutant("secret read-back checks only that something is there", "rotator/rotation.py",
+           "if after.secret_sha256 != digest:", "if after.secret_sha256 is None:", ENGINE),
     # -- runner
     Mutant("breaker at the ratio, not above", "rotator/runner.py",
            "return attempts >= 3 and failures / attempts > max_failure_ratio",
@@ -107,7 +119,14 @@ MUTANTS = [
     Mutant("file sink trusts another credential's record", "rotator/sinks/file.py",
            "if named is not None and named != credential:", "if False:",
            ("tests/sinks/test_file.py", "tests/sinks/test_contract.py")),
+    # -- kubernetes sink
+    Mutant("kubernetes list drops its workspace check", "rotator/sinks/kubernetes.py",
+           "                    and annotations.get(WORKSPACE_ANNOTATION) == self._workspace\n", "",
+           ("tests/sinks/test_kubernetes.py",)),
     # -- client
+    Mutant("loopback by prefix", "rotator/models.py",
+           'if host.lower() == "localhost":', 'if host.lower().startswith("localhost"):',
+           ("tests/test_client.py", "tests/settings/test_environment.py")),
     Mutant("Retry-After not capped", "rotator/client.py",
            "MAX_WAIT_SECONDS: Final = 30.0", "MAX_WAIT_SECONDS: Final = 3000.0",
            ("tests/test_client.py",)),

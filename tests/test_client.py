@@ -46,7 +46,7 @@ from rotator.errors import (
     ApiServerError,
     ApiTransportError,
 )
-from rotator.models import Secret
+from rotator.models import Secret, is_loopback_host
 
 BASE = "https://api.example.test"
 OWN_SECRET = "pm_own_SECRET_value_0123456789abcdef"
@@ -179,6 +179,9 @@ def test_accepts_https_or_loopback_http(url: str) -> None:
         "http://api.projectmanager.com",
         "http://10.0.0.1",
         "http://128.0.0.1",
+        # Names that start like loopback but resolve anywhere: the admin key in plain text.
+        "http://localhost.attacker.example",
+        "http://127.0.0.1.attacker.example",
         "ftp://127.0.0.1",
         "api.projectmanager.com",
         "https://user:pass@api.projectmanager.com",
@@ -188,6 +191,28 @@ def test_accepts_https_or_loopback_http(url: str) -> None:
 def test_refuses_plain_http_off_loopback_and_odd_urls(url: str) -> None:
     with pytest.raises(ValueError, match="URL"):
         ProjectManagerClient(url, Secret(OWN_SECRET))
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("localhost", True),
+        ("LocalHost", True),
+        ("127.0.0.1", True),
+        ("127.255.0.9", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost.attacker.example", False),
+        ("attacker-localhost", False),
+        ("localhost.", False),
+        ("127.0.0.1.nip.io", False),
+        ("128.0.0.1", False),
+        ("::2", False),
+        ("", False),
+    ],
+)
+def test_is_loopback_host_only_for_this_machine(host: str, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
 
 
 @pytest.mark.parametrize("bad", ["", "has space", "line\nbreak", "caf\u00e9"])

@@ -48,7 +48,9 @@ def test_a_kill_during_a_self_rotation_never_locks_the_rotator_out(
         }
     )
     if during == "create":
-        emu.add_fault("POST", "/api/data/api-keys", delay_seconds=3)
+        # Long enough for a loaded machine to see key.evaluated and still kill during the create,
+        # short of the 10 s request deadline.
+        emu.add_fault("POST", "/api/data/api-keys", delay_seconds=7)
         waited_for = "key.evaluated"
     else:
         emu.set_variants(propagation_failures=4)  # verify retries for several seconds
@@ -71,7 +73,8 @@ def test_a_kill_during_a_self_rotation_never_locks_the_rotator_out(
             crashed.wait(timeout=10)
     assert crashed.returncode == -signal.SIGKILL
     emu.set_variants(propagation_failures=0)
-    time.sleep(3.5)  # the key the killed pass made finishes, and ages past the orphan minimum
+    # The key the killed pass made finishes (the delayed create), and ages past the orphan minimum.
+    time.sleep(7.5 if during == "create" else 3.5)
 
     status = run_cli(["status"], env, tmp_path)
     assert status.returncode == 0, status.describe()  # not locked out

@@ -412,6 +412,11 @@ class Emulator:
         """Every secret ever issued, seeded or created (to prove none leaked anywhere)."""
         return self._state.issued_secrets()
 
+    def key_id_of(self, secret: str) -> str | None:
+        """The id of the key ``secret`` belongs to (revoked or expired too), None when never
+        issued: lets a test say which key a sink holds without trusting the sink's metadata."""
+        return self._state.key_id_of(secret)
+
     def now(self) -> datetime:
         return self._state.now()
 

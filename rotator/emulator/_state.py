@@ -424,6 +424,10 @@ class EmulatorState:
         with self._lock:
             return set(self._issued)
 
+    def key_id_of(self, secret: str) -> str | None:
+        with self._lock:
+            return self._key_ids_by_secret.get(secret)
+
     def snapshot(self) -> dict[str, Any]:
         """The whole world as JSON-ready data (the control endpoint's ``/state``); no secrets."""
         with self._lock:

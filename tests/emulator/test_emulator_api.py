@@ -229,6 +229,8 @@ def test_add_key_and_workspace_by_hand() -> None:
         }
     ]
     assert emu.issued_secrets() == {"s3cret"}
+    assert emu.key_id_of("s3cret") == "k1"  # which key a sink holds, without its metadata
+    assert emu.key_id_of("never-issued") is None
     with pytest.raises(ValueError, match="exists already"):
         emu.add_key(workspace_id, "dup", key_id="k1")
     with pytest.raises(ValueError, match="issued already"):

@@ -74,6 +74,16 @@ class _ForeignWorkspaceProvider:
         return dataclasses.replace(identity, workspace_id="another-workspace")
 
 
+class _ForeignUserProvider(_ForeignWorkspaceProvider):
+    """The real client, except that new keys answer ``me`` as another user of this workspace."""
+
+    def me(self, credential: Secret | None = None) -> Identity:
+        identity = self._client.me(credential)
+        if credential is None:
+            return identity
+        return dataclasses.replace(identity, user_id="another-user-of-this-workspace")
+
+
 @pytest.fixture
 def losing_world(world: World) -> World:
     world.sink = _LosingSink()
@@ -98,6 +108,29 @@ def test_invariant_1_read_back_mismatch_keeps_the_old_key(losing_world: World) -
     assert old_id in [k["id"] for k in w.live("app-billing")]
     assert w.works(w.held_secret("app-billing"))
     assert "rotation.revoked" not in [e["event"] for e in w.events()]
+
+
+def test_invariant_1_a_lost_secret_write_is_rolled_back_and_the_record_restored(
+    losing_world: World,
+) -> None:
+    """Mutant: the secret's read-back checks only that *something* is stored, so a write the
+    sink lost (it still holds the old secret) is taken as delivered."""
+    w = losing_world
+    assert isinstance(w.sink, _LosingSink)
+    old_id, old_secret = deliver_due(w)
+    before = w.record("app-billing")
+    w.sink.lose_next_secret_write = True
+    report = w.run()
+    assert report.exit_code == 1
+    created = _events(w, "rotation.created")
+    assert len(created) == 1
+    new_id = created[0]["key_id"]
+    # The new key no sink holds is revoked, not left behind, and the record is what it was:
+    # the old key current, no pending fields.
+    assert [e["key_id"] for e in _events(w, "rotation.rolled_back")] == [new_id]
+    assert [k["id"] for k in w.live("app-billing")] == [old_id]
+    assert w.record("app-billing") == before
+    assert w.held_secret("app-billing") == Secret(old_secret)
 
 
 def test_invariant_2_pass_after_a_read_back_mismatch_keeps_the_held_key(
@@ -128,6 +161,23 @@ def test_invariant_2_key_answering_for_another_workspace_is_never_delivered(worl
     assert [k["id"] for k in world.live("app-billing")] == [old_id]
     failed = _events(world, "rotation.failed")
     assert failed and failed[0]["step"] == "verify"
+    assert "rotation.rolled_back" in [e["event"] for e in world.events()]
+
+
+def test_invariant_2_key_answering_as_another_user_is_never_delivered(world: World) -> None:
+    """Mutant: verify checks the new key's workspace but not its user: a key acting as someone
+    else (another admin's, whose rights and lifetime are theirs) would be handed to a consumer."""
+    old_id, old_secret = deliver_due(world)
+    workspace = Workspace(
+        name="acme", provider=_ForeignUserProvider(world.client()), sink=world.sink
+    )
+    report = world.engine().run_pass([workspace])
+    assert report.exit_code == 1
+    assert world.held_secret("app-billing") == Secret(old_secret)
+    assert [k["id"] for k in world.live("app-billing")] == [old_id]
+    failed = _events(world, "rotation.failed")
+    assert failed and failed[0]["step"] == "verify"
+    assert "another user" in str(failed[0]["error"])
     assert "rotation.rolled_back" in [e["event"] for e in world.events()]
 
 

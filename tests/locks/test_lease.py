@@ -176,8 +176,10 @@ def test_two_passes_racing_for_an_expired_lease_one_wins(
     threads = [threading.Thread(target=take, args=(lock,)) for lock in locks]
     for thread in threads:
         thread.start()
+    # Hold the winner until every thread has answered: released after three of four, the
+    # fourth may (rightly) take the lease the winner just gave back, and the test would flake.
     deadline = time.monotonic() + 10
-    while len(outcomes) < len(locks) - 1 and time.monotonic() < deadline:
+    while len(outcomes) < len(locks) and time.monotonic() < deadline:
         time.sleep(0.02)
     release.set()
     for thread in threads:

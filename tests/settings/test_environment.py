@@ -261,6 +261,11 @@ _NAMESPACE = (
     [
         ("ROTATOR_API_URL", "http://pm.example.com", "must be https unless the host is loopback"),
         ("ROTATOR_API_URL", "http://10.0.0.1", "must be https unless the host is loopback"),
+        (
+            "ROTATOR_API_URL",
+            "http://localhost.attacker.example",
+            "must be https unless the host is loopback",
+        ),
         ("ROTATOR_API_URL", "ftp://pm.example.com", "must be an http(s) URL with a host"),
         ("ROTATOR_API_URL", "https://", "must be an http(s) URL with a host"),
         ("ROTATOR_API_URL", "https://host:99999", "must be an http(s) URL with a host"),

@@ -351,6 +351,25 @@ def test_a_deleted_secret_is_a_conflict_for_a_writer_that_read_it(
     assert cluster.server.get_object("Secret", NAMESPACE, "pm-api-key-billing-sync") is None
 
 
+def test_list_leaves_out_a_secret_whose_annotation_names_another_workspace(
+    open_sink: Callable[..., KubernetesSink], cluster: Cluster
+) -> None:
+    """The label selector is a filter of convenience (a label anyone may set); the annotation
+    the sink wrote is what names a record's workspace, and a foreign record is never listed,
+    so that a credential of another workspace is never taken for a missing one of this."""
+    acme = open_sink(workspace="acme")
+    _deliver(acme, "billing-sync", RECORD, SECRET)
+    assert list(acme.list_credentials()) == ["billing-sync"]
+    cluster.server.modify(
+        "Secret",
+        NAMESPACE,
+        "pm-api-key-billing-sync",
+        lambda s: s["metadata"]["annotations"].update({"key-rotator.io/workspace": "globex"}),
+    )
+    # The label still says acme, so the server returns it; the sink must not take it.
+    assert list(acme.list_credentials()) == []
+
+
 def test_list_credentials_pages_through_many_secrets(
     sink: KubernetesSink, cluster: Cluster
 ) -> None:

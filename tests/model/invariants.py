@@ -1,0 +1,300 @@
+"""The invariants the model checks after every step, judged from the emulator's own key list and
+what each sink target holds (read directly), never from the rotator's report.
+
+Each failure is an AssertionError whose message starts with a tag naming the invariant, e.g.
+``[I1 held-key-revoked]``, so a shrunk example says at once which promise broke:
+
+- I1: no key a sink target holds (its current or in-flight secret) was revoked, nor the key the
+  rotator itself authenticates with;
+- I2: every target that has ever been delivered holds a key the emulator issued for *its*
+  workspace (and, right after a pass that exited 0, one that works past the next pass);
+- I3: no key outside the configured patterns was created or revoked by the rotator;
+- I4: no person-made key (a look-alike included) was revoked unless some record named it as
+  a credential's current or previous key: extras are never revoked;
+- I5: no secret the emulator ever issued is in a log line, standard output or sink metadata;
+- I6: two quiet passes after the last disturbance, the state has converged (no pending
+  delivery, the record names the held key, no orphan older than the minimum age, no previous
+  key past its grace);
+- I7: the exit code tells the truth (0 only when nothing due was left undone and nothing
+  expires before the next pass; 3 only when nothing changed; 2 only for a refused set-up).
+
+The bookkeeping is :class:`Ledger`: which targets were ever delivered, which key ids a record
+ever named, how many quiet passes ran. Nothing else is remembered between steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tests.model.system import NEXT_PASS, ORPHAN_MIN_AGE, PassResult, World
+
+
+@dataclass
+class Ledger:
+    """The model's own memory between steps: small on purpose."""
+
+    #: (workspace, credential) targets that have held a secret (a person's delete forgets one).
+    delivered: set[tuple[str, str]] = field(default_factory=set)
+    #: Key ids some record named as current, previous or pending: keys a retire may revoke.
+    ever_recorded: set[str] = field(default_factory=set)
+    #: Passes since the last fault, crash or sink failure (convergence is due after two).
+    quiet_passes: int = 0
+
+
+def fail(tag: str, detail: str) -> None:
+    raise AssertionError(f"[{tag}] {detail}")
+
+
+def _parse(text: object) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def observe(world: World, ledger: Ledger) -> None:
+    """Note what every target holds now (before judging, so a record seen now counts)."""
+    for ws, target in world.targets.items():
+        for credential in target.credentials():
+            held = target.held(credential)
+            # A target is a credential the workspace manages, in its sink: what else lies in a
+            # place two workspaces share is the other's.
+            if held.secret is not None and world.deployment.selects(world.spec(ws), credential):
+                ledger.delivered.add((ws, credential))
+            if held.record is not None:
+                for name in ("key_id", "previous_key_id", "pending_key_id"):
+                    if held.record.get(name):
+                        ledger.ever_recorded.add(str(held.record[name]))
+
+
+def check_safety(world: World, ledger: Ledger, result: PassResult | None = None) -> None:
+    """I1 to I5, and no crash of the rotator itself, after any step."""
+    observe(world, ledger)
+    _check_targets(world, ledger)
+    _check_selection(world)
+    _check_people(world, ledger)
+    _check_secrets(world, result)
+    if result is not None:
+        for event in result.events():
+            if event.get("event") == "rotator.crashed":
+                fail("crash", f"rotator {' '.join(result.argv)} crashed: {event}")
+
+
+def _check_targets(world: World, ledger: Ledger) -> None:
+    for ws, target in world.targets.items():
+        spec = world.spec(ws)
+        for credential in sorted(target.credentials() | _delivered_of(ledger, ws)):
+            if not world.deployment.selects(spec, credential):
+                continue  # not this workspace's target (I3 judges keys made for it)
+            held = target.held(credential)
+            if held.secret is None:
+                if (ws, credential) in ledger.delivered:
+                    fail("I2 target-emptied", f"{ws}/{credential} held a key and holds none now")
+                continue
+            key_id = world.emu.key_id_of(held.secret)
+            if key_id is None:
+                fail("I2 unknown-secret", f"{ws}/{credential} holds a secret never issued")
+            found = world.key(str(key_id))
+            assert found is not None
+            owner, key = found
+            if world.ws_ids[owner] != world.ws_ids[ws]:
+                fail(
+                    "I2 foreign-key",
+                    f"{ws}/{credential} holds key {key_id} ({key['name']}) of workspace {owner}",
+                )
+            if key["revoked"] and key_id not in world.people_revoked:
+                fail("I1 held-key-revoked", f"{ws}/{credential} holds revoked key {key_id}")
+    for ws in world.ws_ids:
+        key_id = world.emu.key_id_of(world.credential(ws))
+        found = world.key(str(key_id))
+        if found and found[1]["revoked"] and key_id not in world.people_revoked:
+            fail("I1 own-credential-revoked", f"{ws}'s rotator authenticates with revoked {key_id}")
+
+
+def _delivered_of(ledger: Ledger, ws: str) -> set[str]:
+    return {c for w, c in ledger.delivered if w == ws}
+
+
+def _check_selection(world: World) -> None:
+    by_id: dict[str, list[str]] = {}
+    for ws, ws_id in world.ws_ids.items():
+        by_id.setdefault(ws_id, []).append(ws)
+    for names in by_id.values():
+        specs = [world.spec(n) for n in names]
+        for key in world.keys(names[0]):
+            credential = world.credential_of(key)
+            if any(world.deployment.selects(s, credential) for s in specs):
+                continue
+            if key["id"] not in world.model_made:
+                fail("I3 unselected-key-created", f"{names}: {key['name']} ({key['id']})")
+            if key["revoked"] and key["id"] not in world.people_revoked:
+                fail("I3 unselected-key-revoked", f"{names}: {key['name']} ({key['id']})")
+
+
+def _check_people(world: World, ledger: Ledger) -> None:
+    for ws in world.ws_ids:
+        for key in world.keys(ws):
+            if not key["revoked"] or key["id"] in world.people_revoked:
+                continue
+            # A person's key may be current (the newest one, while the sink holds no record: a
+            # first rotation, or a wiped sink; a look-alike too) and then retired; an extra never.
+            if key["id"] in world.model_made and key["id"] not in ledger.ever_recorded:
+                tag = (
+                    "I4 lookalike-revoked" if key["id"] in world.lookalikes else "I4 extra-revoked"
+                )
+                fail(tag, f"{ws}: {key['name']} ({key['id']}) was never current or previous")
+
+
+def _check_secrets(world: World, result: PassResult | None) -> None:
+    issued = world.emu.issued_secrets()
+    texts = [text for target in world.targets.values() for text in target.texts()]
+    for secret in issued:
+        if result is not None and (secret in result.log or secret in result.stdout):
+            line = next((x for x in result.log.splitlines() if secret in x), "stdout")
+            fail("I5 secret-in-log", line.replace(secret, "<SECRET>")[:300])
+        if any(secret in text for text in texts):
+            fail("I5 secret-in-metadata", "a sink's metadata holds a secret")
+
+
+# ------------------------------------------------------------------------------ after a pass
+
+
+def selected_credentials(world: World, ws: str) -> set[str]:
+    """The credentials of ``ws`` that ops asked to manage and that exist (a key, or a record)."""
+    spec = world.spec(ws)
+    names = {world.credential_of(k) for k in world.keys(ws, include_revoked=False)}
+    target = world.targets[ws]
+    names |= {c for c in target.credentials() if target.held(c).record is not None}
+    return {c for c in names if world.deployment.selects(spec, c)}
+
+
+def budget_suffices(world: World) -> bool:
+    """Whether one pass may rotate every managed credential (else some wait, by design)."""
+    total = sum(len(selected_credentials(world, ws)) for ws in world.ws_ids)
+    return world.deployment.budget >= total
+
+
+def check_exit_code(world: World, result: PassResult) -> None:
+    """I7: what the exit code claims, against what the provider and the sinks hold now."""
+    code = result.exit_code
+    if code == 3 and result.changed:
+        fail("I7 exit-3-but-changed", f"{result.argv} changed keys yet exited 3")
+    if code == 2:
+        if result.changed:
+            fail("I7 exit-2-but-changed", f"{result.argv} changed keys yet exited 2")
+        d = world.deployment
+        refused = (
+            d.folder_spelled_twice
+            or d.listed_twice
+            or (d.exec_shared_folder and d.sink == "exec" and len(d.workspaces) > 1)
+        )
+        if not refused and result.argv[0] == "run-once":
+            fail("I7 exit-2-valid-setup", f"run-once refused a valid set-up:\n{result.stdout}")
+    if code != 0 or result.argv[0] != "run-once":
+        return
+    now = world.emu.now()
+    every = budget_suffices(world)
+    for ws in world.ws_ids:
+        target = world.targets[ws]
+        for credential in sorted(selected_credentials(world, ws)):
+            held = target.held(credential)
+            if held.record is not None and held.secret is not None:
+                key = _key_of_secret(world, held.secret)
+                expires: datetime = key["expires"]
+                if key["revoked"] or expires <= now + NEXT_PASS:
+                    fail(
+                        "I7 exit-0-but-expires",
+                        f"{ws}/{credential}: the held key {key['id']} expires {expires} "
+                        f"(now {now}) or is revoked, and the pass exited 0",
+                    )
+                if (
+                    every
+                    and world.deployment.due(expires, now)
+                    and not _in_grace(world, held.record, now)
+                ):
+                    fail("I7 exit-0-but-due", f"{ws}/{credential}: held key {key['id']} is due")
+                continue
+            live = [
+                k
+                for k in world.keys(ws, include_revoked=False)
+                if world.credential_of(k) == credential
+            ]
+            # With no record, the newest key a person made is current (a look-alike is a
+            # person's), else the newest rotator-made one: the rule for a sink without metadata.
+            people = [k for k in live if not world.rotator_made(ws, k)]
+            if not (people or live):
+                continue
+            newest = max(people or live, key=lambda k: k["expires"])
+            if newest["expires"] <= now + NEXT_PASS or (
+                every and world.deployment.due(newest["expires"], now)
+            ):
+                fail(
+                    "I7 exit-0-but-undelivered",
+                    f"{ws}/{credential}: its newest key {newest['id']} ({newest['name']}) expires "
+                    f"{newest['expires']} (now {now}), nothing was delivered, and the pass "
+                    "exited 0",
+                )
+        spec = world.spec(ws)
+        if spec.own_key != "none":
+            key = _key_of_secret(world, world.credential(ws))
+            if world.deployment.due(key["expires"], now) and every:
+                fail(
+                    "I7 exit-0-but-own-key-due",
+                    f"{ws}: the rotator authenticates with {key['id']}, due at {now}, exit 0",
+                )
+
+
+def _key_of_secret(world: World, secret: str) -> dict[str, Any]:
+    key_id = world.emu.key_id_of(secret)
+    found = world.key(str(key_id))
+    assert found is not None, "a secret the emulator never issued"
+    return found[1]
+
+
+def _in_grace(world: World, record: dict[str, Any], now: datetime) -> bool:
+    """A due credential whose previous key is still in its grace period waits (README)."""
+    previous = record.get("previous_key_id")
+    until = _parse(record.get("retire_previous_after"))
+    if not previous or until is None or until <= now:
+        return False
+    found = world.key(str(previous))
+    return found is not None and not found[1]["revoked"]
+
+
+def check_converged(world: World) -> None:
+    """I6, after two quiet passes: one current key per credential, nothing left behind."""
+    now = world.emu.now()
+    every = budget_suffices(world)
+    for ws in world.ws_ids:
+        target = world.targets[ws]
+        for credential in sorted(target.credentials()):
+            held = target.held(credential)
+            record = held.record
+            if record is None or held.secret is None:
+                continue
+            where = f"{ws}/{credential}"
+            if record.get("pending_key_id"):
+                fail("I6 pending-left", f"{where}: pending {record['pending_key_id']} remains")
+            key = _key_of_secret(world, held.secret)
+            if key["id"] != record.get("key_id"):
+                fail("I6 record-disagrees", f"{where}: holds {key['id']}, record names another")
+            if every and not world.live(key):
+                fail("I6 current-dead", f"{where}: holds {key['id']}, which no longer works")
+            until = _parse(record.get("retire_previous_after"))
+            for other in world.keys(ws, include_revoked=False):
+                if world.credential_of(other) != credential or not world.rotator_made(ws, other):
+                    continue
+                if other["id"] == record.get("key_id") or not world.live(other):
+                    continue
+                if other["id"] == record.get("previous_key_id"):
+                    if until is not None and until > now:
+                        continue
+                    fail(
+                        "I6 previous-past-grace",
+                        f"{where}: previous {other['id']} lives past its grace ({until})",
+                    )
+                created = world.created_at(other)
+                if created is not None and now - created < ORPHAN_MIN_AGE:
+                    continue
+                fail("I6 orphan-left", f"{where}: orphan {other['id']} ({other['name']}) lives")

@@ -1,0 +1,231 @@
+"""Failing examples the model found, replayed as plain tests: the same machine, deployment and
+rules as ``test_model.py``, with the draws written out instead of generated.
+
+Each names the invariant that broke and the issue-15 item it is. While an item is in
+``KNOWN_SEAMS`` (kept out of the generated space until main's fix is merged) its replay is an
+expected failure, *strict*: when the fix lands the replay passes, the strict xfail fails the
+run, and the seam must be removed from ``KNOWN_SEAMS``, which makes the replay an ordinary
+regression test and lets the model generate the combination again. Nothing here is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from tests.model.system import Deployment, WorkspaceSpec
+from tests.model.test_model import KNOWN_SEAMS, RotatorModel
+
+
+class Draws:
+    """Stands for Hypothesis' ``data``: hands out the written-down draws in order."""
+
+    def __init__(self, *values: object) -> None:
+        self._values = list(values)
+
+    def draw(self, _strategy: object, label: str | None = None) -> Any:
+        assert self._values, f"no draw written down for {label}"
+        return self._values.pop(0)
+
+
+Step = tuple[str, dict[str, Any]]
+
+
+def replay(deployment: Deployment, *steps: Step) -> None:
+    """Run the model's rules in order, checking its invariants after each, as Hypothesis does."""
+    machine = RotatorModel()
+    try:
+        machine.deploy(deployment)
+        machine.safe()
+        for name, arguments in steps:
+            getattr(machine, name)(**arguments)
+            machine.safe()
+    finally:
+        machine.teardown()
+
+
+def ws(name: str, *keys: tuple[str, float], **overrides: Any) -> WorkspaceSpec:
+    spec = WorkspaceSpec(name, None, None, "none", False, 700, tuple(keys))
+    return replace(spec, **overrides)
+
+
+BASE = Deployment(
+    workspaces=(),
+    key_names=("app-*",),
+    exclude_key_names=(),
+    sink="file",
+    exec_program="folder",
+    exec_shared_folder=False,
+    budget=50,
+    concurrency=1,
+    workspace_concurrency=1,
+    grace_hours=0,
+    max_age_days=None,
+    max_retries=0,
+    listed_twice=False,
+    folder_spelled_twice=False,
+)
+
+
+def seam(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """An expected failure while ``name`` is a known seam (strict: it must fail)."""
+    return pytest.mark.xfail(
+        name in KNOWN_SEAMS,
+        reason=f"issue 15 known seam {name!r} (KNOWN_SEAMS in test_model.py)",
+        raises=AssertionError,
+        strict=True,
+    )
+
+
+RUN: Step = ("run_once", {})
+
+
+def hours(count: float) -> Step:
+    return ("time_passes", {"hours": count})
+
+
+# ------------------------------------------------------------------------ issue 15, item by item
+
+
+@seam("per-workspace-patterns")
+def test_item_1_a_workspaces_own_patterns() -> None:
+    """[I7 exit-0-but-undelivered]: the workspace asks for svc-* only; the pass uses the global
+    app-* (rotating app-crm, which this workspace never selected) and leaves svc-mail, with 12
+    hours left, to expire, exit 0."""
+    spec = ws("ws-a", ("app-crm", 5), ("svc-mail", 0.5), key_names=("svc-*",))
+    replay(replace(BASE, workspaces=(spec,)), RUN)
+
+
+@seam("budget-across-workspaces")
+def test_item_2_the_budget_goes_to_the_most_urgent_across_workspaces() -> None:
+    """[I7 exit-0-but-undelivered]: budget 1; ws-a, opened first, spends it on a key with 20
+    days left; ws-b's key with 12 hours left is not rotated, and the pass exits 0."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 20)), ws("ws-b", ("app-legacy", 0.5))),
+        budget=1,
+    )
+    replay(deployment, RUN)
+
+
+@seam("own-key-budget")
+def test_item_3_the_own_key_competes_for_the_budget_by_its_urgency() -> None:
+    """[I7 exit-0-but-expires]: the own key has 19 hours left, three keys 20 days; budget 3;
+    the own key is not rotated and the pass exits 0."""
+    spec = ws(
+        "ws-a",
+        ("app-billing", 20),
+        ("app-crm", 20),
+        ("app-legacy", 20),
+        own_key="sink",
+        admin_days_left=0.8,
+    )
+    replay(replace(BASE, workspaces=(spec,), budget=3), RUN)
+
+
+@seam("sink-list-fails")
+def test_item_4_a_sink_that_cannot_list_does_not_hide_a_missing_credential() -> None:
+    """[I7 exit-0-but-expires]: the key a memory sink holds is revoked by a person; the next
+    pass cannot list the sink, skips the missing credential and exits 0."""
+    spec = ws("ws-a", ("app-billing", 5), memory=True)
+    replay(
+        replace(BASE, workspaces=(spec,)),
+        RUN,
+        ("person_revokes_key", {"data": Draws("ws-a", 1)}),  # the one rotator-made key
+        ("sink_fault", {"data": Draws("ws-a"), "operation": "list_credentials"}),
+        RUN,
+    )
+
+
+@seam("sink-list-fails")
+def test_item_4_an_exec_program_without_list() -> None:
+    """[I7 exit-0-but-expires]: a person revokes every key of app-billing; the exec program
+    cannot list, so the missing credential is never seen, and the pass exits 0."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 5)),),
+        sink="exec",
+        exec_program="listless",
+    )
+    replay(
+        deployment,
+        RUN,
+        ("person_revokes_credential", {"data": Draws("ws-a", 0)}),  # app-billing, the only one
+        RUN,
+    )
+
+
+@seam("exec-shared-folder")
+def test_item_5_the_exec_example_program_with_two_workspaces() -> None:
+    """[I2 foreign-key]: both workspaces' app-billing land in one record of the folder program,
+    so one workspace's consumer holds the other workspace's key."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 5)), ws("ws-b", ("app-billing", 5))),
+        sink="exec",
+        exec_shared_folder=True,
+    )
+    replay(deployment, RUN)
+
+
+@seam("listed-twice")
+def test_item_6_one_workspace_listed_twice() -> None:
+    """[I7 exit-0-but-expires] (the held key is revoked): each entry takes the key the other
+    delivered for an orphan and revokes it once it is ten minutes old; exit 0."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 5)), ws("ws-b")),
+        listed_twice=True,
+    )
+    replay(deployment, RUN, hours(1), RUN)
+
+
+@seam("folder-spelled-twice")
+def test_item_7_one_folder_spelled_two_ways() -> None:
+    """[I2 foreign-key]: ws-b's folder is ws-a's spelled ``ws-a/../ws-a`` (each with a lock
+    folder of its own): the two overwrite each other's keys, and ws-b's consumer holds ws-a's."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 5)), ws("ws-b", ("app-billing", 5))),
+        folder_spelled_twice=True,
+    )
+    replay(deployment, RUN, hours(1), RUN)
+
+
+@seam("own-key-elsewhere")
+def test_item_8_the_own_key_delivered_where_the_rotator_does_not_read_it() -> None:
+    """[I7 exit-0-but-own-key-due]: the new own key goes to the sink, the rotator keeps using the
+    old one (20 days left) from another file, and the passes exit 0."""
+    spec = ws("ws-a", ("app-billing", 100), own_key="elsewhere", admin_days_left=20)
+    replay(replace(BASE, workspaces=(spec,)), RUN)
+
+
+@seam("exec-stderr-secret")
+def test_item_9_an_exec_program_printing_the_key_it_holds() -> None:
+    """[I5 secret-in-log]: the program's standard error on ``get`` is logged as is."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 5)),),
+        sink="exec",
+        exec_program="chatty",
+    )
+    replay(deployment, RUN, RUN)
+
+
+@seam("rotate-ambiguous")
+def test_item_12_rotate_now_without_workspace_when_several_hold_the_name() -> None:
+    """[I7 rotate-ambiguous]: ``rotate app-billing --now`` without ``--workspace`` rotates it in
+    both workspaces (and revokes both old keys at once) instead of exit 2."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 100)), ws("ws-b", ("app-billing", 100))),
+    )
+    replay(
+        deployment,
+        RUN,
+        # workspace ws-a; the name index 0 (app-billing); --workspace left out
+        ("rotate_now", {"data": Draws("ws-a", 0, True)}),
+    )
