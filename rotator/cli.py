@@ -190,7 +190,8 @@ def _refuse_ambiguous(reader: Any, workspaces: list[Any], wanted: set[str]) -> N
     """Without --workspace, a name managed in several workspaces is refused before anything
     changes: rotating it everywhere would revoke every one of those keys at once."""
     holders: dict[str, list[str]] = {}
-    for row in reader.inventory(workspaces):
+    found = reader.inventory(workspaces)
+    for row in [*found.rows, *found.refused_rows]:
         if (
             row.managed
             and row.credential in wanted

@@ -52,7 +52,7 @@ from rotator.errors import (
 )
 from rotator.locks.base import HeldLock, PassLock
 from rotator.logging import get_logger
-from rotator.models import ApiKey, Identity, Reason, Role, Secret
+from rotator.models import ApiKey, Identity, Reason, Role, Secret, utc
 from rotator.plan import Action, PlanConfig, PlannedAction, allocate, plan_workspace
 from rotator.policy import RotationPolicy, decide, is_managed
 from rotator.reconcile import (
@@ -149,6 +149,9 @@ class ReadOnly(Generic[T]):
     unusable: dict[str, str] = field(default_factory=dict)
     #: Workspaces a pass would refuse (one workspace listed twice), and why.
     refused: dict[str, str] = field(default_factory=dict)
+    #: The rows of the refused workspaces: never shown as theirs, but a name they hold is still
+    #: theirs (``rotate`` without ``--workspace`` must see every workspace that holds it).
+    refused_rows: list[T] = field(default_factory=list)
     #: Workspaces read only in part (the sink could not list what it holds), and why.
     incomplete: dict[str, str] = field(default_factory=dict)
     #: Patterns that select no key, by workspace.
@@ -163,8 +166,12 @@ def survey(
     now: datetime,
     config: ReconcileConfig,
     log: structlog.typing.FilteringBoundLogger,
+    named: Collection[str] = (),
 ) -> Survey:
     """Read the provider and the sink, and reconcile every credential. Changes nothing.
+
+    ``named`` credentials (``rotate NAME --now``) are read from the sink even when no key and
+    no sink list names them: a sink that cannot list must not hide a credential named outright.
 
     Raises ApiError when the workspace cannot be used (its credential refused, the API down),
     WorkspaceConfigError when its credential cannot even be read.
@@ -175,7 +182,7 @@ def survey(
     if ws.expected_workspace_id and identity.workspace_id != ws.expected_workspace_id:
         raise ApiAuthError("the credential answers for another workspace", endpoint="me")
     keys = ws.provider.list_keys()
-    found = survey_keys(ws, keys, identity=identity, now=now, config=config, log=log)
+    found = survey_keys(ws, keys, identity=identity, now=now, config=config, log=log, named=named)
     unmatched = unmatched_patterns(keys, (ws.policy or config.policy).key_names)
     for pattern in unmatched:
         # A typo, or quotes kept by `docker run --env-file`: the pass would manage nothing.
@@ -191,6 +198,7 @@ def survey_keys(  # noqa: PLR0913 - the survey's inputs, each named at every cal
     now: datetime,
     config: ReconcileConfig,
     log: structlog.typing.FilteringBoundLogger,
+    named: Collection[str] = (),
 ) -> Survey:
     policy = _policy_with_self(config, ws)
     for skipped in getattr(keys, "skipped", ()):
@@ -208,7 +216,7 @@ def survey_keys(  # noqa: PLR0913 - the survey's inputs, each named at every cal
         log.error("sink.list_failed", error=str(exc))
         list_error = str(exc)
         remembered = ()
-    credentials = credentials_of(grouped, remembered, policy)
+    credentials = credentials_of(grouped, [*remembered, *named], policy)
     problems = ws.sink.check_names(credentials)
     facts = Facts(
         all_keys={k.id: k for k in keys},
@@ -228,7 +236,10 @@ def survey_keys(  # noqa: PLR0913 - the survey's inputs, each named at every cal
             state: Any = ws.sink.read(credential)
         except SinkError as exc:
             state = exc
-        views[credential] = reconcile(credential, own, state, facts)
+        view = reconcile(credential, own, state, facts)
+        if not own and view.record is None and credential not in remembered:
+            continue  # named outright, but neither listed nor held: nothing of it exists here
+        views[credential] = view
     return Survey(identity, tuple(keys), views, list_error=list_error)
 
 
@@ -445,6 +456,7 @@ class Runner:
         self._checkpoint = checkpoint or (lambda _step, _credential: None)
         self._stop = stop_requested or threading.Event()
         self._log = get_logger()
+        self._pass_started = clock()
 
     @property
     def config(self) -> PassConfig:
@@ -487,7 +499,13 @@ class Runner:
         actions = allocate(
             [a for planned, _ in both.rows for a in planned], self._config.max_rotations_per_pass
         )
-        plan = ReadOnly(actions, both.unusable, both.refused, both.incomplete, both.unmatched)
+        plan = ReadOnly(
+            actions,
+            unusable=both.unusable,
+            refused=both.refused,
+            incomplete=both.incomplete,
+            unmatched=both.unmatched,
+        )
         return plan, [row for _, rows in both.rows for row in rows]
 
     def _read_only(
@@ -510,6 +528,7 @@ class Runner:
                 error = duplicate_error(twice[ws.name], found.identity.workspace_id)
                 self._log.error("workspace.duplicate", workspace=ws.name, error=error)
                 result.refused[ws.name] = error
+                result.refused_rows.extend(rows_of(ws, found))
                 continue
             if found.incomplete is not None:
                 result.incomplete[ws.name] = found.incomplete
@@ -532,6 +551,7 @@ class Runner:
         run_id = uuid.uuid4().hex
         started = time.monotonic()
         report = PassReport(run_id=run_id, started_at=self._clock())
+        self._pass_started = report.started_at
         with structlog.contextvars.bound_contextvars(run_id=run_id):
             self._log.info(
                 "pass.started",
@@ -576,7 +596,7 @@ class Runner:
             run.held = run.stack.enter_context(ws.lock.hold())
             ws.sink.prepare()
         now = self._clock()
-        found = survey(ws, now, self._config.reconcile, log)
+        found = survey(ws, now, self._config.reconcile, log, named=forced or ())
         run.found = found
         run.report.unmatched_patterns = found.unmatched
         if found.incomplete is not None:
@@ -604,6 +624,7 @@ class Runner:
                     days_left=round(view.decision.days_left, 3),
                 )  # fmt: skip
         if forced is not None:
+            # Read because it was named, yet neither listed nor held: not managed here.
             run.report.not_found = sorted(set(forced).difference(found.views))
         actions = plan_of(ws, found, now, self._config, forced)
         rotating = {a.credential for a in actions if a.creates}
@@ -686,28 +707,51 @@ class Runner:
         ]
 
     def _own_key_running_out(self, run: _WorkspaceRun) -> str | None:
-        """Why the pass fails although the own key's rotation went well: the process still
-        runs on its old key (its credential source never got the new one), and that key is
-        within ROTATOR_ROTATE_BEFORE_DAYS of expiry. None while there is time."""
+        """Why the pass fails although each rotation went well: the rotator does not run on the
+        own key its sink holds (its credential source never got it), that key was delivered
+        before this pass (so a mounted Secret had a whole interval to catch up), and the keys
+        it may still run on expire within ROTATOR_ROTATE_BEFORE_DAYS. None while it is fine.
+
+        Checked at the end of every pass, whatever was planned: a switch that never happens
+        must not hide behind a pass with nothing to do for the own credential.
+        """
         found, own = run.found, run.ws.self_key_name
-        view = found.views.get(own) if found is not None and own else None
-        # The key it runs on: the previous one, or, when this pass made the first replacement,
-        # the one that was current when the pass began.
-        running_on = view.previous if view is not None else None
-        running_on = running_on or (view.current if view is not None else None)
-        if running_on is None:
+        if found is None or own is None or run.report.failed:
             return None
+        try:
+            record = run.ws.sink.read(own).record
+        except SinkError:
+            return None  # the credential's own failure says so
+        if record is None or record.secret_sha256 is None or record.delivered_at is None:
+            return None
+        try:
+            held: Secret | None = (run.ws.credential_source or _never_switched)()
+        except RotatorError:
+            held = None
+        if held is not None and held.sha256() == record.secret_sha256:
+            return None  # it runs on the key its sink holds
+        if utc(record.delivered_at) >= utc(self._pass_started):
+            return None  # delivered in this pass: give the source until the next one
+        now = self._clock()
         policy = _policy_with_self(self._config.reconcile, run.ws)
-        left = decide(running_on, self._clock(), policy).days_left
+        # The key it runs on is one of its other live keys; which one, only its secret says.
+        others = [
+            k for k in found.keys if k.base_name == own and k.id != record.key_id
+            and not expired_or_gone(k.id, found.keys, now)
+        ]  # fmt: skip
+        if not others:
+            return None
+        soonest = min(others, key=lambda k: k.expires)
+        left = decide(soonest, now, policy).days_left
         if left >= policy.rotate_before_days:
             return None
         error = (
-            f"the rotator still runs on its old key {running_on.id}, which expires in "
-            f"{left:.1f} days: the new key was delivered where the rotator does not read its "
-            "credential (point its credential file at the delivered one)"
+            f"the rotator does not run on its key {record.key_id} that its sink holds, and its "
+            f"other key {soonest.id} expires in {left:.1f} days: the new key was delivered where "
+            "the rotator does not read its credential (point its credential file at it)"
         )
         run.log.error(
-            "self.waiting", credential=own, key_id=running_on.id, days_left=round(left, 3),
+            "self.waiting", credential=own, key_id=soonest.id, days_left=round(left, 3),
             error=error,
         )  # fmt: skip
         return error
@@ -808,6 +852,13 @@ class Runner:
                         config=self._config.reconcile,
                         log=run.log,
                     )
+            stuck = self._own_key_running_out(run)
+            own = run.ws.self_key_name
+            if stuck is not None and own is not None:
+                earlier = run.report.results.get(own, CredentialResult(own, Outcome.UNCHANGED))
+                run.report.results[own] = replace(
+                    earlier, outcome=Outcome.FAILED, failed_step=Step.RETIRE, error=stuck
+                )
             run.report.inventory = inventory(run.ws, found, self._clock(), self._config.reconcile)
         finally:
             run.stack.close()
@@ -1003,12 +1054,6 @@ class _Scheduler:
         if late is not None and result.outcome is not Outcome.FAILED:
             # Its settling actions ran, but the rotation it needed before the next pass did not.
             result = replace(result, outcome=Outcome.FAILED, failed_step=Step.CREATE, error=late)
-        if result.own_key_waiting and result.outcome is not Outcome.FAILED:
-            stuck = self._runner._own_key_running_out(run)
-            if stuck is not None:
-                result = replace(
-                    result, outcome=Outcome.FAILED, failed_step=Step.RETIRE, error=stuck
-                )
         run.report.results[credential] = result
         # Only an action that is not "blocked" can have changed anything: then the closing
         # list confirms the revokes and the inventory is read again.

@@ -16,6 +16,7 @@ relative to the emulator's clock, and waits are measured against the metadata's 
 from __future__ import annotations
 
 import json
+import os
 import selectors
 import signal
 import subprocess
@@ -84,18 +85,27 @@ def test_grace_spans_separate_processes(acme: Seeded, tmp_path: Path) -> None:
 
 
 def _wait_for_event(process: subprocess.Popen[str], event: str, timeout: float) -> None:
-    """Read the process's JSON log lines until ``event`` appears."""
+    """Read the process's JSON log lines until ``event`` appears.
+
+    Reads the pipe's bytes itself: a text stream's ``readline`` buffers several lines at once,
+    and a selector does not see what sits in that buffer, so the wait would stall with the
+    event already read.
+    """
     assert process.stderr is not None
+    descriptor = process.stderr.fileno()
     deadline = time.monotonic() + timeout
+    pending = b""
     with selectors.DefaultSelector() as selector:
-        selector.register(process.stderr, selectors.EVENT_READ)
+        selector.register(descriptor, selectors.EVENT_READ)
         while time.monotonic() < deadline:
             if not selector.select(max(0.0, deadline - time.monotonic())):
                 break
-            line = process.stderr.readline()
-            if not line:
+            chunk = os.read(descriptor, 65536)
+            if not chunk:
                 break
-            if json.loads(line).get("event") == event:
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            if any(json.loads(line).get("event") == event for line in lines if line.strip()):
                 return
     pytest.fail(f"the rotator never logged {event}")
 

@@ -50,7 +50,7 @@ def test_a_kill_during_a_self_rotation_never_locks_the_rotator_out(
     if during == "create":
         # Long enough for a loaded machine to see key.evaluated and still kill during the create,
         # short of the 10 s request deadline.
-        emu.add_fault("POST", "/api/data/api-keys", delay_seconds=7)
+        emu.add_fault("POST", "/api/data/api-keys", delay_seconds=4)
         waited_for = "key.evaluated"
     else:
         emu.set_variants(propagation_failures=4)  # verify retries for several seconds
@@ -74,7 +74,7 @@ def test_a_kill_during_a_self_rotation_never_locks_the_rotator_out(
     assert crashed.returncode == -signal.SIGKILL
     emu.set_variants(propagation_failures=0)
     # The key the killed pass made finishes (the delayed create), and ages past the orphan minimum.
-    time.sleep(7.5 if during == "create" else 3.5)
+    time.sleep(4.5 if during == "create" else 3.5)
 
     status = run_cli(["status"], env, tmp_path)
     assert status.returncode == 0, status.describe()  # not locked out

@@ -129,6 +129,10 @@ def _lines_holding(lines: Sequence[bytes], secrets: Sequence[bytes]) -> set[int]
     return found
 
 
+#: What a stored secret may carry after the token a program prints of it.
+_STORED_ENDINGS: tuple[bytes, ...] = (b"", b"\n", b"\r\n")
+
+
 class _TokenChecker:
     """Finds tokens whose SHA-256 is known, within one call's budget of hashes."""
 
@@ -138,7 +142,12 @@ class _TokenChecker:
 
     def _matches(self, candidate: bytes) -> bool:
         self._budget -= 1
-        return hashlib.sha256(candidate).hexdigest() in self.known
+        # A stored secret often ends with a newline (a file written with `echo`): its known
+        # hash is then that of the token and the line break the program did not print.
+        return any(
+            hashlib.sha256(candidate + ending).hexdigest() in self.known
+            for ending in _STORED_ENDINGS
+        )
 
     def blank_tokens(self, line: bytes, *, room: int) -> tuple[bytes, bool] | None:
         """``line`` with every known token blanked, as far as ``room`` bytes of it can still be

@@ -99,18 +99,20 @@ def test_a_sink_target_the_rotator_does_not_read_leaves_two_working_keys(
 ) -> None:
     d = Deployment(emu, tmp_path, source=tmp_path / "mounted" / "api-key")
     report = d.run()
-    # The key it runs on is due (within ROTATOR_ROTATE_BEFORE_DAYS) and stays in use: a failure,
-    # never a silent 0, while the old key runs out.
-    assert report.exit_code == 1
-    (result,) = [r for r in report.workspaces[0].results.values() if r.credential == OWN]
-    assert result.error is not None and "still runs on its old key" in result.error
+    # Delivered in this pass: a mounted Secret may still catch up, so this pass is no failure.
+    assert report.exit_code == 0
     assert d.old_id in d.own_keys()  # never revoked: the process still runs on it
     assert len(d.own_keys()) == 2
     assert report.workspaces[0].own_key_waiting
     assert d.status()[d.old_id] == "waiting-for-credential-source"
     assert d.source_works()
     d.emu.advance(timedelta(days=2))  # whatever the grace says
-    assert d.run().exit_code == 1
+    # The key it runs on is due (within ROTATOR_ROTATE_BEFORE_DAYS) and stays in use: a
+    # failure, never a silent 0, while the old key runs out.
+    later = d.run()
+    assert later.exit_code == 1
+    (result,) = [r for r in later.workspaces[0].results.values() if r.credential == OWN]
+    assert result.error is not None and "does not run on its key" in result.error
     assert d.old_id in d.own_keys()
     # Ops fix the mount: the next pass sees the new key in the source and retires the old one.
     d.source.write_text((d.sink_dir / OWN).read_text())

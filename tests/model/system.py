@@ -360,7 +360,8 @@ class World:
                 folder = self.root / "exec" / ("shared" if d.exec_shared_folder else spec.name)
                 if not d.exec_shared_folder:
                     sink_overrides["command"] = self._exec_command(folder)
-                target = FolderTarget(folder, ".secret")
+                # The program keeps each workspace in a subfolder of its folder, named after it.
+                target = FolderTarget(folder / spec.name, ".secret")
             self.targets[spec.name] = target
             if spec.own_key == "sink":
                 assert isinstance(target, FolderTarget)

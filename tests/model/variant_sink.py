@@ -15,6 +15,7 @@ Standard library only (the model runs it with ``-S``).
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -32,7 +33,8 @@ def main(argv: list[str]) -> int:
         return 1
     status: int = program.main(argv)
     if variant == "chatty" and status == 0 and len(argv) == 3 and argv[1] == "get":
-        path = Path(argv[0]) / (program.stem(argv[2]) + program.SECRET_SUFFIX)
+        folder = program.workspace_folder(argv[0], os.environ["ROTATOR_WORKSPACE"])
+        path = Path(folder) / (program.stem(argv[2]) + program.SECRET_SUFFIX)
         if path.exists():
             sys.stderr.write(f"debug: holding {path.read_text()}\n")
     return status
