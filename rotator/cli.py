@@ -204,6 +204,15 @@ def _refuse_ambiguous(reader: Any, workspaces: list[Any], wanted: set[str]) -> N
         for name, where in sorted(holders.items())
         if len(where) > 1
     ]
+    if not problems and found.unusable:
+        # A workspace that could not be read may hold the name too: not knowing is refusing.
+        unread = ", ".join(sorted(found.unusable))
+        problems = [
+            f"{name}: workspace {unread} could not be read, so it is not known whether the name "
+            "is managed in more than one workspace: name one with --workspace; nothing was "
+            "changed"
+            for name in sorted(wanted)
+        ]
     if problems:
         raise ConfigError(problems)
 

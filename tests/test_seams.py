@@ -427,3 +427,15 @@ def test_two_entries_pinned_to_one_workspace_id_are_a_configuration_error(fleet:
         assert result.returncode == 2, result.describe()
         assert "workspaces[1].workspace_id" in result.stderr
     assert fleet.changes() == []
+
+
+def test_rotate_without_workspace_refuses_while_a_workspace_cannot_be_read(fleet: Fleet) -> None:
+    fleet.add("acme", key_names=["billing"])
+    fleet.add("globex", key_names=["billing"])
+    fleet.key("acme", "billing", days_left=300)
+    fleet.key("globex", "billing", days_left=300)
+    Path(fleet.entries[1]["api_key_file"]).write_text("pm-not-a-key-of-anyone")
+    result = fleet.run("rotate", "billing", "--now")
+    assert result.returncode == 2, result.describe()
+    assert "globex could not be read" in result.stderr
+    assert fleet.changes() == []

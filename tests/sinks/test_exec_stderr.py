@@ -246,10 +246,20 @@ def test_output_too_costly_to_check_is_not_logged() -> None:
     assert NOT_CHECKED not in blank_and_cut(output)[0]
 
 
-def test_hashes_are_of_the_exact_bytes() -> None:
+def test_a_secret_stored_with_a_line_ending_is_still_recognised() -> None:
+    # A key file written with `echo` holds the key and a newline: its hash is of both, while a
+    # program prints the key alone.
     key = KEY.reveal()
-    almost = frozenset({hashlib.sha256((key + "\n").encode()).hexdigest()})
-    assert blank_and_cut(f"holding {key}".encode(), known_sha256=almost)[0] == f"holding {key}"
+    for ending in ("\n", "\r\n"):
+        stored = frozenset({hashlib.sha256((key + ending).encode()).hexdigest()})
+        blanked = blank_and_cut(f"holding {key}".encode(), known_sha256=stored)[0]
+        assert blanked == "holding **********"
+
+
+def test_hashes_are_of_the_bytes_or_a_line_ending_more_nothing_else() -> None:
+    key = KEY.reveal()
+    other = frozenset({hashlib.sha256((key + "x").encode()).hexdigest()})
+    assert blank_and_cut(f"holding {key}".encode(), known_sha256=other)[0] == f"holding {key}"
 
 
 # -- real passes --------------------------------------------------------------------------------
