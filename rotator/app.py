@@ -13,8 +13,9 @@ import hashlib
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -91,17 +92,39 @@ def policy_of(settings: Settings, ws: WorkspaceSettings | None = None) -> Rotati
     )
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """What a program embedding the rotator (its own tests, the model of the whole system)
+    supplies instead of the defaults, passed down explicitly from ``cli.main``: the clock, a
+    checkpoint called at each step boundary (to stop a pass exactly where a crash would), and
+    sinks it built itself, by workspace name. A deployment never sets them."""
+
+    clock: Callable[[], datetime] = utc_now
+    checkpoint: Callable[[str, str], None] | None = None
+    sinks: Mapping[str, Sink] = field(default_factory=dict)
+
+
+#: What every command uses unless a caller embedding the rotator says otherwise.
+NO_HOOKS: Final = Hooks()
+
+
 def build_runner(  # noqa: PLR0913 - each a way a command runs a pass, named at the call
     settings: Settings,
     *,
     dry_run: bool | None = None,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Callable[[], datetime] | None = None,
     stop_requested: threading.Event | None = None,
     emergency: bool = False,
     grace_hours: float | None = None,
+    hooks: Hooks = NO_HOOKS,
 ) -> Runner:
     config = pass_config(settings, dry_run=dry_run, emergency=emergency, grace_hours=grace_hours)
-    return Runner(config, clock=clock, stop_requested=stop_requested)
+    return Runner(
+        config,
+        clock=clock or hooks.clock,
+        checkpoint=hooks.checkpoint,
+        stop_requested=stop_requested,
+    )
 
 
 # ------------------------------------------------------------------------- shards
@@ -177,12 +200,14 @@ def open_workspaces(
     *,
     on_response: Callable[[str, str], None] | None = None,
     stop: threading.Event | None = None,
+    sinks: Mapping[str, Sink] | None = None,
 ) -> Iterator[list[Workspace]]:
     """This process's workspaces with their API clients and sinks open; closes them on exit.
 
     Each workspace's own credential is read from its source at every request, so a rotated
     ROTATOR_API_KEY_FILE (or ``api_key_file``) is picked up at once, without a restart. ``stop``
-    ends the client's waits between retries at once (SIGTERM).
+    ends the client's waits between retries at once (SIGTERM). ``sinks`` (``Hooks.sinks``) are
+    used as given for the workspaces they name, instead of building them.
     """
     with ExitStack() as stack:
         workspaces: list[Workspace] = []
@@ -206,7 +231,8 @@ def open_workspaces(
                     stop=stop,
                 )
             )
-            sink = build_sink(settings, ws)
+            given = (sinks or {}).get(ws.name)
+            sink = given if given is not None else build_sink(settings, ws)
             stack.callback(sink.close)
             workspaces.append(
                 Workspace(
@@ -292,7 +318,12 @@ def record_report(metrics: Metrics, report: PassReport, settings: Settings) -> N
 
 
 def run_pass_with_metrics(
-    settings: Settings, runner: Runner, metrics: Metrics, *, stop: threading.Event | None = None
+    settings: Settings,
+    runner: Runner,
+    metrics: Metrics,
+    *,
+    stop: threading.Event | None = None,
+    sinks: Mapping[str, Sink] | None = None,
 ) -> PassReport:
     """One pass with the API requests counted and the outcome recorded in ``metrics``.
 
@@ -303,7 +334,9 @@ def run_pass_with_metrics(
     metrics.start_workspaces(names)
     report_unconfigured(settings)
     try:
-        with open_workspaces(settings, on_response=metrics.observe_api, stop=stop) as workspaces:
+        with open_workspaces(
+            settings, on_response=metrics.observe_api, stop=stop, sinks=sinks
+        ) as workspaces:
             report = runner.run_pass(workspaces)
     except BaseException:
         metrics.record_crashed_pass(names, ended_at=utc_now())

@@ -79,6 +79,13 @@ def _log() -> Any:
 # ------------------------------------------------------------------------ commands
 
 
+def _hooks(args: argparse.Namespace) -> Any:
+    """The ``Hooks`` ``main`` was given (a program embedding the rotator), else none."""
+    from rotator.app import NO_HOOKS  # noqa: PLC0415 - keeps --help fast
+
+    return getattr(args, "hooks", None) or NO_HOOKS
+
+
 def _cmd_run_once(args: argparse.Namespace, environ: dict[str, str]) -> int:
     from rotator.app import (  # noqa: PLC0415
         STOP_SIGNALS,
@@ -100,8 +107,9 @@ def _cmd_run_once(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, on_signal)
-    runner = build_runner(settings, stop_requested=stop)
-    report = run_pass_with_metrics(settings, runner, metrics, stop=stop)
+    hooks = _hooks(args)
+    runner = build_runner(settings, stop_requested=stop, hooks=hooks)
+    report = run_pass_with_metrics(settings, runner, metrics, stop=stop, sinks=hooks.sinks)
     _print_pass(args, environ, report, dry_run=settings.dry_run)
     try:
         push_metrics(settings, metrics)
@@ -151,15 +159,16 @@ def _cmd_rotate(args: argparse.Namespace, environ: dict[str, str]) -> int:
              f"{', '.join(names)})"]
         )  # fmt: skip
     wanted = set(args.name)
-    runner = build_runner(settings, emergency=True, grace_hours=args.grace_hours)
-    with open_workspaces(settings) as workspaces:
+    hooks = _hooks(args)
+    runner = build_runner(settings, emergency=True, grace_hours=args.grace_hours, hooks=hooks)
+    with open_workspaces(settings, sinks=hooks.sinks) as workspaces:
         chosen = [w for w in workspaces if args.workspace in (None, w.name)]
         if args.all:
             # Every credential managed in the chosen workspaces, as status shows them now.
-            rows = build_runner(settings, dry_run=True).inventory(chosen).rows
+            rows = build_runner(settings, dry_run=True, hooks=hooks).inventory(chosen).rows
             wanted = {row.credential for row in rows if row.managed}
         elif args.workspace is None and len(chosen) > 1:
-            _refuse_ambiguous(build_runner(settings, dry_run=True), chosen, wanted)
+            _refuse_ambiguous(build_runner(settings, dry_run=True, hooks=hooks), chosen, wanted)
         report = runner.run_pass(chosen, forced=wanted)
     _print_pass(args, environ, report, dry_run=False)
     usable = [w for w in report.workspaces if w.usable and not w.locked]
@@ -204,9 +213,11 @@ def _refuse_ambiguous(reader: Any, workspaces: list[Any], wanted: set[str]) -> N
         for name, where in sorted(holders.items())
         if len(where) > 1
     ]
-    if not problems and found.unusable:
-        # A workspace that could not be read may hold the name too: not knowing is refusing.
-        unread = ", ".join(sorted(found.unusable))
+    unknown = {**found.unusable, **found.incomplete}
+    if not problems and unknown:
+        # A workspace that could not be read (or whose sink could not list what it holds) may
+        # hold the name too: not knowing is refusing.
+        unread = ", ".join(sorted(unknown))
         problems = [
             f"{name}: workspace {unread} could not be read, so it is not known whether the name "
             "is managed in more than one workspace: name one with --workspace; nothing was "
@@ -247,8 +258,9 @@ def _read(
             [f"--workspace: no workspace {args.workspace!r} is configured (there are: "
              f"{', '.join(names)})"]
         )  # fmt: skip
-    runner = build_runner(settings, dry_run=True)
-    with open_workspaces(settings) as workspaces:
+    hooks = _hooks(args)
+    runner = build_runner(settings, dry_run=True, hooks=hooks)
+    with open_workspaces(settings, sinks=hooks.sinks) as workspaces:
         # Every workspace is read even with --workspace: the budget and the refusal of a
         # workspace listed twice are decided over all of them, as a pass decides them.
         result, extra = collect(runner, workspaces)
@@ -713,10 +725,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = None) -> int:
-    """Entry point of the ``rotator`` console script; returns the exit code."""
+def main(
+    argv: Sequence[str] | None = None,
+    environ: dict[str, str] | None = None,
+    *,
+    hooks: Any = None,
+) -> int:
+    """Entry point of the ``rotator`` console script; returns the exit code.
+
+    ``hooks`` (``rotator.app.Hooks``) is for a program embedding the rotator, such as its own
+    tests: the clock, a step checkpoint, sinks of its own; the console script never sets it.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.hooks = hooks
     env = dict(os.environ if environ is None else environ)
     handler: Handler = args.handler
     try:

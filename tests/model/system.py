@@ -8,11 +8,11 @@ files of the file sink and of the exec sink's folder program, the memory sink's 
 invariants (``tests/model/invariants.py``) judge only what this module reads, never the
 rotator's report.
 
-Two seams are the only departures from a deployment, both through public functions of
-``rotator.app``: ``build_runner`` is given the emulator's clock (the API's clock moves when the
-model lets time pass; the rotator's must move with it) and, for a crash, a checkpoint that
-raises; ``build_sink`` hands a workspace marked ``memory`` the model's own MemorySink, which
-lives across passes as a real backend would (and takes injected sink failures).
+The only departures from a deployment are what ``rotator.cli.main`` takes explicitly for a
+program embedding the rotator (``rotator.app.Hooks``): the emulator's clock (the API's clock
+moves when the model lets time pass; the rotator's must move with it), for a crash a checkpoint
+that raises, and for a workspace marked ``memory`` the model's own MemorySink, which lives
+across passes as a real backend would (and takes injected sink failures).
 
 It knows nothing of how the rotator works inside: no runner, plan or reconcile internals.
 """
@@ -35,11 +35,10 @@ from typing import Any
 
 import yaml
 
-from rotator import app
+from rotator.app import Hooks
 from rotator.cli import main
 from rotator.emulator import Emulator
 from rotator.models import base_name, rotator_created_at
-from rotator.runner import Runner
 from rotator.sinks.memory import MemorySink
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -499,10 +498,11 @@ class World:
             self.emu.add_fault(method, path, times=times, **options)
         self.faults.clear()
         exit_code: int | None = None
-        with self._seams(checkpoint), _kept_signal_handlers():
+        hooks = Hooks(clock=self.emu.now, checkpoint=checkpoint, sinks=dict(self.memory_sinks))
+        with _kept_signal_handlers():
             try:
                 with contextlib.redirect_stderr(log), contextlib.redirect_stdout(out):
-                    exit_code = main(list(argv), dict(self.env))
+                    exit_code = main(list(argv), dict(self.env), hooks=hooks)
             except Crash:
                 exit_code = None
             finally:
@@ -510,34 +510,6 @@ class World:
         requests = self.emu.request_log()[before:]
         changed = any(r["method"] in ("POST", "DELETE") for r in requests)
         return PassResult(tuple(argv), exit_code, log.getvalue(), out.getvalue(), changed)
-
-    @contextlib.contextmanager
-    def _seams(self, checkpoint: Callable[[str, str], None] | None) -> Iterator[None]:
-        original_runner, original_sink = app.build_runner, app.build_sink
-        emu, memory = self.emu, self.memory_sinks
-
-        def build_runner(settings: Any, **options: Any) -> Runner:
-            options["clock"] = emu.now
-            runner = original_runner(settings, **options)
-            if checkpoint is None:
-                return runner
-            return Runner(
-                runner.config,
-                clock=emu.now,
-                checkpoint=checkpoint,
-                stop_requested=options.get("stop_requested"),
-            )
-
-        def build_sink(settings: Any, ws: Any) -> Any:
-            if ws.name in memory:
-                return memory[ws.name]
-            return original_sink(settings, ws)
-
-        app.build_runner, app.build_sink = build_runner, build_sink
-        try:
-            yield
-        finally:
-            app.build_runner, app.build_sink = original_runner, original_sink
 
 
 @contextlib.contextmanager
