@@ -211,6 +211,9 @@ def open_workspaces(
     """
     with ExitStack() as stack:
         workspaces: list[Workspace] = []
+        #: Which entries hold one credential (by its hash): one workspace listed twice, whatever
+        #: the API answers this time (an entry that fails to open must not leave its twin alone).
+        by_credential: dict[str, list[str]] = {}
         for ws in my_workspaces(settings):
             unusable = None
             try:
@@ -220,6 +223,8 @@ def open_workspaces(
                 # alone (named, exit 1); the others are still served.
                 unusable = "; ".join(exc.problems)
                 provider = _unreadable(unusable)
+            else:
+                by_credential.setdefault(provider().sha256(), []).append(ws.name)
             client = stack.enter_context(
                 ProjectManagerClient(
                     settings.api_url,
@@ -247,6 +252,10 @@ def open_workspaces(
                     unusable=unusable,
                 )
             )
+        for names in by_credential.values():
+            for workspace in workspaces:
+                if len(names) > 1 and workspace.name in names:
+                    workspace.duplicate_of = tuple(n for n in names if n != workspace.name)
         yield workspaces
 
 

@@ -213,10 +213,10 @@ def _refuse_ambiguous(reader: Any, workspaces: list[Any], wanted: set[str]) -> N
         for name, where in sorted(holders.items())
         if len(where) > 1
     ]
-    unknown = {**found.unusable, **found.incomplete}
+    unknown = {**found.unusable, **found.incomplete, **found.refused}
     if not problems and unknown:
-        # A workspace that could not be read (or whose sink could not list what it holds) may
-        # hold the name too: not knowing is refusing.
+        # A workspace that could not be read (or whose sink could not list what it holds, or
+        # that is refused as listed twice) may hold the name too: not knowing is refusing.
         unread = ", ".join(sorted(unknown))
         problems = [
             f"{name}: workspace {unread} could not be read, so it is not known whether the name "

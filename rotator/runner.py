@@ -115,6 +115,9 @@ class Workspace:
     #: Why this workspace cannot be used in this pass (its credential file cannot be read), or
     #: None. Such a workspace is named and fails (exit 1); the others go on.
     unusable: str | None = None
+    #: Other entries holding this one's very credential: one workspace listed twice, refused
+    #: in every entry before anything is asked of the API.
+    duplicate_of: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -385,10 +388,14 @@ def duplicates(surveys: Iterable[tuple[str, Survey]]) -> dict[str, list[str]]:
 
 
 def duplicate_error(others: Sequence[str], workspace_id: str | None) -> str:
-    return (
-        f"its credential answers for workspace id {workspace_id}, as that of "
-        f"{', '.join(others)} does: one workspace listed twice; nothing is done in either"
+    """Why an entry is refused as one workspace listed twice (``workspace_id`` None: the
+    entries hold the very same credential)."""
+    same = (
+        f"its credential answers for workspace id {workspace_id}, as that of"
+        if workspace_id is not None
+        else "its credential is the very one of"
     )
+    return f"{same} {', '.join(others)}: one workspace listed twice; nothing is done in either"
 
 
 # --------------------------------------------------------------------------- the pass
@@ -515,6 +522,11 @@ class Runner:
         surveyed: list[tuple[Workspace, Survey]] = []
         for ws in workspaces:
             log = self._log.bind(workspace=ws.name)
+            if ws.duplicate_of:
+                error = duplicate_error(ws.duplicate_of, None)
+                log.error("workspace.duplicate", error=error)
+                result.refused[ws.name] = error
+                continue
             try:
                 found = survey(ws, self._clock(), self._config.reconcile, log)
             except (ApiError, WorkspaceConfigError) as exc:
@@ -590,6 +602,10 @@ class Runner:
     def _open(self, run: _WorkspaceRun, forced: Collection[str] | None) -> list[PlannedAction]:
         """Take the lock, survey and plan: this workspace's actions, before the budget."""
         ws, log = run.ws, run.log
+        if ws.duplicate_of:
+            error = duplicate_error(ws.duplicate_of, None)
+            log.error("workspace.duplicate", error=error)
+            raise WorkspaceConfigError(error)
         if ws.unusable is not None:
             raise WorkspaceConfigError(ws.unusable)
         if ws.lock is not None and not self._config.dry_run:

@@ -439,3 +439,15 @@ def test_rotate_without_workspace_refuses_while_a_workspace_cannot_be_read(fleet
     assert result.returncode == 2, result.describe()
     assert "globex could not be read" in result.stderr
     assert fleet.changes() == []
+
+
+def test_one_credential_in_two_entries_is_refused_even_when_one_is_named(fleet: Fleet) -> None:
+    # A copy-paste: one credential file in two entries. Known from the credential itself, so
+    # naming one entry (or an API failing for the other) never leaves one acting alone.
+    fleet.add("acme", key_names=["billing"])
+    fleet.key("acme", "billing", days_left=300)
+    fleet.entries.append(dict(fleet.entries[0], name="acme-copy"))
+    result = fleet.run("rotate", "billing", "--now", "--workspace", "acme")
+    assert result.returncode == 1, result.describe()
+    assert "acme" in {e["workspace"] for e in _events(result, "workspace.duplicate")}
+    assert fleet.changes() == []
