@@ -676,7 +676,7 @@ class Runner:
             # gone, or its key expires before the next scheduled pass. A failure, never a 0.
             expires_first = action.reason in (Reason.MISSING, Reason.FORCED) or (
                 next_pass is not None
-                and (action.days_left or 0.0) < (next_pass - now) / timedelta(days=1)
+                and (action.days_left or 0.0) <= (next_pass - now) / timedelta(days=1)
             )
             log.log(
                 logging.ERROR if expires_first else logging.WARNING,

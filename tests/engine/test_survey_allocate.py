@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rotator.client import ProjectManagerClient
@@ -134,3 +134,28 @@ def test_after_a_wiped_sink_keys_made_in_one_second_are_told_apart_the_same_way(
                 status = runner.inventory([Workspace("acme", client, MemorySink())])
                 roles = {row.key_id: str(row.role) for row in status}
                 assert roles[later] == "current" and roles[earlier] == "unknown"
+
+
+def test_a_key_left_out_that_expires_at_the_next_pass_itself_fails_the_pass() -> None:
+    with Emulator() as emu:
+        emu.set_now(datetime(2027, 3, 2, 15, 0, tzinfo=UTC))
+        next_pass = datetime(2027, 3, 3, 3, 0, tzinfo=UTC)
+        ws_id, client = _workspace(emu, "Acme")
+        emu.add_key(ws_id, "app-first", expires=emu.now() + timedelta(hours=6))
+        # Expires the very instant the next pass starts: that pass would find it dead.
+        emu.add_key(ws_id, "app-second", expires=next_pass)
+        runner = Runner(
+            PassConfig(
+                reconcile=ReconcileConfig(policy=POLICY),
+                rotation=RotationConfig(grace=timedelta(0), verify_first_wait_seconds=0.0),
+                max_rotations_per_pass=1,
+                next_pass_at=lambda _now: next_pass,
+            ),
+            clock=emu.now,
+            sleep=lambda _s: None,
+        )
+        with client:
+            report = runner.run_pass([Workspace("acme", client, MemorySink())])
+        assert _rotated(emu, ws_id, "app-first")
+        assert not _rotated(emu, ws_id, "app-second")
+        assert report.exit_code == 1
