@@ -203,7 +203,7 @@ def survey_keys(  # noqa: PLR0913 - the survey's inputs, each named at every cal
     log: structlog.typing.FilteringBoundLogger,
     named: Collection[str] = (),
 ) -> Survey:
-    policy = _policy_with_self(config, ws)
+    policy = workspace_policy(config, ws)
     for skipped in getattr(keys, "skipped", ()):
         # Entries of the list the client could not read at all: named, never acted on.
         log.warning("key.skipped", key_id=skipped.id, key_name=skipped.name, reason=skipped.reason)
@@ -255,10 +255,6 @@ def unmatched_patterns(keys: Iterable[ApiKey], patterns: Iterable[str]) -> tuple
 def workspace_policy(config: ReconcileConfig, ws: Workspace) -> RotationPolicy:
     """The policy of a workspace: its own patterns (or the pass's), and its own key is managed
     when named, whatever the globs say."""
-    return _policy_with_self(config, ws)
-
-
-def _policy_with_self(config: ReconcileConfig, ws: Workspace) -> RotationPolicy:
     policy = ws.policy or config.policy
     if ws.self_key_name and not is_managed(ws.self_key_name, policy):
         policy = replace(policy, key_names=(*policy.key_names, ws.self_key_name))
@@ -300,7 +296,7 @@ def inventory(
     ``waiting-for-credential-source``. A credential whose keys are all gone is one row with role
     ``missing``, whatever else (orphans, extras) it still has.
     """
-    policy = _policy_with_self(config, ws)
+    policy = workspace_policy(config, ws)
     dating = replace(config, policy=policy)
     waiting = own_key_waiting(ws, found)
     out: list[KeyStatus] = []
@@ -335,10 +331,11 @@ def inventory(
                 **next_action(view, key, role, now=now, config=dating).fields(),
             )
         )
+    listed = {k.base_name for k in found.keys}
     for credential, view in sorted(found.views.items()):
         if view.record is None or not (view.is_missing or view.blocked) or view.current:
             continue
-        if view.blocked and credential in {k.base_name for k in found.keys}:
+        if view.blocked and credential in listed:
             continue  # its listed keys already show as blocked
         out.append(
             KeyStatus(
@@ -364,7 +361,7 @@ def plan_of(ws: Workspace, found: Survey, now: datetime, config: PassConfig,
             forced: Collection[str] | None = None) -> list[PlannedAction]:  # fmt: skip
     """The actions a pass takes in ``ws`` (its own policy); the self key's rotation, if any,
     last."""
-    plan = PlanConfig(policy=_policy_with_self(config.reconcile, ws), grace=config.rotation.grace)
+    plan = PlanConfig(policy=workspace_policy(config.reconcile, ws), grace=config.rotation.grace)
     actions = plan_workspace(ws.name, found.views.values(), now, plan, forced=forced)
     if ws.self_key_name is None:
         return actions
@@ -749,7 +746,7 @@ class Runner:
         if utc(record.delivered_at) >= utc(self._pass_started):
             return None  # delivered in this pass: give the source until the next one
         now = self._clock()
-        policy = _policy_with_self(self._config.reconcile, run.ws)
+        policy = workspace_policy(self._config.reconcile, run.ws)
         # The key it runs on is one of its other live keys; which one, only its secret says.
         others = [
             k for k in found.keys if k.base_name == own and k.id != record.key_id

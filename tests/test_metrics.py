@@ -356,20 +356,26 @@ def test_a_pass_the_api_refuses_records_a_failure_and_keeps_the_key_series(tmp_p
     assert samples(metrics, "rotator_api_requests_total")[lbl(endpoint="list", status="503")] >= 1
 
 
+def _one_workspace(emu: Emulator, tmp_path: Path) -> tuple[str, Path, Settings]:
+    """One emulated workspace whose credential is read from a file, as a mounted Secret is."""
+    ws = emu.add_workspace("Acme")
+    _id, admin = emu.add_key(ws, "rotator-admin", expires=emu.now() + timedelta(days=700))
+    key_file = tmp_path / "api-key"
+    key_file.write_text(admin)
+    settings = load_settings(
+        {
+            "ROTATOR_API_URL": emu.url,
+            "ROTATOR_API_KEY_FILE": str(key_file),
+            "ROTATOR_KEY_NAMES": "app-*",
+            "ROTATOR_SINK_FILE_DIR": str(tmp_path / "secrets"),
+        }
+    )
+    return ws, key_file, settings
+
+
 def test_a_pass_that_crashed_is_a_failed_pass_in_every_metric(tmp_path: Path) -> None:
     with Emulator() as emu:
-        ws = emu.add_workspace("Acme")
-        _id, admin = emu.add_key(ws, "rotator-admin", expires=emu.now() + timedelta(days=700))
-        key_file = tmp_path / "api-key"
-        key_file.write_text(admin)
-        settings = load_settings(
-            {
-                "ROTATOR_API_URL": emu.url,
-                "ROTATOR_API_KEY_FILE": str(key_file),
-                "ROTATOR_KEY_NAMES": "app-*",
-                "ROTATOR_SINK_FILE_DIR": str(tmp_path / "secrets"),
-            }
-        )
+        ws, _key_file, settings = _one_workspace(emu, tmp_path)
         metrics = Metrics()
         run_pass_with_metrics(settings, build_runner(settings), metrics)
         first = _value(metrics, "rotator_last_pass_timestamp_seconds", workspace="default")
@@ -389,18 +395,7 @@ def test_a_pass_that_crashed_is_a_failed_pass_in_every_metric(tmp_path: Path) ->
 
 def test_a_vanished_credential_file_is_a_failed_pass_not_a_crash(tmp_path: Path) -> None:
     with Emulator() as emu:
-        ws = emu.add_workspace("Acme")
-        _id, admin = emu.add_key(ws, "rotator-admin", expires=emu.now() + timedelta(days=700))
-        key_file = tmp_path / "api-key"
-        key_file.write_text(admin)
-        settings = load_settings(
-            {
-                "ROTATOR_API_URL": emu.url,
-                "ROTATOR_API_KEY_FILE": str(key_file),
-                "ROTATOR_KEY_NAMES": "app-*",
-                "ROTATOR_SINK_FILE_DIR": str(tmp_path / "secrets"),
-            }
-        )
+        _ws, key_file, settings = _one_workspace(emu, tmp_path)
         metrics = Metrics()
         key_file.unlink()  # the mounted Secret is gone (serve keeps running)
         report = run_pass_with_metrics(settings, build_runner(settings), metrics)
