@@ -5,7 +5,9 @@ same list. Per credential, in this order:
 
 1. **blocked**: the metadata cannot be trusted (or read): nothing else is planned for it.
 2. **finish-delivery**: a pending key the sink holds is made current; its grace period starts
-   *now*, so the key it replaced becomes previous, retired after ``now + grace``.
+   *now*, so the key it replaced becomes previous, retired after ``now + grace``. Also
+   (``targets-lagging``) when some targets of a credential delivered to several do not hold
+   its key yet: they are brought up to date first, and the grace period starts again.
    **revoke-orphan** (``pending-not-delivered``): a pending key the sink does not hold was never
    delivered; it is revoked and the pending record cleared.
 3. **retire**: the previous key, once its grace period is over; never while the current key is
@@ -109,7 +111,24 @@ def plan_credential(
         retire_after=record.retire_previous_after if record else None,
         decision=view.decision,
     )
-    if record is not None and record.pending_key_id is not None:
+    settled_by_hash = record is not None and record.pending_key_id is not None
+    if record is not None and view.lagging and (view.pending_delivered or not settled_by_hash):
+        # Some targets do not hold the key yet: copy it to them, then every target's record
+        # names it current and its grace starts now (their consumers only just got it).
+        delivered = view.pending if view.pending_delivered else view.current
+        act_on = record.pending_key_id if view.pending_delivered else record.key_id
+        out.append(
+            PlannedAction(
+                workspace, credential, act_on, Action.FINISH_DELIVERY, "targets-lagging", None
+            )
+        )
+        model = _Model(
+            current=delivered,
+            previous=view.current if view.pending_delivered else view.previous,
+            retire_after=utc(now) + config.grace,
+            decision=decide(delivered, now, config.policy) if delivered else missing(),
+        )
+    elif settled_by_hash and record is not None and record.pending_key_id is not None:
         if view.pending_delivered:
             out.append(
                 PlannedAction(

@@ -91,6 +91,11 @@ class CredentialView:
         return None if self.state is None else self.state.record
 
     @property
+    def lagging(self) -> tuple[str, ...]:
+        """The targets that do not hold what the view shows yet (several targets only)."""
+        return () if self.state is None else self.state.lagging
+
+    @property
     def is_missing(self) -> bool:
         return self.decision is not None and self.decision.reason == "missing"
 
@@ -192,8 +197,12 @@ def reconcile(
     orphans: list[ApiKey] = []
     young: list[ApiKey] = []
     extras: list[ApiKey] = []
+    unknown: list[ApiKey] = []
     for key in keys:
         if key.id in held:
+            continue
+        if key.id in state.held_elsewhere:
+            unknown.append(key)  # a lagging target still names it: its consumers may hold it
             continue
         created = rotator_created_at(key.name)
         if created is None or not key.made_by(me_user_id):
@@ -217,6 +226,7 @@ def reconcile(
         pending_delivered=pending_delivered,
         orphans=tuple(orphans),
         young_orphans=tuple(young),
+        unknown=tuple(unknown),
         extras=tuple(extras),
         decision=decision,
     )

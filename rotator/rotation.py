@@ -30,7 +30,7 @@ when it belongs to this credential. This module knows nothing of settings, pools
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -269,6 +269,7 @@ class CredentialWork:
         self._before_create = before_create
         self._credential = view.credential
         self._log = ctx.log.bind(credential=view.credential)
+        self._sink_kind = ctx.sink.kind_of(view.credential)
         self._tally = _Tally()
         self._state: SinkState | None = view.state
         self._current: ApiKey | None = view.current
@@ -317,12 +318,31 @@ class CredentialWork:
     # ------------------------------------------------------------- settling actions
 
     def _finish_delivery(self) -> None:
-        """The sink holds the pending key: make it current; its grace starts now."""
-        record = self._require_state().record
+        """The sink holds the pending key: make it current; its grace starts now. With targets
+        that lag behind, they get the key first (copied from a target that holds it)."""
+        state = self._require_state()
+        if state.lagging:
+            self._catch_up(state)
+            state = self._require_state()
+        record = state.record
+        now = self._ctx.clock()
+        if record is not None and record.pending_key_id is None and record.key_id is not None:
+            # Every target holds the current key now: its grace starts again from here.
+            finished = replace(
+                record, delivered_at=now, retire_previous_after=now + self._ctx.config.grace
+            )
+            self._write_record(finished, Step.DELIVER)
+            self._log.info(
+                "rotation.delivered", key_id=record.key_id, sink=self._sink_kind,
+                recovered=True, caught_up=list(state.lagging),
+            )  # fmt: skip
+            self._record_step("rotation.delivered", record.key_id, "targets caught up")
+            self._start_rollout(finished)
+            self._ctx.checkpoint("finished-delivery", self._credential)
+            return
         if record is None or record.pending_key_id is None:
             raise _StepFailedError(Step.RECONCILE, "nothing is pending any more")
         pending = self._view.pending
-        now = self._ctx.clock()
         finished = SinkRecord(
             key_id=record.pending_key_id,
             key_name=pending.name if pending else None,
@@ -335,7 +355,7 @@ class CredentialWork:
         self._write_record(finished, Step.RECONCILE)
         self._current = pending
         self._log.info(
-            "rotation.delivered", key_id=record.pending_key_id, sink=self._ctx.sink.kind,
+            "rotation.delivered", key_id=record.pending_key_id, sink=self._sink_kind,
             recovered=True,
         )  # fmt: skip
         self._record_step("rotation.delivered", record.pending_key_id, "finished a delivery")
@@ -415,7 +435,7 @@ class CredentialWork:
         except _StepFailedError:
             machine.enter(State.FAILED)
             raise
-        machine.enter(State.DELIVERED, new.key.id, sink=self._ctx.sink.kind)
+        machine.enter(State.DELIVERED, new.key.id, sink=self._sink_kind)
         self._current = new.key
         self._tally.outcome = Outcome.ROTATED
         rollout_ready = self._start_rollout(delivered)
@@ -516,7 +536,7 @@ class CredentialWork:
             raise _StepFailedError(
                 Step.DELIVER, f"{exc} (the next pass finishes the delivery)"
             ) from exc
-        if readback.record != current or readback.secret_sha256 != digest:
+        if readback.record != current or readback.secret_sha256 != digest or readback.lagging:
             machine.enter(State.UNKNOWN, new.key.id, detail="metadata read-back differs")
             raise _StepFailedError(
                 Step.DELIVER, "read-back: the metadata does not name the new key"
@@ -641,6 +661,17 @@ class CredentialWork:
             raise _StepFailedError(step, str(exc)) from exc
         self._tally.revoked.append(key.id)
 
+    def _catch_up(self, state: SinkState) -> None:
+        """Copy the credential's key to the targets that lag behind, then read them all again."""
+        sink = self._ctx.sink
+        try:
+            sink.catch_up(self._credential, state)
+            self._state = sink.read(self._credential)
+        except SinkError as exc:
+            raise _StepFailedError(Step.DELIVER, f"bringing a target up to date: {exc}") from exc
+        self._log.info("rotation.caught_up", targets=list(state.lagging))
+        self._ctx.checkpoint("caught-up", self._credential)
+
     def _write_record(self, record: SinkRecord, step: Step) -> None:
         state = self._require_state()
         try:
@@ -648,7 +679,7 @@ class CredentialWork:
             self._state = self._ctx.sink.read(self._credential)
         except SinkError as exc:
             raise _StepFailedError(step, str(exc)) from exc
-        if self._state.record != record:
+        if self._state.record != record or self._state.lagging:
             raise _StepFailedError(step, "read-back: the metadata is not what was written")
 
     def _require_state(self) -> SinkState:

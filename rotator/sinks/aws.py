@@ -274,6 +274,20 @@ class AwsSecretsManagerSink(BaseSink):
             digest = self._key_sha256(value, name)
         return SinkState(record=record, secret_sha256=digest, version=_version(current, tags))
 
+    def read_secret(self, credential: str) -> Secret:
+        name = self._checked_name(credential)
+        described = self._describe(name)
+        current = None if described is None else _current_version_id(described)
+        if described is None or current is None:
+            raise SinkError(f"{KIND}: secret {name!r} holds no value")
+        value = self._value_of(described["ARN"], current, name)
+        if self._json_key is not None:
+            field = self._json_object(value, name).get(self._json_key)
+            if not isinstance(field, str):
+                raise SinkError(f"{KIND}: secret {name!r} holds no {self._json_key!r} field")
+            value = field
+        return Secret(value)
+
     def write_record(
         self, credential: str, record: SinkRecord, *, expected_version: str | None
     ) -> str | None:

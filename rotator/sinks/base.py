@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, Protocol, runtime_checkable
 
-from rotator.errors import SinkMetadataError
+from rotator.errors import SinkError, SinkMetadataError
 from rotator.models import Secret, SinkRecord, base_name, utc
 
 
@@ -56,6 +56,13 @@ class SinkState:
     secret_sha256: str | None
     #: Opaque token of what was read, passed back to the next write; None: nothing stored.
     version: str | None
+    #: Targets of a credential delivered to several places that do not hold what this state
+    #: shows (the record and the secret): the next delivery brings them up to date. Empty for
+    #: a credential with one target.
+    lagging: tuple[str, ...] = ()
+    #: Key ids that a lagging target's record still names besides this record's: a consumer
+    #: may hold them, so they are never taken for orphans while a target names them.
+    held_elsewhere: frozenset[str] = frozenset()
 
     @property
     def empty(self) -> bool:
@@ -97,6 +104,10 @@ class Sink(Protocol):
     def describe(self) -> str:
         """Where this sink writes, for logs and ``check-config``; never a secret or token."""
 
+    def kind_of(self, credential: str) -> str:
+        """The kind of the place(s) ``credential`` is delivered to (``rotation.delivered``'s
+        ``sink``): this sink's ``kind``, or its targets' when the credential is routed."""
+
     def check_names(self, credentials: Collection[str]) -> Mapping[str, str]:
         """Problems with storing these credentials together, by credential; no side effects.
 
@@ -133,6 +144,15 @@ class Sink(Protocol):
         restart not finished by the sink's deadline is ``STALLED``. Empty: nothing to restart.
         """
 
+    def read_secret(self, credential: str) -> Secret:
+        """The stored secret itself, to copy it to a lagging target of the same credential;
+        ``SinkError`` when the backend cannot give it back (the exec sink)."""
+
+    def catch_up(self, credential: str, state: SinkState) -> None:
+        """Bring the targets ``state.lagging`` names up to ``state`` (the secret copied from a
+        target that holds it, in two phases, read back); the caller then writes the record to
+        every target. Only a credential with several targets ever lags."""
+
     def prepare(self) -> None:
         """Called once a pass, with the workspace's lock held, before any read or write: tidy
         what a killed pass may have left (the file sink's temporary files)."""
@@ -158,6 +178,10 @@ class BaseSink:
 
     kind: str
 
+    def kind_of(self, credential: str) -> str:
+        """One place for every credential."""
+        return self.kind
+
     def rollout(
         self,
         credential: str,
@@ -166,6 +190,16 @@ class BaseSink:
     ) -> Sequence[WorkloadRollout]:
         """Nothing to restart: consumers read the backend when they need the key."""
         return ()
+
+    def read_secret(self, credential: str) -> Secret:
+        """A backend that cannot give a secret back: a target that lags behind is brought up to
+        date from another target of the credential."""
+        raise SinkError(f"the {self.kind} sink cannot read a stored secret back")
+
+    def catch_up(self, credential: str, state: SinkState) -> None:
+        """One target never lags behind itself."""
+        if state.lagging:
+            raise SinkError(f"the {self.kind} sink has one target; nothing can lag behind")
 
     def prepare(self) -> None:
         """Nothing a killed pass could have left behind."""

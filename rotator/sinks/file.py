@@ -163,6 +163,12 @@ class FileSink(BaseSink):
         record = None if raw_meta is None else _parse_record(raw_meta, meta_path, credential)
         return SinkState(record=record, secret_sha256=digest, version=_version(raw_meta, digest))
 
+    def read_secret(self, credential: str) -> Secret:
+        raw = _read_regular(self._secret_path(credential), _MAX_SECRET_BYTES)
+        if raw is None:
+            raise SinkError(f"{self._secret_path(credential)} holds no secret")
+        return Secret(raw.decode())
+
     def write_record(
         self, credential: str, record: SinkRecord, *, expected_version: str | None
     ) -> str | None:

@@ -227,18 +227,31 @@ class KubernetesSink(BaseSink):
         where = f"Secret {self._namespace}/{name}"
         annotations = _strings(secret.metadata.annotations if secret.metadata else None)
         record = _record_from_annotations(annotations, where, credential)
-        raw = _strings(secret.data).get(self._secret_key)
-        digest = None
-        if raw is not None:
-            try:
-                digest = hashlib.sha256(base64.b64decode(raw, validate=True)).hexdigest()
-            except (binascii.Error, ValueError) as exc:
-                raise SinkError(f"{where}: data[{self._secret_key}] is not base64") from exc
+        value = self._decoded(secret, where)
+        digest = None if value is None else hashlib.sha256(value).hexdigest()
         return SinkState(
             record=record,
             secret_sha256=digest,
             version=secret.metadata.resourceVersion if secret.metadata else None,
         )
+
+    def read_secret(self, credential: str) -> Secret:
+        name = self._checked_name(credential)
+        secret = self._get(credential, name)
+        where = f"Secret {self._namespace}/{name}"
+        value = None if secret is None else self._decoded(secret, where)
+        if value is None:
+            raise SinkError(f"{where} holds no data[{self._secret_key}]")
+        return Secret(value.decode())
+
+    def _decoded(self, secret: Any, where: str) -> bytes | None:
+        raw = _strings(secret.data).get(self._secret_key)
+        if raw is None:
+            return None
+        try:
+            return base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise SinkError(f"{where}: data[{self._secret_key}] is not base64") from exc
 
     def write_record(
         self, credential: str, record: SinkRecord, *, expected_version: str | None

@@ -116,6 +116,13 @@ class MemorySink(BaseSink):
             version=version,
         )
 
+    def read_secret(self, credential: str) -> Secret:
+        with self._operation("read", credential):
+            secret = self._secrets.get(credential)
+        if secret is None:
+            raise SinkError(f"memory sink holds no secret for {credential!r}")
+        return secret
+
     def write_record(
         self, credential: str, record: SinkRecord, *, expected_version: str | None
     ) -> str | None:

@@ -241,16 +241,26 @@ class VaultSink(BaseSink):
         if stored is None:
             return SinkState(record=None, secret_sha256=None, version=None)
         record = _parse_record(stored.custom, self._shown(path), credential, self._workspace)
-        digest = None
-        if stored.live:
-            data = self._get_data(path, stored.current_version)
-            value = None if data is None else data.get(self._field)
-            if value is not None and not isinstance(value, str):
-                raise SinkMetadataError(
-                    f"{self._shown(path, 'data')}: field {self._field!r} is not a string"
-                )
-            digest = None if value is None else hashlib.sha256(value.encode()).hexdigest()
+        value = self._stored_value(path, stored) if stored.live else None
+        digest = None if value is None else hashlib.sha256(value.encode()).hexdigest()
         return SinkState(record=record, secret_sha256=digest, version=stored.token)
+
+    def read_secret(self, credential: str) -> Secret:
+        path = self._path(credential)
+        stored = self._get_metadata(path)
+        value = self._stored_value(path, stored) if stored is not None and stored.live else None
+        if value is None:
+            raise SinkError(f"{self._shown(path, 'data')} holds no secret")
+        return Secret(value)
+
+    def _stored_value(self, path: str, stored: Any) -> str | None:
+        data = self._get_data(path, stored.current_version)
+        value = None if data is None else data.get(self._field)
+        if value is not None and not isinstance(value, str):
+            raise SinkMetadataError(
+                f"{self._shown(path, 'data')}: field {self._field!r} is not a string"
+            )
+        return value
 
     def write_record(
         self, credential: str, record: SinkRecord, *, expected_version: str | None

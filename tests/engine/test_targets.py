@@ -1,0 +1,257 @@
+"""One credential delivered to several targets: roll-forward, never split-brain.
+
+The real engine against the real emulator; the targets are a file sink and in-memory sinks
+(which inject faults). Each test checks the emulator's key list and what every target holds,
+not the pass's report alone: the old key is revoked only once every target holds the new one;
+a new key is revoked only when no target holds it; a pass after a fault or a crash converges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from rotator.emulator import Emulator
+from rotator.errors import SinkUnavailableError
+from rotator.models import Secret, SinkRecord
+from rotator.plan import Action
+from rotator.sinks.base import Sink
+from rotator.sinks.file import FileSink
+from rotator.sinks.memory import MemorySink
+from rotator.sinks.targets import RoutedSink, TargetSet, routed
+from tests.conftest import Crash, World, _world, crash_at
+
+CREDENTIAL = "app-billing"
+
+
+class _DiesAfterWriting(MemorySink):
+    """A target whose process dies right after its secret write landed (a kill between two
+    targets' writes)."""
+
+    armed = False
+
+    def write_secret(
+        self, credential: str, secret: Secret, *, expected_version: str | None
+    ) -> str | None:
+        version = super().write_secret(credential, secret, expected_version=expected_version)
+        if self.armed:
+            self.armed = False
+            raise Crash("between targets")
+        return version
+
+
+@dataclass
+class Targets:
+    world: World
+    file: FileSink
+    memory: _DiesAfterWriting
+    default: MemorySink
+
+    @property
+    def all(self) -> tuple[Sink, ...]:
+        return (self.file, self.memory)
+
+    def hashes(self) -> list[str | None]:
+        return [t.read(CREDENTIAL).secret_sha256 for t in self.all]
+
+    def records(self) -> list[SinkRecord | None]:
+        return [t.read(CREDENTIAL).record for t in self.all]
+
+    def live_ids(self) -> set[str]:
+        return {str(k["id"]) for k in self.world.live(CREDENTIAL)}
+
+    def seed(self, days_left: float = 5) -> tuple[str, str]:
+        """A key both targets hold, as a past rotation left it."""
+        key_id, secret = self.world.add_key(CREDENTIAL, days_left=days_left)
+        self.world.deliver(CREDENTIAL, key_id, secret)
+        return key_id, secret
+
+    def converged(self) -> SinkRecord:
+        """Every target holds the same record and a working secret of a live key."""
+        records = self.records()
+        hashes = self.hashes()
+        assert len(set(hashes)) == 1 and hashes[0] is not None, hashes
+        assert all(r == records[0] for r in records), records
+        record = records[0]
+        assert record is not None and record.key_id in self.live_ids()
+        assert not record.has_pending
+        secret = self.file.read_secret(CREDENTIAL)
+        assert secret.sha256() == record.secret_sha256
+        assert self.world.works(secret)
+        return record
+
+
+@pytest.fixture
+def targets(emulator: Emulator, tmp_path: Path) -> Iterator[Targets]:
+    file = FileSink(tmp_path / "billing")
+    memory = _DiesAfterWriting()
+    default = MemorySink()
+    world = _world(emulator, routed(default, [("app-bill*", [file, memory])]))
+    yield Targets(world, file, memory, default)
+    for client in world.clients:
+        client.close()
+
+
+def test_a_rotation_delivers_to_every_target_and_retires_the_old_key_after(
+    targets: Targets,
+) -> None:
+    old_id, _ = targets.seed()
+    report = targets.world.run()
+    assert report.exit_code == 0
+    record = targets.converged()
+    assert record.key_id != old_id and record.previous_key_id == old_id
+    assert old_id not in targets.live_ids()
+    assert not targets.default.read(CREDENTIAL).record  # routed away from the workspace's sink
+    delivered = [e for e in targets.world.events() if e["event"] == "rotation.delivered"]
+    assert delivered and delivered[0]["sink"] == "file+memory"
+
+
+def test_a_target_that_fails_keeps_the_old_key_and_the_next_pass_brings_it_up(
+    targets: Targets,
+) -> None:
+    old_id, old_secret = targets.seed()
+    targets.memory.fail_next["write_secret"] = SinkUnavailableError("timed out")
+    first = targets.world.run(grace=timedelta(hours=1))
+    assert first.exit_code == 1
+    # The file target holds the new key, the memory target the old: both keys stay live.
+    file_hash, memory_hash = targets.hashes()
+    assert memory_hash == Secret(old_secret).sha256() != file_hash
+    new_id = targets.file.read(CREDENTIAL).record.pending_key_id  # type: ignore[union-attr]
+    assert new_id is not None and {old_id, new_id} <= targets.live_ids()
+    state = targets.world.sink.read(CREDENTIAL)
+    assert state.lagging == (targets.memory.describe(),)
+
+    plan = targets.world.engine(grace=timedelta(hours=1)).plan([targets.world.workspace()])
+    assert [(a.action, a.reason) for a in plan] == [(Action.FINISH_DELIVERY, "targets-lagging")]
+
+    second = targets.world.run(grace=timedelta(hours=1))
+    assert second.exit_code == 0
+    record = targets.converged()
+    assert record.key_id == new_id and record.previous_key_id == old_id
+    assert old_id in targets.live_ids()  # its grace starts when the last target got the key
+    targets.world.emu.advance(timedelta(hours=2))
+    assert targets.world.run(grace=timedelta(hours=1)).exit_code == 0
+    assert old_id not in targets.live_ids()
+    assert new_id in targets.live_ids()
+
+
+def test_a_first_target_that_fails_rolls_the_new_key_back(targets: Targets) -> None:
+    old_id, old_secret = targets.seed()
+    # The file target refuses the secret: nothing was written anywhere, the key is revoked.
+    first = MemorySink()
+    seeded = targets.memory.read(CREDENTIAL).record
+    assert seeded is not None
+    version = first.write_secret(CREDENTIAL, Secret(old_secret), expected_version=None)
+    first.write_record(CREDENTIAL, seeded, expected_version=version)
+    first.fail_next["write_secret"] = SinkUnavailableError("down")
+    targets.world.sink = routed(targets.default, [("app-bill*", [first, targets.memory])])
+    report = targets.world.run()
+    assert report.exit_code == 1
+    assert targets.live_ids() == {old_id}
+    for target in (first, targets.memory):
+        state = target.read(CREDENTIAL)
+        assert state.secret_sha256 == Secret(old_secret).sha256()
+        assert state.record is not None and state.record.key_id == old_id
+        assert not state.record.has_pending
+
+
+@pytest.mark.parametrize(
+    "step", ["created", "verified", "pending-recorded", "between targets", "secret-written",
+             "delivered", "caught-up"],
+)  # fmt: skip
+def test_a_kill_at_each_step_of_a_delivery_to_two_targets_converges(
+    targets: Targets, step: str
+) -> None:
+    targets.seed()
+    if step == "caught-up":
+        # A target lags behind (its write failed), and the pass bringing it up dies after.
+        targets.memory.fail_next["write_secret"] = SinkUnavailableError("timed out")
+        assert targets.world.run(grace=timedelta(hours=1)).exit_code == 1
+    if step == "between targets":
+        targets.memory.armed = True  # dies once the second target's secret landed
+    with pytest.raises(Crash):
+        targets.world.run(
+            checkpoint=None if step == "between targets" else crash_at(step),
+            grace=timedelta(hours=1),
+        )
+    # From here on, every target holds a working key after every pass, and the passes converge.
+    for _ in range(3):
+        targets.world.emu.advance(timedelta(minutes=11))
+        report = targets.world.run(grace=timedelta(hours=1))
+        for target in targets.all:
+            assert targets.world.works(target.read_secret(CREDENTIAL)), target.describe()
+    assert report.exit_code == 0
+    targets.converged()
+    assert len(targets.live_ids()) <= 2  # the current key, and the previous in its grace
+
+
+def test_a_target_wiped_by_a_person_is_brought_back(targets: Targets) -> None:
+    key_id, secret = targets.seed(days_left=300)
+    wiped = targets.memory
+    wiped._records.clear()  # a person deleting the target's entry
+    wiped._secrets.clear()
+    report = targets.world.run()
+    assert report.exit_code == 0
+    record = targets.converged()
+    assert record.key_id == key_id
+    assert targets.memory.read_secret(CREDENTIAL).reveal() == secret
+
+
+def test_targets_whose_records_do_not_say_which_key_is_newest_block_the_credential(
+    targets: Targets,
+) -> None:
+    first_id, _ = targets.seed(days_left=5)
+    other_id, other_secret = targets.world.add_key(CREDENTIAL, days_left=6)
+    # A person pointed one target at another key, with no link between the two records.
+    version = targets.memory.write_secret(
+        CREDENTIAL, Secret(other_secret), expected_version=targets.memory.read(CREDENTIAL).version
+    )
+    targets.memory.write_record(
+        CREDENTIAL,
+        SinkRecord(key_id=other_id, secret_sha256=Secret(other_secret).sha256()),
+        expected_version=version,
+    )
+    report = targets.world.run()
+    assert report.exit_code == 1
+    assert targets.live_ids() == {first_id, other_id}  # nothing revoked, nothing created
+    plan = list(targets.world.engine().plan([targets.world.workspace()]))
+    assert [a.action for a in plan] == [Action.BLOCKED]
+    assert "newest" in plan[0].reason
+
+
+def test_routes_first_match_wins_and_each_place_lists_only_its_own() -> None:
+    default, a, b, c = MemorySink(), MemorySink(), MemorySink(), MemorySink()
+    sink = routed(default, [("app-b*", [a]), ("app-*", [b, c])])
+    assert isinstance(sink, RoutedSink)
+    assert sink.sink_of("app-billing") is a
+    routed_set = sink.sink_of("app-crm")
+    assert isinstance(routed_set, TargetSet) and routed_set.targets == (b, c)
+    assert sink.sink_of("other") is default
+    b.write_record("app-billing", SinkRecord(key_id="1"), expected_version=None)  # stale
+    a.write_record("app-billing", SinkRecord(key_id="2"), expected_version=None)
+    default.write_record("other", SinkRecord(key_id="3"), expected_version=None)
+    assert sink.list_credentials() == ["app-billing", "other"]
+    assert routed(default, []) is default
+
+
+def test_a_record_names_the_newest_key_pending_when_no_target_holds_it() -> None:
+    a, b = MemorySink(), MemorySink()
+    old = Secret("old-secret")
+    for target in (a, b):
+        v = target.write_secret(CREDENTIAL, old, expected_version=None)
+        target.write_record(
+            CREDENTIAL, SinkRecord(key_id="old", secret_sha256=old.sha256()), expected_version=v
+        )
+    pending = replace(
+        SinkRecord(key_id="old", secret_sha256=old.sha256()),
+        pending_key_id="new",
+        pending_secret_sha256=Secret("new-secret").sha256(),
+    )
+    a.write_record(CREDENTIAL, pending, expected_version=a.read(CREDENTIAL).version)
+    state = TargetSet([a, b]).read(CREDENTIAL)
+    assert state.record == pending and state.secret_sha256 == old.sha256()
+    assert state.lagging == ("memory",)
