@@ -159,6 +159,8 @@ class _Refused(Exception):  # noqa: N818 - not an error: an answer the caller ex
 class AwsSecretsManagerSink(BaseSink):
     """A :class:`~rotator.sinks.base.Sink` writing one AWS Secrets Manager secret per credential."""
 
+    can_read_secret = True
+
     kind = KIND
 
     def __init__(

@@ -100,6 +100,9 @@ class Sink(Protocol):
 
     #: The ROTATOR_SINK value of this backend (``file``, ``kubernetes``, ...), for logs.
     kind: str
+    #: Whether :meth:`read_secret` can give a stored secret back (a lagging target of the same
+    #: credential is brought up to date from a target that can).
+    can_read_secret: bool
 
     def describe(self) -> str:
         """Where this sink writes, for logs and ``check-config``; never a secret or token."""
@@ -177,6 +180,7 @@ class BaseSink:
     subclasses it and implements the rest of :class:`Sink`."""
 
     kind: str
+    can_read_secret: bool = False
 
     def kind_of(self, credential: str) -> str:
         """One place for every credential."""

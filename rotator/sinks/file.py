@@ -108,6 +108,8 @@ class FileSink(BaseSink):
     before the rename and on the folder after it; a test passes its own to observe that order.
     """
 
+    can_read_secret = True
+
     kind = "file"
 
     def __init__(self, directory: Path, *, fsync: Callable[[int], None] = os.fsync) -> None:

@@ -131,6 +131,8 @@ _RECORD_ANNOTATIONS: Final = {**_STRING_FIELDS, **_HASH_FIELDS, **_TIME_FIELDS}
 class KubernetesSink(BaseSink):
     """A :class:`~rotator.sinks.base.Sink` writing one Secret per credential in one namespace."""
 
+    can_read_secret = True
+
     kind = "kubernetes"
 
     def __init__(

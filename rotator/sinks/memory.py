@@ -50,6 +50,8 @@ _BY_CREDENTIAL: Final = _WRITES | {"read"}
 class MemorySink(BaseSink):
     """A :class:`~rotator.sinks.base.Sink` that keeps secrets and records in dicts."""
 
+    can_read_secret = True
+
     kind = "memory"
 
     def __init__(

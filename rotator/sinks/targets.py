@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
 
-from rotator.errors import SinkError, SinkMetadataError, SinkUnavailableError
+from rotator.errors import ConfigError, SinkError, SinkMetadataError, SinkUnavailableError
 from rotator.models import Secret, SinkRecord
 from rotator.sinks.base import BaseSink, Sink, SinkState, WorkloadRollout
 
@@ -75,10 +75,23 @@ def _token(versions: Sequence[str | None]) -> str | None:
 class TargetSet(BaseSink):
     """One credential's several targets, as one sink (see the module's docstring)."""
 
+    can_read_secret = True
+
     def __init__(self, targets: Sequence[Sink]) -> None:
         if len(targets) < 2:
             raise ValueError("a target set has at least two targets")
-        self._targets = tuple(targets)
+        unreadable = [t.describe() for t in targets if not t.can_read_secret]
+        if len(unreadable) > 1:
+            # Were the one written first to fail, nothing could bring the other up to date.
+            raise ConfigError(
+                [
+                    "a credential may have at most one target that cannot give its secret "
+                    f"back (the exec sink); these are several: {', '.join(unreadable)}"
+                ]
+            )
+        # Targets that can give the secret back are written first: a target that fails after
+        # them is brought up to date from one of them.
+        self._targets = tuple(sorted(targets, key=lambda t: not t.can_read_secret))
         self.kind = "+".join(dict.fromkeys(t.kind for t in targets))
 
     @property

@@ -134,6 +134,8 @@ def path_segment(value: str) -> str:
 class VaultSink(BaseSink):
     """A :class:`~rotator.sinks.base.Sink` writing to a KV version 2 engine over its HTTP API."""
 
+    can_read_secret = True
+
     kind = "vault"
 
     def __init__(

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rotator.emulator import Emulator
-from rotator.errors import SinkUnavailableError
+from rotator.errors import ConfigError, SinkUnavailableError
 from rotator.models import Secret, SinkRecord
 from rotator.plan import Action
 from rotator.sinks.base import Sink
@@ -255,3 +255,16 @@ def test_a_record_names_the_newest_key_pending_when_no_target_holds_it() -> None
     state = TargetSet([a, b]).read(CREDENTIAL)
     assert state.record == pending and state.secret_sha256 == old.sha256()
     assert state.lagging == ("memory",)
+
+
+class _Unreadable(MemorySink):
+    """A target that cannot give its secret back, as the exec sink cannot."""
+
+    can_read_secret = False
+
+
+def test_targets_that_can_give_the_secret_back_are_written_first() -> None:
+    unreadable, readable = _Unreadable(), MemorySink()
+    assert TargetSet([unreadable, readable]).targets == (readable, unreadable)
+    with pytest.raises(ConfigError, match="at most one target"):
+        TargetSet([_Unreadable(), _Unreadable(), readable])
