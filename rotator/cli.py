@@ -346,22 +346,8 @@ def _target(sink: Any, row: Mapping[str, Any]) -> str | None:
     """Where the sink keeps a managed credential (``status -o wide``), or None."""
     if sink is None or not row["managed"]:
         return None
-    credential = str(row["credential"])
-    if sink.kind == "file":
-        from rotator.sinks.file import file_name  # noqa: PLC0415
-
-        return f"file:{sink.directory / file_name(credential)}"
-    if sink.kind == "exec":
-        return f"{sink.describe()} {credential}"
-    name_of = getattr(sink, "secret_name", None)
-    if callable(name_of) and sink.kind == "kubernetes":
-        return f"kubernetes:{sink.namespace}/{name_of(credential)}"
-    if callable(name_of):
-        return f"{sink.kind}:{name_of(credential)}"
-    described: str = sink.describe()
-    return described.replace("{workspace}", str(row["workspace"])).replace(
-        "{credential}", credential
-    )
+    place: str = sink.place_of(str(row["credential"]))
+    return place
 
 
 def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:

@@ -62,6 +62,8 @@ class PlannedAction:
     days_left: float | None
     #: Why a planned rotation waits for a later pass (``budget``), or None: it runs now.
     deferred: str | None = None
+    #: The targets a ``targets-lagging`` finish-delivery brings up to date.
+    targets: tuple[str, ...] = ()
 
     @property
     def creates(self) -> bool:
@@ -119,7 +121,13 @@ def plan_credential(
         act_on = record.pending_key_id if view.pending_delivered else record.key_id
         out.append(
             PlannedAction(
-                workspace, credential, act_on, Action.FINISH_DELIVERY, "targets-lagging", None
+                workspace,
+                credential,
+                act_on,
+                Action.FINISH_DELIVERY,
+                "targets-lagging",
+                None,
+                targets=view.lagging,
             )
         )
         model = _Model(

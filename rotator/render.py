@@ -260,6 +260,7 @@ def status_table(rows: Sequence[Row], screen: Screen) -> str:
             Column("AT", lambda r: _time(r["next_action_at"]), colour=due),
             Column("IN SINK", _in_sink, colour=_not_held),
             Column("TARGET", lambda r: str(r.get("target") or "-")),
+            Column("LAGGING", lambda r: ", ".join(r.get("lagging") or ()) or "-"),
         ]
     else:
         columns += [

@@ -41,6 +41,9 @@ class KeyStatus:
     #: the past when it is due now; None for ``none``).
     next_action: str = "none"
     next_action_at: datetime | None = None
+    #: The targets of a credential delivered to several places that do not hold its key yet
+    #: (the next pass brings them up to date); empty when every target holds it.
+    lagging: tuple[str, ...] = ()
 
 
 @dataclass

@@ -328,6 +328,7 @@ def inventory(
                 reason=reason,
                 role=role,
                 in_sink=in_sink(view, key.id) if view is not None else False,
+                lagging=view.lagging if view is not None and role is Role.CURRENT else (),
                 **next_action(view, key, role, now=now, config=dating).fields(),
             )
         )

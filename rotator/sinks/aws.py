@@ -235,6 +235,9 @@ class AwsSecretsManagerSink(BaseSink):
         field = f" field {self._json_key!r}" if self._json_key else ""
         return f"{KIND}:{self._region}:{self._template}{field}{where}"
 
+    def place_of(self, credential: str) -> str:
+        return f"{KIND}:{self.secret_name(credential)}"
+
     def check_names(self, credentials: Collection[str]) -> Mapping[str, str]:
         return name_problems(
             credentials, stored_name=self.secret_name, problem=self._name_problem,

@@ -107,6 +107,10 @@ class Sink(Protocol):
     def describe(self) -> str:
         """Where this sink writes, for logs and ``check-config``; never a secret or token."""
 
+    def place_of(self, credential: str) -> str:
+        """Where ``credential`` is stored, for people (``status -o wide``, a lagging target):
+        a file's path, a namespace and Secret name, a Vault path, ...; never a secret."""
+
     def kind_of(self, credential: str) -> str:
         """The kind of the place(s) ``credential`` is delivered to (``rotation.delivered``'s
         ``sink``): this sink's ``kind``, or its targets' when the credential is routed."""
@@ -185,6 +189,14 @@ class BaseSink:
     def kind_of(self, credential: str) -> str:
         """One place for every credential."""
         return self.kind
+
+    def describe(self) -> str:
+        """Where this sink writes; each backend says it in its own words."""
+        return self.kind
+
+    def place_of(self, credential: str) -> str:
+        """Where the sink writes, when it has no finer name for one credential's place."""
+        return self.describe()
 
     def rollout(
         self,

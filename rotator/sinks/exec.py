@@ -232,6 +232,9 @@ class ExecSink(BaseSink):
         suffix = f" (+{extra} argument{'s' if extra != 1 else ''})" if extra else ""
         return f"exec:{self._command[0]}{suffix}"
 
+    def place_of(self, credential: str) -> str:
+        return f"{self.describe()} {credential}"
+
     def check_names(self, credentials: Collection[str]) -> Mapping[str, str]:
         # The program receives each name exactly as it is: no two names can collide.
         return {

@@ -128,6 +128,9 @@ class FileSink(BaseSink):
     def describe(self) -> str:
         return f"file:{self._directory}"
 
+    def place_of(self, credential: str) -> str:
+        return f"file:{self._directory / file_name(credential)}"
+
     def check_names(self, credentials: Collection[str]) -> Mapping[str, str]:
         return name_problems(
             credentials, stored_name=file_name, problem=_reserved_name_problem, what="file name"

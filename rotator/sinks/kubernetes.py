@@ -191,6 +191,9 @@ class KubernetesSink(BaseSink):
             f"{self._template}, key {self._secret_key}"
         )
 
+    def place_of(self, credential: str) -> str:
+        return f"kubernetes:{self.namespace}/{self.secret_name(credential)}"
+
     def check_names(self, credentials: Collection[str]) -> Mapping[str, str]:
         return name_problems(
             credentials, stored_name=self.secret_name, problem=self._name_problem,

@@ -83,6 +83,9 @@ class MemorySink(BaseSink):
     def describe(self) -> str:
         return "memory"
 
+    def place_of(self, credential: str) -> str:
+        return f"memory:{credential}"
+
     def check_names(self, credentials: Collection[str]) -> Mapping[str, str]:
         return {
             credential: problem

@@ -101,6 +101,9 @@ class TargetSet(BaseSink):
     def describe(self) -> str:
         return " and ".join(t.describe() for t in self._targets)
 
+    def place_of(self, credential: str) -> str:
+        return ", ".join(t.place_of(credential) for t in self._targets)
+
     def check_names(self, credentials: Collection[str]) -> Mapping[str, str]:
         problems: dict[str, str] = {}
         for target in self._targets:
@@ -124,7 +127,7 @@ class TargetSet(BaseSink):
             return SinkState(first.record, first.secret_sha256, version)
         leader = self._leader(reads)
         lagging = tuple(
-            self._targets[r.index].describe() for r in reads if not _same(r.state, leader)
+            self._targets[r.index].place_of(credential) for r in reads if not _same(r.state, leader)
         )
         named = {
             key_id
@@ -341,6 +344,9 @@ class RoutedSink(BaseSink):
 
     def kind_of(self, credential: str) -> str:
         return self.sink_of(credential).kind
+
+    def place_of(self, credential: str) -> str:
+        return self.sink_of(credential).place_of(credential)
 
     def describe(self) -> str:
         routes = "; ".join(f"{pattern} -> {sink.describe()}" for pattern, sink in self._routes)

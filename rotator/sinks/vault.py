@@ -213,6 +213,11 @@ class VaultSink(BaseSink):
         where = f"vault:{self._addr}/v1/{self._mount}/data/{self._template.shown}"
         return where + (f" (namespace {self._namespace})" if self._namespace else "")
 
+    def place_of(self, credential: str) -> str:
+        if self._template.problem(credential) is not None:
+            return self.describe()
+        return f"vault:{self._mount}/{self._template.path(credential)}"
+
     def check_names(self, credentials: Collection[str]) -> Mapping[str, str]:
         return name_problems(
             credentials, stored_name=self._template.path, problem=self._template.problem,

@@ -123,10 +123,17 @@ def test_a_target_that_fails_keeps_the_old_key_and_the_next_pass_brings_it_up(
     new_id = targets.file.read(CREDENTIAL).record.pending_key_id  # type: ignore[union-attr]
     assert new_id is not None and {old_id, new_id} <= targets.live_ids()
     state = targets.world.sink.read(CREDENTIAL)
-    assert state.lagging == (targets.memory.describe(),)
+    assert state.lagging == ("memory:app-billing",)
 
-    plan = targets.world.engine(grace=timedelta(hours=1)).plan([targets.world.workspace()])
+    engine = targets.world.engine(grace=timedelta(hours=1))
+    plan = list(engine.plan([targets.world.workspace()]))
     assert [(a.action, a.reason) for a in plan] == [(Action.FINISH_DELIVERY, "targets-lagging")]
+    assert plan[0].targets == ("memory:app-billing",)
+    rows = [r for r in engine.inventory([targets.world.workspace()]) if r.role == "current"]
+    assert [r.lagging for r in rows] == [("memory:app-billing",)]
+    assert targets.world.sink.place_of(CREDENTIAL) == (
+        f"file:{targets.file.directory / CREDENTIAL}, memory:app-billing"
+    )
 
     second = targets.world.run(grace=timedelta(hours=1))
     assert second.exit_code == 0
@@ -254,7 +261,7 @@ def test_a_record_names_the_newest_key_pending_when_no_target_holds_it() -> None
     a.write_record(CREDENTIAL, pending, expected_version=a.read(CREDENTIAL).version)
     state = TargetSet([a, b]).read(CREDENTIAL)
     assert state.record == pending and state.secret_sha256 == old.sha256()
-    assert state.lagging == ("memory",)
+    assert state.lagging == ("memory:app-billing",)
 
 
 class _Unreadable(MemorySink):
