@@ -176,10 +176,7 @@ class KubernetesSink(BaseSink):
 
     def secret_name(self, credential: str) -> str:
         """The name of ``credential``'s Secret (it may be invalid: see :meth:`check_names`)."""
-        rendered = self._template.format(
-            workspace=dns_safe(self._workspace), credential=dns_safe(credential)
-        )
-        return fit_name(rendered)
+        return secret_name_for(self._template, self._workspace, credential)
 
     # -- the Sink protocol -------------------------------------------------------------------
 
@@ -266,12 +263,8 @@ class KubernetesSink(BaseSink):
         self, credential: str, delivered_at: datetime, now: datetime
     ) -> Sequence[WorkloadRollout]:
         delivered_at, now = utc(delivered_at), utc(now)
-        workloads: dict[tuple[str, str], None] = {}
-        for glob, named in self._restart:
-            if fnmatchcase(credential, glob):
-                workloads.update(dict.fromkeys(named))
         results: list[WorkloadRollout] = []
-        for kind, name in workloads:
+        for kind, name in restarted_workloads(self._restart, credential):
             workload = self._read_workload(kind, name)
             started = False
             restarted_at = _restarted_at(workload)
@@ -502,6 +495,26 @@ class KubernetesSink(BaseSink):
             problems.append("ROTATOR_SINK_KUBERNETES_ROLLOUT_TIMEOUT_MINUTES: must be positive")
         if problems:
             raise ConfigError(problems)
+
+
+def secret_name_for(template: str, workspace: str, credential: str) -> str:
+    """The name of the Secret of ``credential`` in ``workspace`` by the name ``template``:
+    ``{workspace}`` and ``{credential}`` made DNS-1123 safe, the whole trimmed to fit (it may
+    still be invalid: see :meth:`KubernetesSink.check_names`)."""
+    rendered = template.format(workspace=dns_safe(workspace), credential=dns_safe(credential))
+    return fit_name(rendered)
+
+
+def restarted_workloads(
+    restart: Sequence[tuple[str, Sequence[tuple[str, str]]]], credential: str
+) -> list[tuple[str, str]]:
+    """The workloads (kind, name) ``restart`` names for ``credential``: those of every pattern
+    it matches, each once, in the order they are named."""
+    workloads: dict[tuple[str, str], None] = {}
+    for glob, named in restart:
+        if fnmatchcase(credential, glob):
+            workloads.update(dict.fromkeys(named))
+    return list(workloads)
 
 
 # -- records as annotations ----------------------------------------------------------------------
