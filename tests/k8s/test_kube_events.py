@@ -183,6 +183,16 @@ def test_a_long_detail_is_cut_to_the_servers_limit(cluster: Cluster) -> None:
     assert event["note"].endswith("...")
 
 
+def test_a_note_is_blanked_of_anything_that_looks_like_a_secret(cluster: Cluster) -> None:
+    # An event never carries one; a detail quoting a request is blanked as a log line would be.
+    detail = "deliver: Authorization: Bearer eyJhbGciOi.payload token=pm_live_0123456789"
+    _channel(cluster.kubeconfig).send([_event("rotation.failed", detail=detail)])
+    (event,) = _events(cluster)
+    assert "eyJhbGciOi" not in event["note"]
+    assert "pm_live_0123456789" not in event["note"]
+    assert event["note"].startswith("A rotation failed")
+
+
 def test_a_denied_create_is_logged_not_raised(cluster: Cluster) -> None:
     kubeconfig = cluster.identity(SERVICE_ACCOUNT, [Rule.of(["*"], ["secrets"], [""])])
     channel = _channel(kubeconfig)
@@ -291,6 +301,7 @@ def test_the_channel_places_each_credential_as_the_sink_does(cluster: Cluster) -
     channel = kubernetes_events_channel(settings)
     assert channel is not None
     assert channel.name == CHANNEL
+    assert repr(channel).startswith("KubernetesEventsChannel(instance=")
     channel.send(
         [
             _event("rotation.delivered", credential="Billing_Sync"),
@@ -304,3 +315,35 @@ def test_the_channel_places_each_credential_as_the_sink_does(cluster: Cluster) -
         ("Rotated", "Secret", "pm-acme-billing-sync"),
     ]
     assert events[0]["related"]["name"] == "pm-acme-billing-sync"
+
+
+def test_each_workspace_records_in_its_own_namespace(cluster: Cluster, tmp_path: Path) -> None:
+    key = tmp_path / "key"
+    key.write_text("pm_local_admin_key_0123456789")
+    workspaces = tmp_path / "workspaces.yaml"
+    workspaces.write_text(
+        "workspaces:\n"
+        f"  - {{name: eu, api_key_file: {key}, sink: {{namespace: acme-eu}}}}\n"
+        f"  - {{name: us, api_key_file: {key}}}\n"
+    )
+    settings = parse_settings(
+        {
+            "ROTATOR_WORKSPACES_FILE": str(workspaces),
+            "ROTATOR_KEY_NAMES": "*",
+            "ROTATOR_SINK": "kubernetes",
+            "ROTATOR_SINK_KUBERNETES_KUBECONFIG": str(cluster.kubeconfig),
+        }
+    )
+    channel = kubernetes_events_channel(settings)
+    assert channel is not None
+    channel.send([_event("rotation.delivered", workspace=w) for w in ("eu", "us", "acme")])
+    placed = {
+        namespace: [e["regarding"]["name"] for e in cluster.server.objects("Event", namespace)]
+        for namespace in ("acme-eu", "default")
+    }
+    # Unset, the namespace is the pod's own: outside a pod, "default".
+    assert placed == {
+        "acme-eu": ["pm-api-key-billing-sync"],
+        "default": ["pm-api-key-billing-sync"],
+    }
+    assert len(cluster.server.requests_for("create", "events")) == 2
