@@ -128,6 +128,17 @@ def label_value(value: str) -> str:
     return f"{readable}-{digest}" if readable else digest
 
 
+#: The workloads the rotator restarts (and records rollout Events on).
+WORKLOAD_KINDS: Final = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+def workload_resource(kind: str) -> Any:
+    """lightkube's resource class of a workload kind (one of WORKLOAD_KINDS)."""
+    from lightkube.resources.apps_v1 import DaemonSet, Deployment, StatefulSet  # noqa: PLC0415
+
+    return {"Deployment": Deployment, "StatefulSet": StatefulSet, "DaemonSet": DaemonSet}[kind]
+
+
 def micro_time(value: datetime) -> datetime:
     """``value`` as this client must send a MicroTime (a Lease's times, an Event's time).
 

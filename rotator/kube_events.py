@@ -2,16 +2,16 @@
 
 Responsible for: a :class:`~rotator.events.Channel` turning each
 :class:`~rotator.events.Event` about a credential delivered to a Kubernetes Secret into
-``events.k8s.io/v1`` Events in that Secret's namespace, so that
-``kubectl describe secret`` (and ``kubectl events``) show what the rotator did to it:
-``regarding`` the Secret, or for a rollout event each workload restarted for the credential
-(``related`` then names the Secret); ``reportingController`` ``key-rotator.io/rotator``;
-``reportingInstance`` the pod's name (its host name); ``action``, ``reason``, ``type`` (Normal
-or Warning) from :data:`KINDS`; a short ``note`` made of the event's names, key ids, reason and
-detail (never a secret: an Event carries none, and the note is scrubbed as log lines are);
-``eventTime`` with microseconds. An Event's name is derived from the event's id and the object,
-so the same event sent twice is one Event (the second create is 409 AlreadyExists, taken as
-recorded): a retry never doubles it.
+``events.k8s.io/v1`` Events in that Secret's namespace, so that ``kubectl events --for
+secret/NAME`` shows what the rotator did to it: ``regarding`` the Secret, or for a rollout event
+each workload restarted for the credential, with its uid when it can be read (``kubectl
+describe`` matches a workload's Events by uid; ``related`` then names the Secret);
+``reportingController`` ``key-rotator.io/rotator``; ``reportingInstance`` the pod's name (its
+host name); ``action``, ``reason``, ``type`` (Normal or Warning) from :data:`KINDS`; a short
+``note`` made of the event's names, key ids, reason and detail (never a secret: an Event carries
+none, and the note is scrubbed as log lines are); ``eventTime`` with microseconds. An Event's
+name is derived from the event's id and the object, so the same event sent twice is one Event
+(the second create is 409 AlreadyExists, taken as recorded): a retry never doubles it.
 
 Where a credential's Secret is (its namespace and name, the workloads restarted after its
 delivery, the kubeconfig of its cluster) is asked of a :data:`Resolver` given to the
@@ -40,12 +40,14 @@ from typing import TYPE_CHECKING, Any, Final
 from rotator.errors import ConfigError
 from rotator.events import Event
 from rotator.kube import (
+    WORKLOAD_KINDS,
     Connection,
     Failure,
     FailureKind,
     fit_name,
     load_configuration,
     micro_time,
+    workload_resource,
 )
 from rotator.logging import get_logger, scrub_text
 
@@ -249,7 +251,7 @@ class KubernetesEventsChannel:
                 elif deadline - time.monotonic() < self._request_timeout:
                     error = f"not sent: the channel's {self._timeout:g} s were spent"
                 else:
-                    failure = self._create(connection, item)
+                    failure = self._create(connection, item, deadline)
                     if failure is None:
                         recorded += 1
                         continue
@@ -284,9 +286,27 @@ class KubernetesEventsChannel:
         except ConfigError as exc:
             return "; ".join(exc.problems)
 
-    @staticmethod
-    def _create(connection: Connection, item: PlannedEvent) -> Failure | None:
+    def _create(
+        self, connection: Connection, item: PlannedEvent, deadline: float
+    ) -> Failure | None:
         """Create one Event: None when it is recorded (now, or by an earlier send)."""
+        regarding = item.body.regarding
+        if (
+            regarding.kind in WORKLOAD_KINDS
+            and deadline - time.monotonic() >= 2 * self._request_timeout
+        ):
+            # `kubectl describe` shows a workload's Events only when they name its uid; the
+            # Event is worth recording without it (`kubectl events --for` finds it by name).
+            resource = workload_resource(regarding.kind)
+            found = connection.call(
+                f"read {regarding.kind} {item.namespace}/{regarding.name}",
+                lambda: connection.client.get(resource, regarding.name, namespace=item.namespace),
+            )
+            if isinstance(found, Failure):
+                if found.status is None and found.kind is FailureKind.UNAVAILABLE:
+                    return found
+            elif found.metadata is not None:
+                regarding.uid = found.metadata.uid
         name = item.body.metadata.name
         result = connection.call(
             f"create Event {item.namespace}/{name}",

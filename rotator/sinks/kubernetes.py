@@ -53,6 +53,7 @@ from rotator.errors import (
 )
 from rotator.kube import (
     SERVICE_ACCOUNT_DIR,
+    WORKLOAD_KINDS,
     Connection,
     Failure,
     FailureKind,
@@ -63,6 +64,7 @@ from rotator.kube import (
     label_value,
     load_configuration,
     own_namespace,
+    workload_resource,
 )
 from rotator.models import Secret, SinkRecord, utc
 from rotator.settings.sinks import KubernetesSinkSettings
@@ -100,7 +102,6 @@ RECORD_FORMAT_ANNOTATION: Final = ANNOTATION_PREFIX + "record-format"
 RECORD_FORMAT: Final = "1"
 #: What ``kubectl rollout restart`` sets on the pod template: changing it rolls the pods.
 RESTARTED_AT_ANNOTATION: Final = "kubectl.kubernetes.io/restartedAt"
-WORKLOAD_KINDS: Final = ("Deployment", "StatefulSet", "DaemonSet")
 
 _SETTING = "ROTATOR_SINK"
 _NAME_SETTING = "ROTATOR_SINK_KUBERNETES_SECRET_NAME"
@@ -405,7 +406,7 @@ class KubernetesSink(BaseSink):
     # -- workloads ---------------------------------------------------------------------------
 
     def _read_workload(self, kind: str, name: str) -> Any:
-        resource = _workload_resource(kind)
+        resource = workload_resource(kind)
         return self._workload_call(
             f"read {kind} {self._namespace}/{name}",
             lambda: self._kube.client.get(resource, name, namespace=self._namespace),
@@ -415,7 +416,7 @@ class KubernetesSink(BaseSink):
     def _restart_workload(self, kind: str, name: str, delivered_at: datetime) -> Any:
         from lightkube.types import PatchType  # noqa: PLC0415
 
-        resource = _workload_resource(kind)
+        resource = workload_resource(kind)
         body = {
             "spec": {
                 "template": {
@@ -552,13 +553,6 @@ def _record_from_annotations(
 
 
 # -- rollouts -------------------------------------------------------------------------------------
-
-
-def _workload_resource(kind: str) -> Any:
-    """lightkube's resource class of a workload kind (one of WORKLOAD_KINDS)."""
-    from lightkube.resources.apps_v1 import DaemonSet, Deployment, StatefulSet  # noqa: PLC0415
-
-    return {"Deployment": Deployment, "StatefulSet": StatefulSet, "DaemonSet": DaemonSet}[kind]
 
 
 def _strings(value: object) -> dict[str, str]:

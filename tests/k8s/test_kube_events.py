@@ -24,7 +24,7 @@ from rotator.kube_events import (
 from rotator.settings import parse_settings
 from tests.k8s.apiserver import Rule
 from tests.k8s.fixtures import NAMESPACE, Cluster
-from tests.k8s.test_rbac_manifests import SERVICE_ACCOUNT, role_rules
+from tests.k8s.test_rbac_manifests import SERVICE_ACCOUNT, role_rules, workload_body
 
 WHEN = datetime(2026, 11, 27, 3, 0, 0, 250000, tzinfo=UTC)
 SECRET = "pm-api-key-billing-sync"
@@ -110,10 +110,17 @@ def test_rotated_retired_and_failed_are_events_on_the_secret(cluster: Cluster) -
     assert not [log for log in logs if log["event"] == "notify.failed"]
 
 
-def test_a_stalled_rollout_is_an_event_on_each_restarted_workload(cluster: Cluster) -> None:
+def test_a_stalled_rollout_is_an_event_on_each_restartedworkload_body(cluster: Cluster) -> None:
     workloads = [("Deployment", "billing-sync"), ("StatefulSet", "report-worker")]
+    deployment = cluster.server.create_object(
+        "Deployment", NAMESPACE, workload_body("billing-sync")
+    )
     _channel(cluster.kubeconfig, workloads).send([_event("rollout.stalled")])
     events = _events(cluster)
+    # `kubectl describe` finds a workload's Events by its uid: the one that exists is named by it;
+    # the one that does not (404) still gets its Event, by name.
+    assert events[0]["regarding"]["uid"] == deployment["metadata"]["uid"]
+    assert "uid" not in events[1]["regarding"]
     assert [(e["regarding"]["kind"], e["regarding"]["name"]) for e in events] == [
         ("Deployment", "billing-sync"),
         ("StatefulSet", "report-worker"),
@@ -210,11 +217,18 @@ def test_a_denied_create_is_logged_not_raised(cluster: Cluster) -> None:
 
 
 def test_the_kubernetes_sink_role_allows_the_events(cluster: Cluster) -> None:
-    kubeconfig = cluster.identity(SERVICE_ACCOUNT, role_rules("kubernetes-sink"))
+    kubeconfig = cluster.identity(SERVICE_ACCOUNT, role_rules("kubernetes-sink", ["billing-sync"]))
+    deployment = cluster.server.create_object(
+        "Deployment", NAMESPACE, workload_body("billing-sync")
+    )
+    channel = _channel(kubeconfig, [("Deployment", "billing-sync")])
     with capture_logs() as logs:
-        _channel(kubeconfig).send([_event("rotation.delivered")])
-    assert len(_events(cluster)) == 1
+        channel.send([_event("rotation.delivered"), _event("rollout.stalled")])
+    stalled, rotated = (e["regarding"] for e in _events(cluster))
+    assert rotated["kind"] == "Secret"
+    assert stalled["uid"] == deployment["metadata"]["uid"]
     assert not [log for log in logs if log["event"] == "notify.failed"]
+    assert {r.code for r in cluster.server.requests} == {200, 201}
 
 
 def test_an_unreachable_server_is_logged_and_asked_once(cluster: Cluster) -> None:

@@ -81,7 +81,7 @@ def sink_with_role(cluster: Cluster) -> Iterator[KubernetesSink]:
     sink.close()
 
 
-def _workload(name: str) -> dict[str, object]:
+def workload_body(name: str) -> dict[str, object]:
     labels = {"app": name}
     return {
         "metadata": {"name": name},
@@ -95,8 +95,8 @@ def _workload(name: str) -> dict[str, object]:
 def test_the_sink_role_allows_a_whole_delivery_and_the_example_restarts(
     sink_with_role: KubernetesSink, cluster: Cluster
 ) -> None:
-    cluster.server.create_object("Deployment", NAMESPACE, _workload("billing-sync"))
-    cluster.server.create_object("StatefulSet", NAMESPACE, _workload("report-worker"))
+    cluster.server.create_object("Deployment", NAMESPACE, workload_body("billing-sync"))
+    cluster.server.create_object("StatefulSet", NAMESPACE, workload_body("report-worker"))
     secret = Secret("pm-key-value")
     record = SinkRecord(key_id="k1", key_name="billing-sync@2026-11-27T03:00:00Z")
     sink = sink_with_role
@@ -124,7 +124,7 @@ def test_the_sink_role_allows_creating_events_and_nothing_more_on_them(cluster: 
 def test_the_sink_role_refuses_workloads_it_does_not_name(
     sink_with_role: KubernetesSink, cluster: Cluster
 ) -> None:
-    cluster.server.create_object("Deployment", NAMESPACE, _workload("crm-web"))
+    cluster.server.create_object("Deployment", NAMESPACE, workload_body("crm-web"))
     now = datetime.now(UTC)
     with pytest.raises(SinkPermissionError, match="403"):
         sink_with_role.rollout("crm-export", now, now)
