@@ -13,7 +13,7 @@ import hashlib
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,6 +23,7 @@ from typing import Final
 
 from rotator.client import ProjectManagerClient
 from rotator.errors import ConfigError
+from rotator.events import Channel
 from rotator.locks.base import PassLock
 from rotator.locks.file import FileLock
 from rotator.logging import get_logger
@@ -34,7 +35,13 @@ from rotator.report import PassReport
 from rotator.rotation import Outcome, RotationConfig
 from rotator.runner import PassConfig, Runner, Workspace
 from rotator.schedule import next_fire_times, parse_schedule
-from rotator.settings import Settings, WorkspaceSettings, pass_lock_kind, read_api_key
+from rotator.settings import (
+    KubernetesSinkSettings,
+    Settings,
+    WorkspaceSettings,
+    pass_lock_kind,
+    read_api_key,
+)
 from rotator.sinks import registry
 from rotator.sinks.base import Sink, SinkContext
 
@@ -285,6 +292,44 @@ def credential_provider(ws: WorkspaceSettings) -> Callable[[], Secret]:
         return last[0]
 
     return provide
+
+
+# ------------------------------------------------------------------ Kubernetes Events
+
+
+def kubernetes_events_channel(
+    settings: Settings, workspaces: Sequence[WorkspaceSettings] | None = None
+) -> Channel | None:
+    """The channel recording Kubernetes Events on the Secrets of ``workspaces`` (by default this
+    process's) that deliver to the Kubernetes sink; None when none does.
+
+    Its resolver places a credential as the workspace's sink places it: the namespace
+    (ROTATOR_SINK_KUBERNETES_NAMESPACE, else the pod's own), the Secret's name by the template,
+    the workloads ROTATOR_SINK_KUBERNETES_RESTART restarts for it, the kubeconfig.
+    """
+    from rotator.kube import own_namespace  # noqa: PLC0415 - only with the Kubernetes sink
+    from rotator.kube_events import CredentialObjects, KubernetesEventsChannel  # noqa: PLC0415
+    from rotator.sinks.kubernetes import restarted_workloads, secret_name_for  # noqa: PLC0415
+
+    chosen = my_workspaces(settings) if workspaces is None else workspaces
+    sinks = {ws.name: ws.sink for ws in chosen if isinstance(ws.sink, KubernetesSinkSettings)}
+    if not sinks:
+        return None
+
+    def resolve(workspace: str, credential: str) -> list[CredentialObjects]:
+        sink = sinks.get(workspace)
+        if sink is None:
+            return []
+        return [
+            CredentialObjects(
+                namespace=sink.namespace or own_namespace(),
+                secret=secret_name_for(sink.secret_name, workspace, credential),
+                workloads=tuple(restarted_workloads(sink.restart, credential)),
+                kubeconfig=sink.kubeconfig,
+            )
+        ]
+
+    return KubernetesEventsChannel(resolve)
 
 
 # ------------------------------------------------------------------------ metrics

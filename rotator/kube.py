@@ -22,8 +22,9 @@ loopback API server (a ``kubectl proxy`` or a test's stand-in), which is never r
 through a proxy.
 
 It knows nothing of credentials, records, sinks or locks: each of those maps a ``Failure`` to
-its own errors. Only the Secret sink (:mod:`rotator.sinks.kubernetes`) and the Lease lock
-(:mod:`rotator.locks.lease`) import it.
+its own errors. Only the Secret sink (:mod:`rotator.sinks.kubernetes`), the Lease lock
+(:mod:`rotator.locks.lease`) and the Kubernetes Events channel (:mod:`rotator.kube_events`)
+import it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from types import ModuleType
@@ -44,7 +46,7 @@ from urllib.parse import urlsplit
 
 from rotator.deadline import enforce_deadlines, request_deadline
 from rotator.errors import ConfigError
-from rotator.models import is_loopback_host
+from rotator.models import is_loopback_host, utc
 
 if TYPE_CHECKING:
     import httpx
@@ -124,6 +126,28 @@ def label_value(value: str) -> str:
     readable = _NOT_LABEL.sub("-", value)[: MAX_LABEL_VALUE_LENGTH - len(digest) - 1]
     readable = re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", readable)
     return f"{readable}-{digest}" if readable else digest
+
+
+#: The workloads the rotator restarts (and records rollout Events on).
+WORKLOAD_KINDS: Final = ("Deployment", "StatefulSet", "DaemonSet")
+
+
+def workload_resource(kind: str) -> Any:
+    """lightkube's resource class of a workload kind (one of WORKLOAD_KINDS)."""
+    from lightkube.resources.apps_v1 import DaemonSet, Deployment, StatefulSet  # noqa: PLC0415
+
+    return {"Deployment": Deployment, "StatefulSet": StatefulSet, "DaemonSet": DaemonSet}[kind]
+
+
+def micro_time(value: datetime) -> datetime:
+    """``value`` as this client must send a MicroTime (a Lease's times, an Event's time).
+
+    The client writes datetimes with ``isoformat()``, which drops the fraction when it is zero,
+    and the API server reads a MicroTime only with exactly six fractional digits (a 400
+    otherwise): a whole second is moved on by one microsecond.
+    """
+    value = utc(value)
+    return value if value.microsecond else value.replace(microsecond=1)
 
 
 def in_cluster(service_account_dir: Path = SERVICE_ACCOUNT_DIR) -> bool:

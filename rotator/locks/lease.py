@@ -59,6 +59,7 @@ from rotator.kube import (
     is_dns_label,
     is_dns_subdomain,
     load_configuration,
+    micro_time,
     own_namespace,
 )
 from rotator.models import utc
@@ -88,17 +89,6 @@ def lease_name(workspace: str) -> str:
 def default_holder_identity() -> str:
     """A holder identity unique to this process: the host (a pod's name), the pid, a nonce."""
     return f"{socket.gethostname()}_{os.getpid()}_{secrets.token_hex(4)}"
-
-
-def micro_time(value: datetime) -> datetime:
-    """``value`` as this client must send a MicroTime.
-
-    The client writes datetimes with ``isoformat()``, which drops the fraction when it is zero,
-    and the API server reads a MicroTime only with exactly six fractional digits (a 400
-    otherwise): a whole second is moved on by one microsecond.
-    """
-    value = utc(value)
-    return value if value.microsecond else value.replace(microsecond=1)
 
 
 class LeaseLock:

@@ -53,6 +53,7 @@ from rotator.errors import (
 )
 from rotator.kube import (
     SERVICE_ACCOUNT_DIR,
+    WORKLOAD_KINDS,
     Connection,
     Failure,
     FailureKind,
@@ -63,6 +64,7 @@ from rotator.kube import (
     label_value,
     load_configuration,
     own_namespace,
+    workload_resource,
 )
 from rotator.models import Secret, SinkRecord, utc
 from rotator.settings.sinks import KubernetesSinkSettings
@@ -100,7 +102,6 @@ RECORD_FORMAT_ANNOTATION: Final = ANNOTATION_PREFIX + "record-format"
 RECORD_FORMAT: Final = "1"
 #: What ``kubectl rollout restart`` sets on the pod template: changing it rolls the pods.
 RESTARTED_AT_ANNOTATION: Final = "kubectl.kubernetes.io/restartedAt"
-WORKLOAD_KINDS: Final = ("Deployment", "StatefulSet", "DaemonSet")
 
 _SETTING = "ROTATOR_SINK"
 _NAME_SETTING = "ROTATOR_SINK_KUBERNETES_SECRET_NAME"
@@ -178,10 +179,7 @@ class KubernetesSink(BaseSink):
 
     def secret_name(self, credential: str) -> str:
         """The name of ``credential``'s Secret (it may be invalid: see :meth:`check_names`)."""
-        rendered = self._template.format(
-            workspace=dns_safe(self._workspace), credential=dns_safe(credential)
-        )
-        return fit_name(rendered)
+        return secret_name_for(self._template, self._workspace, credential)
 
     # -- the Sink protocol -------------------------------------------------------------------
 
@@ -284,12 +282,8 @@ class KubernetesSink(BaseSink):
         self, credential: str, delivered_at: datetime, now: datetime
     ) -> Sequence[WorkloadRollout]:
         delivered_at, now = utc(delivered_at), utc(now)
-        workloads: dict[tuple[str, str], None] = {}
-        for glob, named in self._restart:
-            if fnmatchcase(credential, glob):
-                workloads.update(dict.fromkeys(named))
         results: list[WorkloadRollout] = []
-        for kind, name in workloads:
+        for kind, name in restarted_workloads(self._restart, credential):
             workload = self._read_workload(kind, name)
             started = False
             restarted_at = _restarted_at(workload)
@@ -430,7 +424,7 @@ class KubernetesSink(BaseSink):
     # -- workloads ---------------------------------------------------------------------------
 
     def _read_workload(self, kind: str, name: str) -> Any:
-        resource = _workload_resource(kind)
+        resource = workload_resource(kind)
         return self._workload_call(
             f"read {kind} {self._namespace}/{name}",
             lambda: self._kube.client.get(resource, name, namespace=self._namespace),
@@ -440,7 +434,7 @@ class KubernetesSink(BaseSink):
     def _restart_workload(self, kind: str, name: str, delivered_at: datetime) -> Any:
         from lightkube.types import PatchType  # noqa: PLC0415
 
-        resource = _workload_resource(kind)
+        resource = workload_resource(kind)
         body = {
             "spec": {
                 "template": {
@@ -522,6 +516,26 @@ class KubernetesSink(BaseSink):
             raise ConfigError(problems)
 
 
+def secret_name_for(template: str, workspace: str, credential: str) -> str:
+    """The name of the Secret of ``credential`` in ``workspace`` by the name ``template``:
+    ``{workspace}`` and ``{credential}`` made DNS-1123 safe, the whole trimmed to fit (it may
+    still be invalid: see :meth:`KubernetesSink.check_names`)."""
+    rendered = template.format(workspace=dns_safe(workspace), credential=dns_safe(credential))
+    return fit_name(rendered)
+
+
+def restarted_workloads(
+    restart: Sequence[tuple[str, Sequence[tuple[str, str]]]], credential: str
+) -> list[tuple[str, str]]:
+    """The workloads (kind, name) ``restart`` names for ``credential``: those of every pattern
+    it matches, each once, in the order they are named."""
+    workloads: dict[tuple[str, str], None] = {}
+    for glob, named in restart:
+        if fnmatchcase(credential, glob):
+            workloads.update(dict.fromkeys(named))
+    return list(workloads)
+
+
 # -- records as annotations ----------------------------------------------------------------------
 
 
@@ -557,13 +571,6 @@ def _record_from_annotations(
 
 
 # -- rollouts -------------------------------------------------------------------------------------
-
-
-def _workload_resource(kind: str) -> Any:
-    """lightkube's resource class of a workload kind (one of WORKLOAD_KINDS)."""
-    from lightkube.resources.apps_v1 import DaemonSet, Deployment, StatefulSet  # noqa: PLC0415
-
-    return {"Deployment": Deployment, "StatefulSet": StatefulSet, "DaemonSet": DaemonSet}[kind]
 
 
 def _strings(value: object) -> dict[str, str]:

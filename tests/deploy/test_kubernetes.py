@@ -343,6 +343,8 @@ ALLOWED_RULES = {
     ("apps", "statefulsets"): ({"get", "patch"}, True),
     ("apps", "daemonsets"): ({"get", "patch"}, True),
     ("coordination.k8s.io", "leases"): ({"get", "create", "update", "patch"}, False),
+    # Kubernetes Events on the Secrets and workloads: recorded, never read back or changed.
+    ("events.k8s.io", "events"): ({"create"}, False),
 }
 
 
@@ -392,6 +394,9 @@ def test_the_kubernetes_sink_component_grants_what_the_sink_needs(tmp_path: Path
     assert {"update", "patch"} & rules[("", "secrets")]
     assert rules[("apps", "deployments")] == {"get", "patch"}
     assert {"get", "create", "update"} <= rules[("coordination.k8s.io", "leases")]
+    # Kubernetes Events on what it did (events.k8s.io, not the legacy core group).
+    assert rules[("events.k8s.io", "events")] == {"create"}
+    assert ("", "events") not in rules
     # The file sink is gone with its claim, volume and setting; the sink is kubernetes.
     assert not of_kind(docs, "PersistentVolumeClaim")
     spec = one(docs, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]

@@ -107,6 +107,30 @@ STATEFULSETS: Final = ResourceType(
 DAEMONSETS: Final = ResourceType(
     "apps", "v1", "daemonsets", "DaemonSet", frozenset({"spec", "status"}), workload=True
 )
+EVENTS: Final = ResourceType(
+    "events.k8s.io",
+    "v1",
+    "events",
+    "Event",
+    frozenset(
+        {
+            "action",
+            "deprecatedCount",
+            "deprecatedFirstTimestamp",
+            "deprecatedLastTimestamp",
+            "deprecatedSource",
+            "eventTime",
+            "note",
+            "reason",
+            "regarding",
+            "related",
+            "reportingController",
+            "reportingInstance",
+            "series",
+            "type",
+        }
+    ),
+)
 #: Status fields the API always writes, zero included (they lack ``omitempty``); the client's
 #: models require them.
 STATUS_ZEROS: Final[dict[str, dict[str, int]]] = {
@@ -120,7 +144,7 @@ STATUS_ZEROS: Final[dict[str, dict[str, int]]] = {
 }
 RESOURCES: Final = {
     (r.group, r.version, r.plural): r
-    for r in (SECRETS, LEASES, DEPLOYMENTS, STATEFULSETS, DAEMONSETS)
+    for r in (SECRETS, LEASES, DEPLOYMENTS, STATEFULSETS, DAEMONSETS, EVENTS)
 }
 BY_KIND: Final = {r.kind: r for r in RESOURCES.values()}
 
@@ -554,6 +578,8 @@ def decode(rtype: ResourceType, body: Any, warnings: list[str]) -> JsonObject:
         for key in [k for k, v in spec.items() if v is None]:
             del spec[key]
         obj["spec"] = spec
+    elif rtype is EVENTS:
+        _decode_event(rtype, obj)
     else:
         spec = obj.get("spec")
         if spec is not None and not isinstance(spec, dict):
@@ -567,6 +593,140 @@ def decode(rtype: ResourceType, body: Any, warnings: list[str]) -> JsonObject:
                         rtype, template_meta[key], f"spec.template.metadata.{key}"
                     )
     return obj
+
+
+_EVENT_STRINGS: Final = (
+    "action",
+    "note",
+    "reason",
+    "reportingController",
+    "reportingInstance",
+    "type",
+)
+_REFERENCE_FIELDS: Final = (
+    "apiVersion",
+    "fieldPath",
+    "kind",
+    "name",
+    "namespace",
+    "resourceVersion",
+    "uid",
+)
+
+
+def _decode_event(rtype: ResourceType, obj: JsonObject) -> None:
+    """An events.k8s.io/v1 Event's fields, typed as the server's decoder reads them."""
+
+    def string(value: Any, where: str) -> None:
+        if value is not None and not isinstance(value, str):
+            raise _decode_error(rtype, f"{where}: expected a string")
+
+    def nested(key: str, fields: Iterable[str]) -> JsonObject | None:
+        value = obj.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise _decode_error(rtype, f"{key}: expected an object")
+        for name in fields:
+            string(value.get(name), f"{key}.{name}")
+        return value
+
+    for key in _EVENT_STRINGS:
+        string(obj.get(key), key)
+    for key in ("eventTime",):
+        obj[key] = _normalise_micro_time(rtype, obj.get(key), key)
+    for key in ("deprecatedFirstTimestamp", "deprecatedLastTimestamp"):
+        obj[key] = _normalise_time(rtype, obj.get(key), key)
+    _require_int(rtype, obj.get("deprecatedCount"), "deprecatedCount")
+    nested("regarding", _REFERENCE_FIELDS)
+    nested("related", _REFERENCE_FIELDS)
+    nested("deprecatedSource", ("component", "host"))
+    series = nested("series", ())
+    if series is not None:
+        _require_int(rtype, series.get("count"), "series.count")
+        series["lastObservedTime"] = _normalise_micro_time(
+            rtype, series.get("lastObservedTime"), "series.lastObservedTime"
+        )
+    for key in [k for k, v in obj.items() if v is None]:
+        del obj[key]
+
+
+#: The limits of an Event's fields (pkg/apis/core/validation/events.go).
+_EVENT_FIELD_LIMIT: Final = 128
+_EVENT_NOTE_LIMIT: Final = 1024
+_EVENT_TYPES: Final = ("Normal", "Warning")
+_NAMESPACES_WITHOUT_OBJECTS: Final = ("default", "kube-system")
+_NOT_EVENT_NAMESPACE: Final = "does not match event.namespace"
+
+
+def _event_errors(obj: JsonObject) -> list[FieldError]:
+    """What the API server refuses in an Event created through events.k8s.io/v1.
+
+    The rules and the field paths are the server's: it validates the internal (core) Event, so
+    ``regarding`` is ``involvedObject`` and ``note`` is ``message`` in its messages.
+    """
+    errors: list[FieldError] = []
+    namespace = obj["metadata"].get("namespace", "")
+    regarding = obj.get("regarding") or {}
+    regarding_namespace = regarding.get("namespace", "")
+    event_time = obj.get("eventTime")
+    if not event_time:
+        # An Event without eventTime must agree with its object's namespace (the legacy rule).
+        wanted = ("", "default") if not regarding_namespace else (regarding_namespace,)
+        if namespace not in wanted:
+            errors.append(
+                _invalid("involvedObject.namespace", regarding_namespace, _NOT_EVENT_NAMESPACE)
+            )
+    else:
+        if not regarding_namespace and namespace not in _NAMESPACES_WITHOUT_OBJECTS:
+            errors.append(
+                _invalid("involvedObject.namespace", regarding_namespace, _NOT_EVENT_NAMESPACE)
+            )
+        controller = obj.get("reportingController", "")
+        if not controller:
+            errors.append(_required("reportingController"))
+        if problem := _qualified_name_problem(controller):
+            errors.append(_invalid("reportingController", controller, problem))
+        for key, path in (
+            ("reportingInstance", "reportingInstance"),
+            ("action", "action"),
+            ("reason", "reason"),
+        ):
+            value = obj.get(key, "")
+            if not value:
+                errors.append(_required(path))
+            elif len(value) > _EVENT_FIELD_LIMIT:
+                errors.append(
+                    _invalid(path, "", f"can have at most {_EVENT_FIELD_LIMIT} characters")
+                )
+        if len(obj.get("note", "")) > _EVENT_NOTE_LIMIT:
+            errors.append(
+                _invalid("message", "", f"can have at most {_EVENT_NOTE_LIMIT} characters")
+            )
+    if not DNS1123_SUBDOMAIN.match(namespace):
+        errors.append(_invalid("namespace", namespace, _SUBDOMAIN_MESSAGE))
+    series = obj.get("series")
+    if series is not None:
+        if (series.get("count") or 0) < 2:
+            errors.append(_invalid("series.count", "", "should be at least 2"))
+        if not series.get("lastObservedTime"):
+            errors.append(_required("series.lastObservedTime"))
+    if not event_time:
+        errors.append(_required("eventTime"))
+    if obj.get("type") not in _EVENT_TYPES:
+        errors.append(_invalid("type", "", f"has invalid value: {obj.get('type', '')}"))
+    for key, path in (
+        ("deprecatedFirstTimestamp", "firstTimestamp"),
+        ("deprecatedLastTimestamp", "lastTimestamp"),
+        ("deprecatedCount", "count"),
+        ("deprecatedSource", "source"),
+    ):
+        value = obj.get(key)
+        if isinstance(value, dict):
+            value = any(value.values())
+        if value:
+            errors.append(_invalid(path, "", "needs to be unset"))
+    return errors
 
 
 def metadata_errors(obj: JsonObject) -> list[FieldError]:
@@ -654,6 +814,8 @@ def kind_errors(rtype: ResourceType, obj: JsonObject, old: JsonObject | None) ->
                             "Forbidden: field is immutable when `immutable` is set",
                         )
                     )
+    elif rtype is EVENTS:
+        errors += _event_errors(obj)
     elif rtype is LEASES:
         spec = obj.get("spec", {})
         duration = spec.get("leaseDurationSeconds")

@@ -4,7 +4,8 @@ No kube-apiserver can run on the test machines, so this server implements the pa
 API the rotator uses, with the behaviour the API documents and a real server shows:
 
 - resources: core/v1 ``secrets``, ``coordination.k8s.io/v1`` ``leases``, ``apps/v1``
-  ``deployments``, ``statefulsets`` and ``daemonsets``, all namespaced, under the real paths
+  ``deployments``, ``statefulsets`` and ``daemonsets``, ``events.k8s.io/v1`` ``events``, all
+  namespaced, under the real paths
   (``/api/v1/namespaces/NS/secrets/NAME``, ``/apis/GROUP/VERSION/namespaces/NS/...``);
 - verbs: get, list (``labelSelector`` with ``=``, ``==``, ``!=``, ``in``, ``notin``, exists,
   ``!``-not-exists, ``gt``/``lt``; ``fieldSelector`` on ``metadata.name``/``metadata.namespace``;
@@ -20,7 +21,10 @@ API the rotator uses, with the behaviour the API documents and a real server sho
 - validation as 422 ``Invalid`` with the API's messages and ``causes``: names (DNS-1123
   subdomain), label keys and values, annotation keys and total size, Secret data keys and
   total size, immutable Secret ``type`` and ``immutable: true`` data, Lease durations and
-  transitions, workload selectors, replicas; decoding errors (bad JSON, bad base64 in a
+  transitions, workload selectors, replicas, the fields a new Event must have (``eventTime``,
+  ``reportingController``, ``reportingInstance``, ``action``, ``reason``, a ``regarding``
+  object in a namespace, ``type`` Normal or Warning, the length limits, no deprecated field),
+  with the server's own field paths; decoding errors (bad JSON, bad base64 in a
   Secret's ``data``, a MicroTime without exactly six fractional digits) as 400 ``BadRequest``;
 - unknown top-level and ``metadata`` fields dropped with a ``Warning`` header (the default
   ``fieldValidation=Warn`` of current servers); ``stringData`` merged into ``data``;
@@ -331,6 +335,10 @@ class ApiServer:
 
     def get_object(self, kind: str, namespace: str, name: str) -> JsonObject | None:
         return self.store.get(BY_KIND[kind], namespace, name)
+
+    def objects(self, kind: str, namespace: str) -> list[JsonObject]:
+        """Every stored object of ``kind`` in ``namespace``, by name (``kubectl get KIND``)."""
+        return self.store.items(BY_KIND[kind], namespace)
 
     def modify(
         self, kind: str, namespace: str, name: str, mutate: Callable[[JsonObject], None]

@@ -27,7 +27,7 @@ def _documents(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
-def _role_rules(component: str, workloads: list[str] | None = None) -> list[Rule]:
+def role_rules(component: str, workloads: list[str] | None = None) -> list[Rule]:
     """The rules of a component's Role, checked to be bound to the rotator's ServiceAccount.
 
     ``workloads`` stands for the edit the component asks of ops: its placeholder
@@ -66,7 +66,7 @@ def test_each_component_is_a_kustomize_component_with_its_rbac(component: str) -
 @pytest.fixture
 def sink_with_role(cluster: Cluster) -> Iterator[KubernetesSink]:
     kubeconfig = cluster.identity(
-        SERVICE_ACCOUNT, _role_rules("kubernetes-sink", ["billing-sync", "report-worker"])
+        SERVICE_ACCOUNT, role_rules("kubernetes-sink", ["billing-sync", "report-worker"])
     )
     sink = KubernetesSink(
         namespace=NAMESPACE,
@@ -81,7 +81,7 @@ def sink_with_role(cluster: Cluster) -> Iterator[KubernetesSink]:
     sink.close()
 
 
-def _workload(name: str) -> dict[str, object]:
+def workload_body(name: str) -> dict[str, object]:
     labels = {"app": name}
     return {
         "metadata": {"name": name},
@@ -95,8 +95,8 @@ def _workload(name: str) -> dict[str, object]:
 def test_the_sink_role_allows_a_whole_delivery_and_the_example_restarts(
     sink_with_role: KubernetesSink, cluster: Cluster
 ) -> None:
-    cluster.server.create_object("Deployment", NAMESPACE, _workload("billing-sync"))
-    cluster.server.create_object("StatefulSet", NAMESPACE, _workload("report-worker"))
+    cluster.server.create_object("Deployment", NAMESPACE, workload_body("billing-sync"))
+    cluster.server.create_object("StatefulSet", NAMESPACE, workload_body("report-worker"))
     secret = Secret("pm-key-value")
     record = SinkRecord(key_id="k1", key_name="billing-sync@2026-11-27T03:00:00Z")
     sink = sink_with_role
@@ -112,17 +112,26 @@ def test_the_sink_role_allows_a_whole_delivery_and_the_example_restarts(
     assert {r.code for r in cluster.server.requests if r.user == SERVICE_ACCOUNT} <= {200, 201}
 
 
+def test_the_sink_role_allows_creating_events_and_nothing_more_on_them(cluster: Cluster) -> None:
+    rules = role_rules("kubernetes-sink")
+    for verb in ("create",):
+        assert any(rule.allows(verb, "events.k8s.io", "events", None) for rule in rules)
+    for verb in ("get", "list", "update", "patch", "delete"):
+        assert not any(rule.allows(verb, "events.k8s.io", "events", "e") for rule in rules), verb
+    assert not any(rule.allows("create", "", "events", None) for rule in rules)
+
+
 def test_the_sink_role_refuses_workloads_it_does_not_name(
     sink_with_role: KubernetesSink, cluster: Cluster
 ) -> None:
-    cluster.server.create_object("Deployment", NAMESPACE, _workload("crm-web"))
+    cluster.server.create_object("Deployment", NAMESPACE, workload_body("crm-web"))
     now = datetime.now(UTC)
     with pytest.raises(SinkPermissionError, match="403"):
         sink_with_role.rollout("crm-export", now, now)
 
 
 def test_the_lease_role_allows_taking_renewing_and_releasing(cluster: Cluster) -> None:
-    kubeconfig = cluster.identity(SERVICE_ACCOUNT, _role_rules("lease-lock"))
+    kubeconfig = cluster.identity(SERVICE_ACCOUNT, role_rules("lease-lock"))
     lock = LeaseLock(
         namespace=NAMESPACE,
         name="key-rotator-acme",

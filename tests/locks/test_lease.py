@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from rotator.errors import ConfigError, LockHeldError, LockLostError, LockUnavailableError
+from rotator.kube import micro_time
 from rotator.locks.base import HeldLock
-from rotator.locks.lease import LeaseLock, default_holder_identity, lease_name, micro_time
+from rotator.locks.lease import LeaseLock, default_holder_identity, lease_name
 from tests.k8s.apiserver import Rule
 from tests.k8s.fixtures import NAMESPACE, Cluster
 
