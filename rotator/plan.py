@@ -16,6 +16,13 @@ same list. Per credential, in this order:
 4. **revoke-orphan**: rotator-made keys no sink holds, older than the orphan minimum age.
 5. **rotate**: the current key is due (``expiring``, ``max-age``), ``missing``, or ``forced``;
    deferred while a previous key is still in its grace period, except when missing or forced.
+   With a grace period of 0, a **retire** (``grace-0``) of the key it replaces follows it.
+
+What waits is planned too, with ``deferred`` saying why (:class:`Deferral`): a retire whose
+grace period is not over (and from when), a retire held back because the current key is gone,
+a rotation held back by a previous key in its grace period, and what the budget leaves out
+(:func:`allocate`). ``rotator plan --json`` so answers "why was this key not revoked yet?";
+the pass executes only what is not deferred.
 
 Each step sees what the steps before it change (after finish-delivery the new key is current
 and not due, so nothing rotates). Rotations come last, most urgent first, so a budget or a
@@ -32,6 +39,21 @@ from enum import StrEnum
 from rotator.models import ApiKey, Decision, Reason, utc
 from rotator.policy import RotationPolicy, decide, missing, urgency
 from rotator.reconcile import CredentialView
+
+
+class Deferral(StrEnum):
+    """Why a planned action waits for a later pass (``plan --json`` ``deferred``)."""
+
+    #: ROTATOR_MAX_ROTATIONS_PER_PASS went to more urgent rotations.
+    BUDGET = "budget"
+    #: The previous key is still in its grace period: no rotation before it is retired.
+    PREVIOUS_IN_GRACE = "previous-in-grace"
+    #: The previous key's grace period is not over yet.
+    GRACE = "grace"
+    #: The current key is gone: the previous may be the only key that still works.
+    CURRENT_MISSING = "current-missing"
+    #: Its rotation is left out this pass, so the key it would follow stays.
+    ROTATION_DEFERRED = "rotation-deferred"
 
 
 class Action(StrEnum):
@@ -60,10 +82,15 @@ class PlannedAction:
     action: Action
     reason: str
     days_left: float | None
-    #: Why a planned rotation waits for a later pass (``budget``), or None: it runs now.
+    #: Why the action waits for a later pass (a :class:`Deferral`), or None: it runs now.
     deferred: str | None = None
     #: The targets a ``targets-lagging`` finish-delivery brings up to date.
     targets: tuple[str, ...] = ()
+    #: When a deferred action falls due (a retire waiting for its grace period), or None.
+    not_before: datetime | None = None
+    #: A deferred rotation that cannot wait (its key is gone, it was asked for now, or its key
+    #: expires before the next scheduled pass): the pass leaving it out fails.
+    overdue: bool = False
 
     @property
     def creates(self) -> bool:
@@ -86,6 +113,51 @@ class _Model:
     decision: Decision | None
 
 
+def _settle(
+    workspace: str, view: CredentialView, now: datetime, config: PlanConfig
+) -> tuple[list[PlannedAction], _Model | None]:
+    """What settles an earlier delivery of the credential, and what the plan believes after it
+    (None: what the view shows)."""
+    credential, record = view.credential, view.record
+    out: list[PlannedAction] = []
+    if record is None:
+        return out, None
+    pending = record.pending_key_id
+    if view.lagging and (view.pending_delivered or pending is None):
+        # Some targets do not hold the key yet: copy it to them, then every target's record
+        # names it current and its grace starts now (their consumers only just got it).
+        delivered = view.pending if view.pending_delivered else view.current
+        out.append(
+            PlannedAction(
+                workspace, credential, pending if view.pending_delivered else record.key_id,
+                Action.FINISH_DELIVERY, "targets-lagging", None, targets=view.lagging,
+            )
+        )  # fmt: skip
+        previous = view.current if view.pending_delivered else view.previous
+    elif pending is not None and view.pending_delivered:
+        out.append(
+            PlannedAction(
+                workspace, credential, pending, Action.FINISH_DELIVERY, "pending-delivered", None
+            )
+        )
+        delivered, previous = view.pending, view.current
+    elif pending is not None:
+        out.append(
+            PlannedAction(
+                workspace, credential, pending, Action.REVOKE_ORPHAN, "pending-not-delivered", None
+            )
+        )
+        return out, None
+    else:
+        return out, None
+    return out, _Model(
+        current=delivered,
+        previous=previous,
+        retire_after=utc(now) + config.grace,
+        decision=decide(delivered, now, config.policy) if delivered else missing(),
+    )
+
+
 def plan_credential(
     workspace: str,
     view: CredentialView,
@@ -97,15 +169,23 @@ def plan_credential(
     """The actions of one credential, in the order they are executed."""
     credential = view.credential
 
-    def act(key: ApiKey | None, action: Action, reason: str, days: float | None = None) -> None:
+    def act(
+        key: ApiKey | None,
+        action: Action,
+        reason: str,
+        *,
+        deferred: Deferral | None = None,
+        not_before: datetime | None = None,
+    ) -> None:
         out.append(
-            PlannedAction(workspace, credential, key.id if key else None, action, reason, days)
-        )
+            PlannedAction(
+                workspace, credential, key.id if key else None, action, reason, None,
+                deferred=deferred, not_before=not_before,
+            )
+        )  # fmt: skip
 
-    out: list[PlannedAction] = []
     if view.blocked is not None:
-        out.append(PlannedAction(workspace, credential, None, Action.BLOCKED, view.blocked, None))
-        return out
+        return [PlannedAction(workspace, credential, None, Action.BLOCKED, view.blocked, None)]
     record = view.record
     model = _Model(
         current=view.current,
@@ -113,66 +193,22 @@ def plan_credential(
         retire_after=record.retire_previous_after if record else None,
         decision=view.decision,
     )
-    settled_by_hash = record is not None and record.pending_key_id is not None
-    if record is not None and view.lagging and (view.pending_delivered or not settled_by_hash):
-        # Some targets do not hold the key yet: copy it to them, then every target's record
-        # names it current and its grace starts now (their consumers only just got it).
-        delivered = view.pending if view.pending_delivered else view.current
-        act_on = record.pending_key_id if view.pending_delivered else record.key_id
-        out.append(
-            PlannedAction(
-                workspace,
-                credential,
-                act_on,
-                Action.FINISH_DELIVERY,
-                "targets-lagging",
-                None,
-                targets=view.lagging,
-            )
-        )
-        model = _Model(
-            current=delivered,
-            previous=view.current if view.pending_delivered else view.previous,
-            retire_after=utc(now) + config.grace,
-            decision=decide(delivered, now, config.policy) if delivered else missing(),
-        )
-    elif settled_by_hash and record is not None and record.pending_key_id is not None:
-        if view.pending_delivered:
-            out.append(
-                PlannedAction(
-                    workspace,
-                    credential,
-                    record.pending_key_id,
-                    Action.FINISH_DELIVERY,
-                    "pending-delivered",
-                    None,
-                )
-            )
-            new = view.pending
-            model = _Model(
-                current=new,
-                previous=view.current,
-                retire_after=utc(now) + config.grace,
-                decision=decide(new, now, config.policy) if new else missing(),
-            )
-        else:
-            out.append(
-                PlannedAction(
-                    workspace,
-                    credential,
-                    record.pending_key_id,
-                    Action.REVOKE_ORPHAN,
-                    "pending-not-delivered",
-                    None,
-                )
-            )
-
+    out, settled = _settle(workspace, view, now, config)
+    model = settled or model
     retiring = False
-    if model.previous is not None and model.current is not None:
+    if model.previous is not None:
         over = model.retire_after is None or utc(model.retire_after) <= utc(now)
-        if over or forced:
+        if model.current is None:
+            # The previous key may be the only one that still works: it stays.
+            act(model.previous, Action.RETIRE, "grace-over", deferred=Deferral.CURRENT_MISSING)
+        elif over or forced:
             act(model.previous, Action.RETIRE, "forced" if forced and not over else "grace-over")
             retiring = True
+        else:
+            act(
+                model.previous, Action.RETIRE, "grace-over",
+                deferred=Deferral.GRACE, not_before=model.retire_after,
+            )  # fmt: skip
 
     for orphan in view.orphans:
         act(orphan, Action.REVOKE_ORPHAN, "orphan")
@@ -183,20 +219,20 @@ def plan_credential(
             decide(model.current, now, config.policy, forced=True) if model.current else missing()
         )
     if decision is not None and decision.due:
-        in_grace = model.previous is not None and not retiring
-        if not in_grace or decision.reason in (Reason.MISSING, Reason.FORCED):
-            # A missing key is named by the id the sink last held, for people to look up.
-            held = model.current.id if model.current else (record.key_id if record else None)
-            out.append(
-                PlannedAction(
-                    workspace,
-                    credential,
-                    held,
-                    Action.ROTATE,
-                    str(decision.reason),
-                    round(decision.days_left, 3),
-                )
+        in_grace = model.previous is not None and not retiring and model.current is not None
+        # A missing key is named by the id the sink last held, for people to look up.
+        held = model.current.id if model.current else (record.key_id if record else None)
+        waits = in_grace and decision.reason not in (Reason.MISSING, Reason.FORCED)
+        out.append(
+            PlannedAction(
+                workspace, credential, held, Action.ROTATE, str(decision.reason),
+                round(decision.days_left, 3),
+                deferred=Deferral.PREVIOUS_IN_GRACE if waits else None,
             )
+        )  # fmt: skip
+        if not waits and model.current is not None and config.grace <= timedelta(0):
+            # Grace 0: the key it replaces is retired in the same pass, once delivered.
+            act(model.current, Action.RETIRE, "grace-0")
     return out
 
 
@@ -214,18 +250,25 @@ def plan_workspace(
     ``forced`` (``rotate --now``) limits the pass to the named credentials and forces them.
     """
     settle: list[PlannedAction] = []
-    rotations: list[PlannedAction] = []
+    rotations: list[list[PlannedAction]] = []
     for view in sorted(views, key=lambda v: v.credential):
         if forced is not None and view.credential not in forced:
             continue
         actions = plan_credential(workspace, view, now, config, forced=forced is not None)
-        for action in actions:
-            (rotations if action.action is Action.ROTATE else settle).append(action)
-    rotations.sort(key=lambda a: (a.urgency, a.credential))
-    return settle + rotations
+        starts = next((i for i, a in enumerate(actions) if a.action is Action.ROTATE), None)
+        if starts is None:
+            settle.extend(actions)
+        else:
+            # A rotation and what follows it (its grace-0 retire) stay together.
+            settle.extend(actions[:starts])
+            rotations.append(actions[starts:])
+    rotations.sort(key=lambda group: (group[0].urgency, group[0].credential))
+    return settle + [a for group in rotations for a in group]
 
 
-def allocate(actions: Iterable[PlannedAction], budget: int) -> list[PlannedAction]:
+def allocate(
+    actions: Iterable[PlannedAction], budget: int, *, days_to_next_pass: float | None = None
+) -> list[PlannedAction]:
     """The actions of a whole pass (every workspace) with the rotation budget handed out.
 
     The budget (ROTATOR_MAX_ROTATIONS_PER_PASS) goes to the most urgent rotations first over
@@ -233,21 +276,36 @@ def allocate(actions: Iterable[PlannedAction], budget: int) -> list[PlannedActio
     they are in and whichever answered first; ties by workspace, then credential, so the same
     inputs always give the same answer. The rotator's own key competes like any credential
     (it is still *executed* last in its workspace). A rotation left out is kept in the list
-    with ``deferred="budget"``, so ``plan`` and the log can name it. Other actions (finish a
+    with ``deferred="budget"``, so ``plan`` and the log can name it, and so is the grace-0
+    retire that would have followed it (``rotation-deferred``). Other actions (finish a
     delivery, retire, revoke an orphan) never count against the budget.
+
+    A rotation left out that cannot wait is marked ``overdue``: its key is gone, it was asked
+    for now, or its key expires within ``days_to_next_pass`` (when the next scheduled pass is
+    known).
     """
     listed = list(actions)
     rotations = sorted(
         (i for i, a in enumerate(listed) if a.action is Action.ROTATE and a.deferred is None),
         key=lambda i: (listed[i].urgency, listed[i].workspace, listed[i].credential),
     )
+    left_out: set[tuple[str, str]] = set()
     for index in rotations[max(budget, 0) :]:
-        listed[index] = replace(listed[index], deferred="budget")
+        action = listed[index]
+        overdue = action.reason in (Reason.MISSING, Reason.FORCED) or (
+            days_to_next_pass is not None and (action.days_left or 0.0) <= days_to_next_pass
+        )
+        listed[index] = replace(action, deferred=Deferral.BUDGET, overdue=overdue)
+        left_out.add((action.workspace, action.credential))
+    for index, action in enumerate(listed):
+        if action.reason == "grace-0" and (action.workspace, action.credential) in left_out:
+            listed[index] = replace(action, deferred=Deferral.ROTATION_DEFERRED)
     return listed
 
 
 __all__ = [
     "Action",
+    "Deferral",
     "PlanConfig",
     "PlannedAction",
     "allocate",

@@ -294,6 +294,9 @@ def plan_table(rows: Sequence[Row], upcoming: Sequence[Row], screen: Screen, lim
         Column("DEFERRED", lambda r: str(r["deferred"] or ""), colour=lambda _r, _t: _YELLOW),
     ]
     size = None if wide else screen.width
+    # What waits for its time (a grace period) is shown below, with when; what the budget left
+    # out is shown here, as what this pass would have done.
+    rows = [r for r in rows if r.get("deferred") in (None, "budget", "rotation-deferred")]
     parts = [table(rows, columns, width=size, colour=colour) if rows else "(nothing to do now)"]
     later = [
         r

@@ -275,6 +275,8 @@ class CredentialWork:
         self._current: ApiKey | None = view.current
         #: A retire waited for consumers' restarts: no rotation may replace its record now.
         self._retire_deferred = False
+        #: This pass's rotation, delivered: a grace-0 retire that follows completes it.
+        self._machine: Rotation | None = None
 
     def run(self) -> CredentialResult:
         for action in self._actions:
@@ -367,11 +369,25 @@ class CredentialWork:
         key = self._key(action.key_id)
         if key is None or record is None:
             return  # already gone: nothing to retire
+        if record.previous_key_id != key.id:
+            # The key it was planned to follow never came (its rotation was skipped): the key
+            # is still the one the sink holds, or no longer the one it replaced.
+            return
         if not self._own_key_switched(record):
             self._retire_deferred = True
             return
         if not self._ctx.config.emergency and not self._consumers_ready(record):
             self._retire_deferred = True
+            return
+        machine, self._machine = self._machine, None
+        if machine is not None:
+            # The retire that completes this pass's rotation (grace 0).
+            try:
+                self._revoke(key, Step.RETIRE)
+            except _StepFailedError:
+                machine.enter(State.FAILED)
+                raise
+            machine.enter(State.REVOKED, key.id, detail=action.reason.replace("-", " "))
             return
         self._revoke(key, Step.RETIRE)
         self._log.info("rotation.revoked", key_id=key.id)
@@ -438,19 +454,8 @@ class CredentialWork:
         machine.enter(State.DELIVERED, new.key.id, sink=self._sink_kind)
         self._current = new.key
         self._tally.outcome = Outcome.ROTATED
-        rollout_ready = self._start_rollout(delivered)
-
-        if old is not None and self._ctx.config.grace <= timedelta(0):
-            if not (rollout_ready or self._ctx.config.emergency):
-                return  # consumers still restarting: a later pass retires the old key
-            if not self._own_key_switched(delivered):
-                return  # the rotator does not run on its new key yet: a later pass retires
-            try:
-                self._revoke(old, Step.RETIRE)
-            except _StepFailedError:
-                machine.enter(State.FAILED)
-                raise
-            machine.enter(State.REVOKED, old.id, detail="grace 0")
+        self._machine = machine
+        self._start_rollout(delivered)
 
     def _verify(self, new: NewKey) -> None:
         """``me`` with the new key answers for this workspace (retried briefly: propagation)."""

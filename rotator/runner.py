@@ -53,7 +53,7 @@ from rotator.errors import (
 from rotator.locks.base import HeldLock, PassLock
 from rotator.logging import get_logger
 from rotator.models import ApiKey, Identity, Reason, Role, Secret, utc
-from rotator.plan import Action, PlanConfig, PlannedAction, allocate, plan_workspace
+from rotator.plan import Action, Deferral, PlanConfig, PlannedAction, allocate, plan_workspace
 from rotator.policy import RotationPolicy, decide, is_managed
 from rotator.reconcile import (
     CredentialView,
@@ -366,7 +366,9 @@ def plan_of(ws: Workspace, found: Survey, now: datetime, config: PassConfig,
     actions = plan_workspace(ws.name, found.views.values(), now, plan, forced=forced)
     if ws.self_key_name is None:
         return actions
-    own = [a for a in actions if a.credential == ws.self_key_name and a.action is Action.ROTATE]
+    mine = [a for a in actions if a.credential == ws.self_key_name]
+    starts = next((i for i, a in enumerate(mine) if a.action is Action.ROTATE), len(mine))
+    own = mine[starts:]  # its rotation and the grace-0 retire that follows it
     return [a for a in actions if a not in own] + own
 
 
@@ -476,8 +478,19 @@ class Runner:
         result = self._read_only(
             workspaces, lambda ws, found: plan_of(ws, found, now, self._config)
         )
-        result.rows = allocate(result.rows, self._config.max_rotations_per_pass)
+        result.rows = allocate(
+            result.rows,
+            self._config.max_rotations_per_pass,
+            days_to_next_pass=self.days_to_next_pass(),
+        )
         return result
+
+    def days_to_next_pass(self) -> float | None:
+        """Days until ROTATOR_SCHEDULE next fires, or None when unknown (a rotation the budget
+        leaves out whose key expires before then cannot wait)."""
+        now = self._clock()
+        next_pass = self._config.next_pass_at(now) if self._config.next_pass_at else None
+        return None if next_pass is None else (next_pass - now) / timedelta(days=1)
 
     def inventory(self, workspaces: Sequence[Workspace]) -> ReadOnly[KeyStatus]:
         """Every key of every workspace with its role (``rotator status``). Changes nothing."""
@@ -502,7 +515,9 @@ class Runner:
             ],
         )
         actions = allocate(
-            [a for planned, _ in both.rows for a in planned], self._config.max_rotations_per_pass
+            [a for planned, _ in both.rows for a in planned],
+            self._config.max_rotations_per_pass,
+            days_to_next_pass=self.days_to_next_pass(),
         )
         plan = ReadOnly(
             actions,
@@ -640,8 +655,6 @@ class Runner:
         if forced is not None:
             # Read because it was named, yet neither listed nor held: not managed here.
             run.report.not_found = sorted(set(forced).difference(found.views))
-        actions = plan_of(ws, found, now, self._config, forced)
-        rotating = {a.credential for a in actions if a.creates}
         for credential, view in found.views.items():
             if view.unknown:
                 log.warning(
@@ -650,43 +663,25 @@ class Runner:
                     key_ids=[k.id for k in view.unknown],
                     detail="rotator-made keys, but the sink holds no metadata to judge them",
                 )
-            due = view.decision is not None and view.decision.due and view.blocked is None
-            if due and credential not in rotating and (forced is None or credential in forced):
-                log.info(
-                    "rotation.deferred",
-                    credential=credential,
-                    reason="previous-in-grace",
-                    key_id=view.previous.id if view.previous else None,
-                )
-        return actions
+        return plan_of(ws, found, now, self._config, forced)
 
     def _jobs(self, run: _WorkspaceRun, actions: Sequence[PlannedAction]) -> list[_Job]:
         """The credential jobs of one workspace, once the budget was handed out: settling-only
         credentials first, then rotating ones in urgency order. A rotation the budget left out
         is named; one whose key expires before the next pass is a failure (exit 1)."""
         log = run.log
-        now = self._clock()
-        next_pass = self._config.next_pass_at(now) if self._config.next_pass_at else None
         for action in actions:
-            if action.deferred is None:
+            if action.deferred is None or action.action is not Action.ROTATE:
                 continue
-            # Left out, and it cannot wait: an operator asked for it (a leaked key), its key is
-            # gone, or its key expires before the next scheduled pass. A failure, never a 0.
-            expires_first = action.reason in (Reason.MISSING, Reason.FORCED) or (
-                next_pass is not None
-                and (action.days_left or 0.0) <= (next_pass - now) / timedelta(days=1)
-            )
             log.log(
-                logging.ERROR if expires_first else logging.WARNING,
-                "rotation.deferred",
-                credential=action.credential,
-                key_id=action.key_id,
-                reason=action.deferred,
-                rotation_reason=action.reason,
-                days_left=action.days_left,
-                expires_before_next_pass=expires_first,
-            )
-            if expires_first:
+                logging.ERROR if action.overdue
+                else logging.WARNING if action.deferred == Deferral.BUDGET else logging.INFO,
+                "rotation.deferred", credential=action.credential, key_id=action.key_id,
+                reason=action.deferred, rotation_reason=action.reason,
+                days_left=action.days_left, expires_before_next_pass=action.overdue,
+            )  # fmt: skip
+            if action.overdue:
+                # Left out, and it cannot wait (the plan says why): a failure, never a 0.
                 run.budget_failures[action.credential] = (
                     "left out by ROTATOR_MAX_ROTATIONS_PER_PASS, and it cannot wait: "
                     + {
@@ -705,12 +700,14 @@ class Runner:
         by_credential: dict[str, list[PlannedAction]] = {}
         for action in actions:
             by_credential.setdefault(action.credential, [])
-            if action.action is not Action.ROTATE or action.creates:
+            if action.deferred is None:
                 by_credential[action.credential].append(action)
         for credential, acts in list(by_credential.items()):
             if not acts:
                 del by_credential[credential]
-                run.report.results[credential] = self._left_out(run, credential)
+                if any(a.credential == credential and a.deferred == Deferral.BUDGET
+                       for a in actions):  # fmt: skip
+                    run.report.results[credential] = self._left_out(run, credential)
         rotating = {a.credential for a in actions if a.creates}
         order = {a.credential: i for i, a in enumerate(actions)}
         return [
@@ -962,14 +959,18 @@ class _Scheduler:
                 run.report.error = error
                 run.planned = []
         everything = allocate(
-            (a for r in opened for a in r.planned), self._config.max_rotations_per_pass
+            (a for r in opened for a in r.planned),
+            self._config.max_rotations_per_pass,
+            days_to_next_pass=self._runner.days_to_next_pass(),
         )
-        if any(a.deferred == "budget" for a in everything):
+        if any(a.deferred == Deferral.BUDGET for a in everything):
             self._report.budget_exhausted = True
             self._runner._log.warning(
                 "budget.exhausted",
                 limit=self._config.max_rotations_per_pass,
-                deferred=sum(a.deferred == "budget" for a in everything),
+                deferred=sum(
+                    a.deferred == Deferral.BUDGET and a.action is Action.ROTATE for a in everything
+                ),
             )
         by_workspace: dict[str, list[PlannedAction]] = {}
         for action in everything:

@@ -111,7 +111,12 @@ def test_each_workspace_rotates_by_its_own_key_names_without_global_patterns(fle
     planned = fleet.run("plan", "--json")
     assert planned.returncode == 0, planned.describe()
     actions = {(a["workspace"], a["credential"], a["action"]) for a in json.loads(planned.stdout)}
-    assert actions == {("acme", "billing-sync", "rotate"), ("globex", "crm", "rotate")}
+    # Each rotation, and (grace 0) the retire of the key it replaces.
+    assert actions == {
+        (ws, credential, action)
+        for ws, credential in (("acme", "billing-sync"), ("globex", "crm"))
+        for action in ("rotate", "retire")
+    }
 
     result = fleet.run("run-once")
     assert result.returncode == 0, result.describe()
@@ -177,9 +182,11 @@ def test_plan_names_the_rotations_the_budget_leaves_out(fleet: Fleet) -> None:
     fleet.key("acme", "app-a", days_left=10)
     fleet.key("globex", "app-b", days_left=1)
     planned = fleet.run("plan", "--json", ROTATOR_MAX_ROTATIONS_PER_PASS="1")
-    rows = {(a["workspace"], a["credential"]): a for a in json.loads(planned.stdout)}
-    assert rows[("globex", "app-b")]["deferred"] is None
-    assert rows[("acme", "app-a")]["deferred"] == "budget"
+    rows = {(a["workspace"], a["credential"], a["action"]): a for a in json.loads(planned.stdout)}
+    assert rows[("globex", "app-b", "rotate")]["deferred"] is None
+    assert rows[("acme", "app-a", "rotate")]["deferred"] == "budget"
+    # The retire that would have followed it waits with it.
+    assert rows[("acme", "app-a", "retire")]["deferred"] == "rotation-deferred"
 
 
 def test_the_own_key_competes_for_the_budget_by_its_urgency(fleet: Fleet) -> None:

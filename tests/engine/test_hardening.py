@@ -176,10 +176,8 @@ def _actions_done(log: list[dict[str, object]]) -> list[tuple[object, str]]:
         if event["event"] == "rotation.delivered" and event.get("recovered"):
             out.append((event["credential"], "finish-delivery"))
         elif event["event"] in names:
-            action = names[str(event["event"])]
-            if action == "retire" and out and out[-1] == (event["credential"], "rotate"):
-                continue  # the grace-0 revoke is part of the rotation
-            out.append((event["credential"], action))
+            # A grace-0 retire is planned, and done, as its own action after the rotation.
+            out.append((event["credential"], names[str(event["event"])]))
     return out
 
 

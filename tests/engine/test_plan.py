@@ -10,7 +10,7 @@ import pytest
 
 from rotator.errors import SinkMetadataError
 from rotator.models import ApiKey, Secret, SinkRecord
-from rotator.plan import Action, PlanConfig, plan_workspace
+from rotator.plan import Action, PlanConfig, PlannedAction, plan_workspace
 from rotator.policy import RotationPolicy
 from rotator.reconcile import Facts, ReconcileConfig, credentials_of, reconcile, sort_keys
 from rotator.sinks.base import SinkState
@@ -40,15 +40,26 @@ def state(record: SinkRecord | None, secret: Secret | None) -> SinkState:
     return SinkState(record, None if secret is None else secret.sha256(), "v1")
 
 
-def plan(keys: list[ApiKey], held: SinkState, *, forced: bool = False,
-         grace: timedelta = GRACE) -> list[tuple[str, str, str | None]]:  # fmt: skip
+def planned(keys: list[ApiKey], held: SinkState, *, forced: bool = False,
+            grace: timedelta = GRACE) -> list[PlannedAction]:  # fmt: skip
     facts = Facts({k.id: k for k in keys}, ME, NOW, ReconcileConfig(POLICY))
     own = [k for k in keys if k.base_name == "app-billing"]
     view = reconcile("app-billing", own, held, facts)
-    actions = plan_workspace(
+    return plan_workspace(
         "acme", [view], NOW, PlanConfig(POLICY, grace), forced={"app-billing"} if forced else None
     )
-    return [(str(a.action), a.reason, a.key_id) for a in actions]
+
+
+def plan(keys: list[ApiKey], held: SinkState, *, forced: bool = False,
+         grace: timedelta = GRACE) -> list[tuple[str, str, str | None]]:  # fmt: skip
+    """What a pass does: the planned actions that are not deferred."""
+    actions = planned(keys, held, forced=forced, grace=grace)
+    return [(str(a.action), a.reason, a.key_id) for a in actions if a.deferred is None]
+
+
+def deferred(keys: list[ApiKey], held: SinkState) -> list[tuple[str, str | None, str | None]]:
+    """What waits, and why."""
+    return [(str(a.action), a.deferred, a.key_id) for a in planned(keys, held) if a.deferred]
 
 
 PENDING = replace(HELD, pending_key_id="k-new", pending_secret_sha256=SECRET_NEW.sha256())
@@ -187,6 +198,30 @@ def test_plan(keys: list[ApiKey], held: SinkState, expected: object) -> None:
         ]
     else:
         assert plan(keys, held) == expected
+
+
+def test_what_waits_is_planned_with_why() -> None:
+    # "Why was this key not revoked yet?": its grace period, until when.
+    (retire,) = [a for a in planned([OLD, NEW], state(IN_GRACE, SECRET_NEW)) if a.deferred]
+    assert (retire.action, retire.deferred, retire.key_id) == (Action.RETIRE, "grace", "k-old")
+    assert retire.not_before == NOW + timedelta(hours=1)
+    # The current key is gone: the previous one may be the only key that works.
+    assert deferred([OLD], state(GRACE_OVER, SECRET_NEW)) == [
+        ("retire", "current-missing", "k-old")
+    ]
+    # A due key waits for the previous one's grace period.
+    due_new = key("k-new", NEW.name, 5)
+    assert deferred([OLD, due_new], state(IN_GRACE, SECRET_NEW)) == [
+        ("retire", "grace", "k-old"),
+        ("rotate", "previous-in-grace", "k-new"),
+    ]
+
+
+def test_grace_zero_plans_the_retire_right_after_its_rotation() -> None:
+    assert plan([OLD], state(HELD, SECRET_OLD), grace=timedelta(0)) == [
+        ("rotate", "expiring", "k-old"),
+        ("retire", "grace-0", "k-old"),
+    ]
 
 
 def test_unreadable_sink_blocks() -> None:

@@ -127,7 +127,10 @@ def test_a_target_that_fails_keeps_the_old_key_and_the_next_pass_brings_it_up(
 
     engine = targets.world.engine(grace=timedelta(hours=1))
     plan = list(engine.plan([targets.world.workspace()]))
-    assert [(a.action, a.reason) for a in plan] == [(Action.FINISH_DELIVERY, "targets-lagging")]
+    assert [(a.action, a.reason, a.deferred) for a in plan] == [
+        (Action.FINISH_DELIVERY, "targets-lagging", None),
+        (Action.RETIRE, "grace-over", "grace"),  # its grace starts once every target has it
+    ]
     assert plan[0].targets == ("memory:app-billing",)
     rows = [r for r in engine.inventory([targets.world.workspace()]) if r.role == "current"]
     assert [r.lagging for r in rows] == [("memory:app-billing",)]

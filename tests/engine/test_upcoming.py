@@ -56,7 +56,7 @@ def upcoming(keys: list[ApiKey], held: SinkState) -> dict[str, NextAction]:
 
 def planned(keys: list[ApiKey], held: SinkState, now: datetime) -> set[tuple[str, str | None]]:
     actions = plan_credential("acme", view_at(keys, held, now), now, PlanConfig(POLICY, GRACE))
-    return {(str(a.action), a.key_id) for a in actions}
+    return {(str(a.action), a.key_id) for a in actions if a.deferred is None}
 
 
 SCENARIOS = [
