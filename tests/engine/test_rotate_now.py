@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from rotator.emulator import Emulator
+from rotator.report import actions_taken
 from rotator.rotation import Outcome
 from tests.cli_support import run_cli, seed, works
 from tests.conftest import World
@@ -86,5 +87,9 @@ def test_rotate_now_fails_when_the_closing_list_cannot_confirm_the_revoke(world:
     result = report.workspaces[0].results["app-billing"]
     assert result.outcome is Outcome.FAILED
     assert result.error is not None and "could not confirm the revoke" in result.error
+    # What `rotate` prints: the retire failed, unconfirmed, never "done" alone.
+    failed = [a for a in actions_taken(report) if a["result"] == "failed"]
+    assert [(a["action"], a["credential"]) for a in failed] == [("retire", "app-billing")]
+    assert "could not confirm the revoke" in str(failed[0]["detail"])
     world.emu.clear_faults()
     assert leaked_id not in [k["id"] for k in world.live("app-billing")]
