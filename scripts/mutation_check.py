@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A small mutation check: plausible one-line bugs in the engine, the policy, the file and
-Kubernetes sinks, the client and the logging, each applied alone to a copy of the tree, and the
+Kubernetes sinks, the client, the metrics and the logging, each applied alone to a copy of the tree, and the
 tests that should catch it run against it. Prints which were caught and which survived.
 
 Not part of the test run (it takes minutes): ``python scripts/mutation_check.py [-k NAME]``.
@@ -49,6 +49,11 @@ MUTANTS = [
     Mutant("rotation due at the later of the two dates", "rotator/policy.py",
            "before = max(before, policy.validity_days - policy.max_age_days)",
            "before = min(before, policy.validity_days - policy.max_age_days)", ENGINE),
+    Mutant("the settings' validity never reaches the policy", "rotator/app.py",
+           "validity_days=settings.validity_days,", "validity_days=730,", ENGINE),
+    Mutant("missing no longer ranked first", "rotator/policy.py",
+           "first = reason in (Reason.MISSING, Reason.FORCED)", "first = reason == Reason.FORCED",
+           ENGINE),
     # -- reconcile
     Mutant("createdBy not required", "rotator/models.py",
            "and self.created_by == user_id\n", "\n", ENGINE),
@@ -71,11 +76,16 @@ MUTANTS = [
            "if model.previous is not None and model.current is not None:",
            "if model.previous is not None:", ENGINE),
     Mutant("finishing a delivery keeps the old grace", "rotator/plan.py",
-           "retire_after=utc(now) + config.grace,", "retire_after=record.retire_previous_after,",
+           "previous=view.current,\n                retire_after=utc(now) + config.grace,",
+           "previous=view.current,\n                retire_after=record.retire_previous_after,",
            ENGINE),
     Mutant("missing waits for the grace", "rotator/plan.py",
            "if not in_grace or decision.reason in (Reason.MISSING, Reason.FORCED):",
            "if not in_grace or decision.reason is Reason.FORCED:", ENGINE),
+    Mutant("the budget goes by days left alone", "rotator/plan.py",
+           "key=lambda i: (listed[i].urgency, listed[i].workspace, listed[i].credential),",
+           "key=lambda i: (listed[i].days_left or 0.0, listed[i].workspace, listed[i].credential),",
+           ENGINE),
     # -- rotation
     Mutant("rollback after a read-back error", "rotator/rotation.py",
            "                machine.enter(State.UNKNOWN, new.key.id, detail=\"the sink could not be read back\")\n                return",
@@ -85,8 +95,8 @@ MUTANTS = [
            "            retire_previous_after=record.retire_previous_after,\n        )\n        self._write_record(finished",
            ENGINE),
     Mutant("metadata read-back checks only the key id", "rotator/rotation.py",
-           "if readback.record != current or readback.secret_sha256 != digest:",
-           "if readback.record is None or readback.record.key_id != current.key_id:", ENGINE),
+           "if readback.record != current or readback.secret_sha256 != digest",
+           "if readback.record is None or readback.record.key_id != current.key_id", ENGINE),
     Mutant("a new key answering for no workspace accepted", "rotator/rotation.py",
            "if identity.workspace_id is None or identity.workspace_id != own.workspace_id:",
            "if identity.workspace_id is not None and identity.workspace_id != own.workspace_id:",
@@ -100,33 +110,66 @@ MUTANTS = [
            "", ENGINE),
     Mutant("secret read-back checks only that something is there", "rotator/rotation.py",
            "if after.secret_sha256 != digest:", "if after.secret_sha256 is None:", ENGINE),
+    Mutant("secret read-back checks only that the secret changed", "rotator/rotation.py",
+           "if after.secret_sha256 != digest:", "if after.secret_sha256 == state.secret_sha256:",
+           ENGINE),
     # -- runner
     Mutant("breaker at the ratio, not above", "rotator/runner.py",
            "return attempts >= 3 and failures / attempts > max_failure_ratio",
            "return attempts >= 3 and failures / attempts >= max_failure_ratio", ENGINE),
-    Mutant("budget not counted", "rotator/runner.py",
-           "            self._budget -= 1\n", "", ENGINE),
+    Mutant("budget not counted", "rotator/plan.py",
+           "for index in rotations[max(budget, 0) :]:", "for index in ():", ENGINE),
     Mutant("the lock not held", "rotator/runner.py",
            "            run.held = run.stack.enter_context(ws.lock.hold())",
            "            run.held = None", ENGINE),
+    Mutant("temporaries removed before the lock is taken", "rotator/runner.py",
+           "            run.held = run.stack.enter_context(ws.lock.hold())\n            ws.sink.prepare()\n",
+           "            ws.sink.prepare()\n            run.held = run.stack.enter_context(ws.lock.hold())\n",
+           ENGINE),
+    Mutant("temporaries removed by a dry run", "rotator/runner.py",
+           "            run.held = run.stack.enter_context(ws.lock.hold())\n            ws.sink.prepare()\n",
+           "            run.held = run.stack.enter_context(ws.lock.hold())\n        ws.sink.prepare()\n",
+           ENGINE),
+    Mutant("a fixed ROTATOR_API_KEY taken for a switched own key", "rotator/runner.py",
+           "own_key_source=(run.ws.credential_source or _never_switched) if own else None,",
+           "own_key_source=run.ws.credential_source if own else None,", ENGINE),
+    Mutant("a failed closing list confirms the revokes", "rotator/runner.py",
+           "still = [i for i in ids if keys is None or not expired_or_gone(i, keys, now)]",
+           "still = [i for i in ids if keys is not None and not expired_or_gone(i, keys, now)]",
+           ENGINE),
     Mutant("remembered credentials forgotten", "rotator/runner.py",
-           "    credentials = credentials_of(grouped, remembered, policy)",
-           "    credentials = credentials_of(grouped, (), policy)", ENGINE),
+           "credentials = credentials_of(grouped, [*remembered, *named], policy)",
+           "credentials = credentials_of(grouped, [*named], policy)", ENGINE),
+    # -- metrics
+    Mutant("a locked pass wipes the key series", "rotator/app.py",
+           "if ws.usable and not ws.locked:\n            metrics.selector_unmatched",
+           "if ws.usable:\n            metrics.selector_unmatched", ("tests/test_metrics.py",)),
     # -- file sink
     Mutant("file sink follows symlinks on read", "rotator/sinks/file.py",
            "os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK",
            "os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK", ("tests/sinks/test_file.py",)),
-    Mutant("file sink trusts another credential's record", "rotator/sinks/file.py",
-           "if named is not None and named != credential:", "if False:",
+    Mutant("file sink trusts another credential's record", "rotator/sinks/base.py",
+           "        if named != own:\n            # The foreign name",
+           "        if False:\n            # The foreign name",
            ("tests/sinks/test_file.py", "tests/sinks/test_contract.py")),
     # -- kubernetes sink
     Mutant("kubernetes list drops its workspace check", "rotator/sinks/kubernetes.py",
-           "                    and annotations.get(WORKSPACE_ANNOTATION) == self._workspace\n", "",
+           "                and annotations.get(WORKSPACE_ANNOTATION) == self._workspace\n", "",
            ("tests/sinks/test_kubernetes.py",)),
     # -- client
     Mutant("loopback by prefix", "rotator/models.py",
            'if host.lower() == "localhost":', 'if host.lower().startswith("localhost"):',
            ("tests/test_client.py", "tests/settings/test_environment.py")),
+    Mutant("loopback by substring", "rotator/models.py",
+           'if host.lower() == "localhost":', 'if "localhost" in host.lower():',
+           ("tests/test_client.py",)),
+    Mutant("loopback includes private addresses", "rotator/models.py",
+           'return ipaddress.ip_address(host.strip("[]")).is_loopback',
+           'return ipaddress.ip_address(host.strip("[]")).is_private', ("tests/test_client.py",)),
+    Mutant("loopback includes the unspecified address", "rotator/models.py",
+           'return ipaddress.ip_address(host.strip("[]")).is_loopback',
+           'return (lambda a: a.is_loopback or a.is_unspecified)(ipaddress.ip_address(host.strip("[]")))',
+           ("tests/test_client.py",)),
     Mutant("Retry-After not capped", "rotator/client.py",
            "MAX_WAIT_SECONDS: Final = 30.0", "MAX_WAIT_SECONDS: Final = 3000.0",
            ("tests/test_client.py",)),
@@ -162,7 +205,7 @@ def run(mutant: Mutant, python: str) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-k", default="", help="only mutants whose name contains this")
     args = parser.parse_args()
     chosen = [m for m in MUTANTS if args.k in m.name]

@@ -208,6 +208,15 @@ def test_refuses_plain_http_off_loopback_and_odd_urls(url: str) -> None:
         ("127.0.0.1.nip.io", False),
         ("128.0.0.1", False),
         ("::2", False),
+        ("0:0:0:0:0:0:0:1", True),
+        # Not this machine, though reachable as one or on a private network.
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.1", False),
+        ("192.168.1.10", False),
+        ("169.254.1.1", False),
+        ("fe80::1", False),
+        ("127.0.0.1.", False),
         ("", False),
     ],
 )

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from rotator.app import build_runner, pass_config, run_pass_with_metrics
 from rotator.emulator import Emulator
+from rotator.locks.file import FileLock
 from rotator.metrics import ManagedKeySample, Metrics, UnmanagedKeySample
 from rotator.runner import Runner
 from rotator.settings import Settings, load_settings
@@ -334,14 +335,20 @@ def test_a_real_pass_exposes_its_keys_and_no_secret_anywhere(tmp_path: Path) -> 
     assert samples(metrics, "rotator_last_pass_success") == {lbl(workspace="acme"): 1}
 
 
+def _healthy_workspace(emu: Emulator, tmp_path: Path) -> tuple[str, Settings]:
+    """Acme with the rotator's admin key and one healthy managed key: that key's id, and the
+    settings of a file-sink deployment for it."""
+    workspace = emu.add_workspace("Acme")
+    _admin_id, admin_secret = emu.add_key(
+        workspace, "rotator-admin", expires=emu.now() + timedelta(days=700)
+    )
+    stable_id, _ = emu.add_key(workspace, "app-stable", expires=emu.now() + timedelta(days=400))
+    return stable_id, _settings(emu, admin_secret, tmp_path / "secrets")
+
+
 def test_a_pass_the_api_refuses_records_a_failure_and_keeps_the_key_series(tmp_path: Path) -> None:
     with Emulator() as emu:
-        workspace = emu.add_workspace("Acme")
-        _admin_id, admin_secret = emu.add_key(
-            workspace, "rotator-admin", expires=emu.now() + timedelta(days=700)
-        )
-        emu.add_key(workspace, "app-stable", expires=emu.now() + timedelta(days=400))
-        settings = _settings(emu, admin_secret, tmp_path / "secrets")
+        _stable_id, settings = _healthy_workspace(emu, tmp_path)
         metrics = Metrics()
         run_pass_with_metrics(settings, build_runner(settings), metrics)
         good = samples(metrics, "rotator_last_successful_pass_timestamp_seconds")
@@ -354,6 +361,23 @@ def test_a_pass_the_api_refuses_records_a_failure_and_keeps_the_key_series(tmp_p
     # What the keys were at the last successful listing is still the best knowledge there is.
     assert samples(metrics, EXPIRY) == before
     assert samples(metrics, "rotator_api_requests_total")[lbl(endpoint="list", status="503")] >= 1
+
+
+def test_a_pass_that_found_the_lock_held_keeps_the_key_series(tmp_path: Path) -> None:
+    # Another pass holds the workspace: this one saw no keys, which is no news about them. The
+    # expiry series must stay, or the alerts on them go quiet while the keys run out.
+    with Emulator() as emu:
+        stable_id, settings = _healthy_workspace(emu, tmp_path)
+        metrics = Metrics()
+        run_pass_with_metrics(settings, build_runner(settings), metrics)
+        before = samples(metrics, EXPIRY)
+        unmanaged_before = samples(metrics, UNMANAGED)
+        assert any(("key_id", stable_id) in labels for labels in before)
+        with FileLock(tmp_path / "secrets").hold():
+            report = run_pass_with_metrics(settings, build_runner(settings), metrics)
+    assert report.workspaces[0].locked
+    assert samples(metrics, EXPIRY) == before
+    assert samples(metrics, UNMANAGED) == unmanaged_before  # the admin key's series too
 
 
 def _one_workspace(emu: Emulator, tmp_path: Path) -> tuple[str, Path, Settings]:

@@ -251,6 +251,12 @@ def _control_route(
             role=str(document.get("role") or "Admin"),
         )
         return _json_response(200, {"id": user_id})
+    if (method, route) == ("POST", "new-key-user"):
+        acting_as = document.get("user_id")
+        emulator.set_new_key_user(
+            str(document["workspace_id"]), str(acting_as) if acting_as else None
+        )
+        return _json_response(200, {})
     if (method, route) == ("POST", "list-entries"):
         entries = document.get("entries")
         if not isinstance(entries, list):
@@ -436,6 +442,12 @@ class Emulator:
         The same as the ``latency_ms`` variant. Requests wait in parallel, one thread each.
         """
         self._state.set_variants(latency_ms=milliseconds)
+
+    def set_new_key_user(self, workspace_id: str, user_id: str | None) -> None:
+        """Make keys created through the API in a workspace act as ``user_id`` (None: as the
+        user of the key that creates them, the API's rule): a new key that answers ``me`` as
+        another user than the credential that made it."""
+        self._state.set_new_key_user(workspace_id, user_id)
 
     def add_list_entries(self, workspace_id: str, entries: Iterable[object]) -> None:
         """Append raw entries to every List answer of the workspace (``ODD_LIST_ENTRIES``: .NET

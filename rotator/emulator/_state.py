@@ -212,6 +212,8 @@ class _Workspace:
     name: str
     admin_user_id: str
     users: dict[str, _User] = field(default_factory=dict)
+    #: The user keys created through the API act as; None: the creating key's own user.
+    new_key_user_id: str | None = None
 
 
 @dataclass
@@ -347,6 +349,12 @@ class EmulatorState:
         with self._lock:
             return self._workspace(workspace_id).admin_user_id
 
+    def set_new_key_user(self, workspace_id: str, user_id: str | None) -> None:
+        """Make keys created through the API in a workspace act as ``user_id`` (``me`` answers
+        with it; List shows it as ``createdBy``); None: as the creating key's user again."""
+        with self._lock:
+            self._workspace(workspace_id).new_key_user_id = user_id
+
     def add_list_entries(self, workspace_id: str, entries: Iterable[object]) -> None:
         """Append raw entries (any JSON) to every List answer of the workspace, after its keys."""
         copied = json.loads(json.dumps(list(entries)))  # JSON only, and no sharing with callers
@@ -438,6 +446,7 @@ class EmulatorState:
                     {
                         "id": workspace.id,
                         "name": workspace.name,
+                        "new_key_user_id": workspace.new_key_user_id,
                         "users": [
                             {"id": u.id, "full_name": u.full_name, "email": u.email, "role": u.role}
                             for u in workspace.users.values()
@@ -645,7 +654,8 @@ class EmulatorState:
             key.name == token_name for key in live
         ):
             return self._validation("tokenName", "An API key with this name already exists.")
-        key_id, _ = self.add_key(caller.workspace_id, token_name, created_by=caller.created_by)
+        creator = self._workspaces[caller.workspace_id].new_key_user_id or caller.created_by
+        key_id, _ = self.add_key(caller.workspace_id, token_name, created_by=creator)
         created = self._keys[key_id]
         created.pending_me_failures = int(self._variants["propagation_failures"])  # type: ignore[call-overload]
         return self._envelope(200, data=self._key_dto(created, with_secret=True))

@@ -129,6 +129,26 @@ def test_users_keys_made_by_them_and_list_entries(
     assert admin.get("/api/data/me").json()["data"]["id"] == emulator.admin_user_id(ACME_ID)
 
 
+def test_new_keys_can_be_made_to_act_as_another_user(
+    emulator: Emulator, control: httpx.Client, admin: httpx.Client
+) -> None:
+    person = emulator.add_user(ACME_ID, "Pat")
+    assert control.post(
+        "/new-key-user", json={"workspace_id": ACME_ID, "user_id": person}
+    ).is_success
+    assert control.get("/state").json()["workspaces"][0]["new_key_user_id"] == person
+    made = admin.post("/api/data/api-keys", json={"tokenName": "app"}).json()["data"]
+    assert emulator.keys(ACME_ID)[-1]["created_by"] == person
+    with httpx.Client(base_url=emulator.url, headers=bearer(made["apiKey"])) as as_new:
+        assert as_new.get("/api/data/me").json()["data"]["id"] == person
+    # The admin itself still answers as the admin; back to the API's rule with no user.
+    assert admin.get("/api/data/me").json()["data"]["id"] == emulator.admin_user_id(ACME_ID)
+    assert control.post("/new-key-user", json={"workspace_id": ACME_ID}).is_success
+    admin.post("/api/data/api-keys", json={"tokenName": "app-2"})
+    assert emulator.keys(ACME_ID)[-1]["created_by"] == emulator.admin_user_id(ACME_ID)
+    assert control.post("/new-key-user", json={"workspace_id": "nowhere"}).status_code == 400
+
+
 def test_requests(control: httpx.Client, admin: httpx.Client) -> None:
     admin.get("/api/data/me")
     control.get("/state")

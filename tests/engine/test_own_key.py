@@ -143,3 +143,26 @@ def test_a_crash_at_every_step_of_a_self_rotation_never_locks_the_rotator_out(
         assert d.source_works()
     assert len(d.own_keys()) == 1
     assert d.own_keys() != [d.old_id]
+
+
+def test_a_fixed_api_key_is_never_revoked_and_the_own_key_waits(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    # ROTATOR_API_KEY (not _FILE): the process holds its key for life and never reads the one its
+    # sink delivers, so revoking the old key would lock it out at its next request.
+    d = Deployment(emu, tmp_path)
+    del d.env["ROTATOR_API_KEY_FILE"]
+    d.env["ROTATOR_API_KEY"] = d.old_secret
+    report = d.run()
+    assert report.exit_code == 0
+    assert [s.credential for s in report.steps if s.event == "rotation.created"][-1] == OWN
+    assert report.workspaces[0].own_key_waiting
+    assert not [s for s in report.steps if s.event == "rotation.revoked" and s.credential == OWN]
+    assert d.old_id in d.own_keys()
+    assert len(d.own_keys()) == 2
+    assert d.status()[d.old_id] == "waiting-for-credential-source"
+    assert d.source_works()
+    d.emu.advance(timedelta(days=2))
+    d.run()  # later passes keep it too: the process still runs on it
+    assert d.old_id in d.own_keys()
+    assert d.source_works()

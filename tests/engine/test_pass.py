@@ -17,6 +17,7 @@ from rotator.plan import Action
 from rotator.policy import RotationPolicy
 from rotator.rotation import Outcome
 from rotator.runner import Runner
+from rotator.sinks.file import FileSink
 from rotator.sinks.memory import MemorySink
 from tests.conftest import Crash, World, crash_at, deliver_due
 
@@ -368,6 +369,25 @@ def test_invariant_8_a_held_lock_skips_the_workspace(world: World) -> None:
     assert report.workspaces[0].locked
     assert [k["id"] for k in world.live("app-billing")] == [old_id]
     assert "pass.locked" in [e["event"] for e in world.events()]
+
+
+def test_only_a_pass_holding_the_lock_removes_the_file_sinks_temporaries(
+    file_world: World,
+) -> None:
+    # A temporary file in the sink's folder may be another pass's write in flight: a plan, a
+    # dry run and a pass that finds the lock held must leave it; only the lock's holder may
+    # take it for a killed process's leftover.
+    deliver_due(file_world)
+    assert isinstance(file_world.sink, FileSink)
+    in_flight = file_world.sink.directory / ".app-billing.tmp-0123456789abcdef"
+    in_flight.write_text("another pass's write")
+    file_world.engine().plan([file_world.workspace()])
+    assert file_world.run(dry_run=True).exit_code == 0
+    with file_world.lock.hold():
+        assert file_world.run().workspaces[0].locked
+    assert in_flight.read_text() == "another pass's write"
+    assert file_world.run().exit_code == 0
+    assert not in_flight.exists()
 
 
 def test_budget_limits_rotations_most_urgent_first(world: World) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from rotator.errors import SinkMetadataError
 from rotator.models import ApiKey, Secret, SinkRecord
-from rotator.plan import Action, PlanConfig, PlannedAction, plan_workspace
+from rotator.plan import Action, PlanConfig, PlannedAction, allocate, plan_workspace
 from rotator.policy import RotationPolicy
 from rotator.reconcile import Facts, ReconcileConfig, credentials_of, reconcile, sort_keys
 from rotator.sinks.base import SinkState
@@ -254,6 +254,32 @@ def test_rotations_come_last_most_urgent_first() -> None:
         ("app-c", "missing"),
         ("app-b", "expiring"),
         ("app-a", "expiring"),
+    ]
+
+
+def held_by(key_id: str, name: str) -> SinkRecord:
+    return SinkRecord(key_id=key_id, key_name=name)
+
+
+def test_a_missing_key_comes_first_under_the_budget_even_before_an_expired_one() -> None:
+    # A credential with no key at all has no working key anywhere: it outranks a key that
+    # expired three days ago (whose days left, -3, are fewer than missing's 0).
+    expired = key("x", "app-expired", -3, by=PERSON)
+    facts = Facts({expired.id: expired}, ME, NOW, ReconcileConfig(POLICY))
+    views = [
+        reconcile("app-expired", [expired], state(held_by("x", "app-expired"), None), facts),
+        reconcile("app-gone", [], state(held_by("gone", "app-gone"), None), facts),
+    ]
+    actions = plan_workspace("acme", views, NOW, PlanConfig(POLICY))
+    assert [(a.credential, a.reason) for a in actions] == [
+        ("app-gone", "missing"),
+        ("app-expired", "expiring"),
+    ]
+    # Over workspaces too: the budget of one goes to the missing key, whatever the names.
+    ranked = allocate([replace(actions[1], workspace="a"), replace(actions[0], workspace="b")], 1)
+    assert [(a.credential, a.deferred) for a in ranked] == [
+        ("app-expired", "budget"),
+        ("app-gone", None),
     ]
 
 

@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from rotator.emulator import Emulator
+from rotator.report import actions_taken
+from rotator.rotation import Outcome
 from tests.cli_support import run_cli, seed, works
 from tests.conftest import World
 
@@ -66,3 +68,28 @@ def test_forced_rotation_first_retires_a_previous_key_in_its_grace_period(world:
     assert current_id in live  # the new previous, in its own (emergency) grace period
     assert len(live) == 2
     assert world.works(world.held_secret("app-billing"))
+
+
+def test_rotate_now_fails_when_the_closing_list_cannot_confirm_the_revoke(world: World) -> None:
+    # A leaked key must be proven gone: a revoke the closing list could not confirm (the list
+    # failed) is a failure, never an exit 0 while the key may still be live.
+    leaked_id, leaked_secret = world.add_key("app-billing", days_left=600)
+    world.deliver("app-billing", leaked_id, leaked_secret)
+
+    def list_fails_after_the_revoke(reached: str, _credential: str) -> None:
+        if reached == "revoked":
+            world.emu.add_fault("GET", "/api/data/api-keys", status=503, times=-1)
+
+    engine = world.engine(list_fails_after_the_revoke, emergency=True)
+    report = engine.run_pass([world.workspace()], forced={"app-billing"})
+    assert [s.key_id for s in report.steps if s.event == "rotation.revoked"] == [leaked_id]
+    assert report.exit_code == 1
+    result = report.workspaces[0].results["app-billing"]
+    assert result.outcome is Outcome.FAILED
+    assert result.error is not None and "could not confirm the revoke" in result.error
+    # What `rotate` prints: the retire failed, unconfirmed, never "done" alone.
+    failed = [a for a in actions_taken(report) if a["result"] == "failed"]
+    assert [(a["action"], a["credential"]) for a in failed] == [("retire", "app-billing")]
+    assert "could not confirm the revoke" in str(failed[0]["detail"])
+    world.emu.clear_faults()
+    assert leaked_id not in [k["id"] for k in world.live("app-billing")]
