@@ -38,11 +38,12 @@ from rotator.schedule import next_fire_times, parse_schedule
 from rotator.settings import (
     KubernetesSinkSettings,
     Settings,
+    SinkSettings,
     WorkspaceSettings,
     pass_lock_kind,
     read_api_key,
 )
-from rotator.sinks import registry
+from rotator.sinks import registry, targets
 from rotator.sinks.base import Sink, SinkContext
 
 #: Signals that stop ``run-once`` and ``serve`` after the credentials in flight. SIGHUP is one:
@@ -156,10 +157,46 @@ def my_workspaces(settings: Settings) -> list[WorkspaceSettings]:
 # ------------------------------------------------------------------- sinks, locks
 
 
+def sink_routes(
+    ws: WorkspaceSettings,
+) -> tuple[list[SinkSettings], list[tuple[str, list[int]]]]:
+    """The sinks a workspace needs, each once, and its routes over them: ``(settings, routes)``
+    where ``settings[0]`` is the workspace's own sink and each route is ``(glob, [index into
+    settings, ...])`` in the file's order. Targets with equal settings (the workspace's sink
+    among them) are one sink: one client, one connection, one place written once."""
+    distinct: list[SinkSettings] = [ws.sink]
+    routes: list[tuple[str, list[int]]] = []
+    for route in ws.credentials:
+        indexes = []
+        for target in route.targets:
+            if target not in distinct:
+                distinct.append(target)
+            indexes.append(distinct.index(target))
+        routes.append((route.name, indexes))
+    return distinct, routes
+
+
 def build_sink(settings: Settings, ws: WorkspaceSettings) -> Sink:
-    """The configured sink of one workspace; its module (and SDK) is imported only now."""
+    """The configured sink of one workspace; its module (and SDK) is imported only now.
+
+    With ``credentials:`` routes, one sink per distinct target besides the workspace's own,
+    all behind :func:`rotator.sinks.targets.routed`; a sink built before one that fails is
+    closed again.
+    """
     context = SinkContext(workspace=ws.name, timeout_seconds=settings.http_timeout_seconds)
-    return registry.build(ws.sink, context)
+    distinct, routes = sink_routes(ws)
+    if not routes:
+        return registry.build(ws.sink, context)
+    built: list[Sink] = []
+    try:
+        for target in distinct:
+            built.append(registry.build(target, context))
+        return targets.routed(built[0], [(name, [built[i] for i in at]) for name, at in routes])
+    except BaseException:
+        for sink in built:
+            with suppress(Exception):  # the failure being raised is the one to report
+                sink.close()
+        raise
 
 
 def build_lock(settings: Settings, ws: WorkspaceSettings) -> PassLock:

@@ -1,0 +1,150 @@
+"""The wiring of a workspace's ``credentials:`` routes (rotator.app): which sinks it builds,
+each distinct target once, and what a target that cannot be built does.
+
+The routed sink itself (rotator.sinks.targets) is tested with it; this is the pure part.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rotator.app import build_sink, sink_routes
+from rotator.errors import ConfigError
+from rotator.settings import (
+    FileSinkSettings,
+    KubernetesSinkSettings,
+    Settings,
+    WorkspaceSettings,
+    parse_settings,
+)
+from rotator.sinks import registry
+from tests.cli_support import clean_env, run_cli
+
+
+def settings_of(tmp_path: Path, routes: list[Any] | None, **variables: str) -> Settings:
+    key = tmp_path / "key"
+    key.write_text("pm-0123456789abcdef")
+    entry: dict[str, Any] = {"name": "acme-eu", "api_key_file": str(key)}
+    if routes is not None:
+        entry["credentials"] = routes
+    path = tmp_path / "workspaces.json"
+    path.write_text(json.dumps({"workspaces": [entry]}))
+    return parse_settings(
+        {
+            "ROTATOR_WORKSPACES_FILE": str(path),
+            "ROTATOR_KEY_NAMES": "*",
+            "ROTATOR_SINK_FILE_DIR": str(tmp_path / "secrets"),
+            **variables,
+        }
+    )
+
+
+def test_each_distinct_target_once_the_workspaces_own_sink_first(tmp_path: Path) -> None:
+    own = str(tmp_path / "secrets" / "acme-eu")
+    billing = {"sink": "kubernetes", "namespace": "billing"}
+    settings = settings_of(
+        tmp_path,
+        [
+            {"name": "billing-*", "targets": [billing, {"sink": "file", "dir": "/srv/x"}]},
+            {"name": "invoices", "targets": [dict(billing)]},  # equal settings: one sink
+            {"name": "ops", "targets": [{"sink": "file", "dir": own}]},  # the workspace's own
+            {"name": "sync", "targets": [{"sink": "kubernetes", "namespace": "sync"}]},
+        ],
+    )
+    (ws,) = settings.workspaces
+    distinct, routes = sink_routes(ws)
+    assert distinct == [
+        FileSinkSettings(dir=Path(own)),
+        KubernetesSinkSettings(namespace="billing"),
+        FileSinkSettings(dir=Path("/srv/x")),
+        KubernetesSinkSettings(namespace="sync"),
+    ]
+    assert routes == [("billing-*", [1, 2]), ("invoices", [1]), ("ops", [0]), ("sync", [3])]
+
+
+def test_restarts_make_two_targets_in_one_namespace_two_sinks(tmp_path: Path) -> None:
+    # Each route's restart names its own credentials, so the settings differ.
+    def restarting(workload: str) -> dict[str, str]:
+        return {"sink": "kubernetes", "namespace": "billing", "restart": workload}
+
+    settings = settings_of(
+        tmp_path,
+        [
+            {"name": "a", "targets": [restarting("Deployment/a")]},
+            {"name": "b", "targets": [restarting("Deployment/b")]},
+        ],
+    )
+    distinct, routes = sink_routes(settings.workspaces[0])
+    assert len(distinct) == 3
+    assert routes == [("a", [1]), ("b", [2])]
+
+
+def test_without_routes_the_workspaces_sink_alone(tmp_path: Path) -> None:
+    settings = settings_of(tmp_path, None)
+    (ws,) = settings.workspaces
+    assert sink_routes(ws) == ([ws.sink], [])
+    sink = build_sink(settings, ws)
+    try:
+        assert sink.kind == "file"
+        assert "acme-eu" in sink.describe()
+    finally:
+        sink.close()
+
+
+def test_a_target_that_cannot_be_built_fails_the_workspaces_sink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = settings_of(
+        tmp_path,
+        [{"name": "a", "targets": [{"sink": "vault", "path": "a/{credential}"}]}],
+        ROTATOR_SINK_VAULT_ADDR="https://vault.example.com",
+        ROTATOR_SINK_VAULT_TOKEN="hvs.x",
+    )
+    # As when the extra is not installed: the vault module cannot be imported.
+    monkeypatch.setitem(registry.KINDS, "vault", "tests.no_such_sink_module")
+    ws: WorkspaceSettings = settings.workspaces[0]
+    with pytest.raises(ConfigError) as caught:
+        build_sink(settings, ws)
+    assert caught.value.problems == [
+        "ROTATOR_SINK: the vault sink needs its extra: pip install 'key-rotator[vault]'"
+    ]
+
+
+def test_check_config_wide_shows_each_route_and_its_targets(tmp_path: Path) -> None:
+    token = "hvs.never-shown-0123"
+    key = tmp_path / "key"
+    key.write_text("pm-0123456789abcdef")
+    routes = [
+        {
+            "name": "billing-*",
+            "targets": [
+                {"sink": "vault", "path": "apps/billing/{credential}"},
+                {"sink": "file", "dir": str(tmp_path / "billing")},
+            ],
+        }
+    ]
+    path = tmp_path / "workspaces.json"
+    entry = {"name": "acme-eu", "api_key_file": str(key), "credentials": routes}
+    path.write_text(json.dumps({"workspaces": [entry]}))
+    env = clean_env(
+        {
+            "ROTATOR_WORKSPACES_FILE": str(path),
+            "ROTATOR_KEY_NAMES": "*",
+            "ROTATOR_SINK_FILE_DIR": str(tmp_path / "secrets"),
+            "ROTATOR_SINK_VAULT_ADDR": "https://vault.example.com",
+            "ROTATOR_SINK_VAULT_TOKEN": token,
+            "ROTATOR_LOCK": "file",
+        }
+    )
+    result = run_cli(["check-config", "-o", "wide"], env, tmp_path)
+    assert result.returncode == 0, result.describe()
+    assert "  credentials[0] billing-*:\n    kind=vault, addr=https://vault.example.com, " in (
+        result.stdout
+    )
+    assert "token=**********" in result.stdout
+    assert f"    kind=file, dir={tmp_path / 'billing'}\n" in result.stdout
+    assert token not in result.output
