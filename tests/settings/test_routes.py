@@ -418,12 +418,12 @@ def kube(namespace: str, secret_name: str = "pm-{credential}") -> dict[str, str]
 def test_two_workspaces_routing_to_one_folder_however_spelt(
     tmp_path: Path, key: Path, cluster: dict[str, str]
 ) -> None:
-    folder = tmp_path / "shared"
+    folder = tmp_path / "same"
     path = workspaces(
         tmp_path,
         key,
         [{"name": "a", "targets": [{"sink": "file", "dir": str(folder)}]}],
-        [{"name": "b", "targets": [{"sink": "file", "dir": f"{tmp_path}/x/../shared"}]}],
+        [{"name": "b", "targets": [{"sink": "file", "dir": f"{tmp_path}/x/../same"}]}],
     )
     assert refused(environ(path, **cluster)) == [
         f"{W}: workspaces[1].credentials[0].targets[0].dir: workspace 'acme-us' and "
