@@ -13,7 +13,7 @@ import hashlib
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -183,20 +183,42 @@ def build_sink(settings: Settings, ws: WorkspaceSettings) -> Sink:
     all behind :func:`rotator.sinks.targets.routed`; a sink built before one that fails is
     closed again.
     """
-    context = SinkContext(workspace=ws.name, timeout_seconds=settings.http_timeout_seconds)
     distinct, routes = sink_routes(ws)
     if not routes:
-        return registry.build(ws.sink, context)
-    built: list[Sink] = []
+        return registry.build(ws.sink, sink_context(settings, ws))
+    built = build_sinks(settings, ws, distinct)
     try:
-        for target in distinct:
-            built.append(registry.build(target, context))
         return targets.routed(built[0], [(name, [built[i] for i in at]) for name, at in routes])
     except BaseException:
-        for sink in built:
-            with suppress(Exception):  # the failure being raised is the one to report
-                sink.close()
+        close_sinks(built)
         raise
+
+
+def sink_context(settings: Settings, ws: WorkspaceSettings) -> SinkContext:
+    return SinkContext(workspace=ws.name, timeout_seconds=settings.http_timeout_seconds)
+
+
+def build_sinks(
+    settings: Settings, ws: WorkspaceSettings, each: Sequence[SinkSettings]
+) -> list[Sink]:
+    """A sink for each of ``each`` (settings of ``ws``'s sink or targets), in order; those
+    built before one that fails are closed again."""
+    built: list[Sink] = []
+    try:
+        for sink_settings in each:
+            built.append(registry.build(sink_settings, sink_context(settings, ws)))
+    except BaseException:
+        close_sinks(built)
+        raise
+    return built
+
+
+def close_sinks(sinks: Iterable[Sink]) -> None:
+    """Close each sink, whatever the others do (the failure being raised, if any, is the one
+    to report)."""
+    for sink in sinks:
+        with suppress(Exception):
+            sink.close()
 
 
 def build_lock(settings: Settings, ws: WorkspaceSettings) -> PassLock:

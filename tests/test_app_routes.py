@@ -1,5 +1,6 @@
 """The wiring of a workspace's ``credentials:`` routes (rotator.app): which sinks it builds,
-each distinct target once, and what a target that cannot be built does.
+each distinct target once, and what a target that cannot be built does; what check-config
+shows of them and reads of each target (rotator.preflight).
 
 The routed sink itself (rotator.sinks.targets) is tested with it; this is the pure part.
 """
@@ -14,6 +15,8 @@ import pytest
 
 from rotator.app import build_sink, sink_routes
 from rotator.errors import ConfigError
+from rotator.models import Secret, SinkRecord
+from rotator.preflight import WorkspaceChecks, check_targets
 from rotator.settings import (
     FileSinkSettings,
     KubernetesSinkSettings,
@@ -22,6 +25,7 @@ from rotator.settings import (
     parse_settings,
 )
 from rotator.sinks import registry
+from rotator.sinks.file import FileSink
 from tests.cli_support import clean_env, run_cli
 
 
@@ -148,3 +152,35 @@ def test_check_config_wide_shows_each_route_and_its_targets(tmp_path: Path) -> N
     assert "token=**********" in result.stdout
     assert f"    kind=file, dir={tmp_path / 'billing'}\n" in result.stdout
     assert token not in result.output
+
+
+def test_check_config_online_reads_each_target_on_its_own(tmp_path: Path) -> None:
+    billing, ops, not_a_folder = tmp_path / "billing", tmp_path / "ops", tmp_path / "a-file"
+    not_a_folder.write_text("")
+    settings = settings_of(
+        tmp_path,
+        [
+            {"name": "billing-*", "targets": [{"sink": "file", "dir": str(billing)}]},
+            {"name": "ops", "targets": [{"sink": "file", "dir": str(ops)}]},
+            {"name": "broken", "targets": [{"sink": "file", "dir": str(not_a_folder)}]},
+        ],
+    )
+    delivered = FileSink(billing)
+    secret = Secret("pm-delivered-key")
+    version = delivered.write_record(
+        "billing-a", SinkRecord().with_pending("k1", secret.sha256()), expected_version=None
+    )
+    delivered.write_secret("billing-a", secret, expected_version=version)
+    result = WorkspaceChecks("acme-eu")
+    check_targets(settings, settings.workspaces[0], ["billing-a", "billing-b", "ops"], result)
+    assert [(c.check, c.status) for c in result.checks] == [
+        ("target", "ok"),
+        ("target", "ok"),
+        ("target", "error"),
+    ]
+    assert [c.detail for c in result.checks[:2]] == [
+        f"file:{billing}: lists 1 credential(s); holds a key for 1 of 2",
+        f"file:{ops}: lists 0 credential(s); holds a key for 0 of 1",
+    ]
+    assert result.checks[2].detail.startswith(f"file:{not_a_folder}: cannot list what it holds: ")
+    assert not result.usable
