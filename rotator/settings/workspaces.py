@@ -321,6 +321,14 @@ def _entry_problems(error: ValidationError, where: str) -> list[str]:
     return lines
 
 
+def _secret_in_the_file(label: str, kind: str, field_name: str) -> str:
+    variable = member_variable("sink", kind, field_name)
+    return (
+        f"{label}: a secret is not taken from the workspaces file (usually a ConfigMap); set "
+        f"{variable}_FILE instead"
+    )
+
+
 def _workspace_sink(
     overrides: Mapping[str, Any], base: SinkSettings, name: str, where: str
 ) -> tuple[SinkSettings | None, list[str]]:
@@ -337,11 +345,7 @@ def _workspace_sink(
                 f"(ROTATOR_SINK is {kind!r}; its variables: {', '.join(variables)})"
             )
         elif is_secret(info):
-            variable = f"ROTATOR_SINK_{kind.upper().replace('-', '_')}_{str(key).upper()}"
-            problems.append(
-                f"{where}.sink.{key}: a secret is not taken from the workspaces file (usually a "
-                f"ConfigMap); set {variable}_FILE instead"
-            )
+            problems.append(_secret_in_the_file(f"{where}.sink.{key}", kind, str(key)))
     if problems:
         return None, problems
     values = base.model_dump(exclude_unset=True) | {
@@ -490,11 +494,7 @@ def _target(
                 f"{here}.{key}: not a variable of the {kind} sink (its variables: {variables})"
             )
         elif is_secret(info):
-            variable = member_variable("sink", kind, str(key))
-            problems.append(
-                f"{here}.{key}: a secret is not taken from the workspaces file (usually a "
-                f"ConfigMap); set {variable}_FILE instead"
-            )
+            problems.append(_secret_in_the_file(f"{here}.{key}", kind, str(key)))
         elif kind == "kubernetes" and key == "restart":
             restart, problem = _route_restart(value, glob)
             if problem is not None:

@@ -553,3 +553,23 @@ def test_what_a_target_names_on_this_host_is_checked(
         f"{W}: workspaces[0].credentials[0].targets[1].dir: {str(under_a_file)!r} cannot be "
         f"created: {str(tmp_path / 'key')!r} is not a folder",
     ]
+
+
+def test_a_fixed_name_of_the_workspaces_sink_is_held_by_its_credentials(
+    tmp_path: Path, key: Path, cluster: dict[str, str]
+) -> None:
+    path = workspaces(
+        tmp_path, key, [{"name": "billing", "targets": [kube("apps", "pm-billing-key")]}]
+    )
+    variables = {
+        **{k: v for k, v in cluster.items() if k != "ROTATOR_SINK_FILE_DIR"},
+        "ROTATOR_LOCK_DIR": str(tmp_path / "locks"),
+        "ROTATOR_SINK": "kubernetes",
+        "ROTATOR_SINK_KUBERNETES_NAMESPACE": "apps",
+        "ROTATOR_SINK_KUBERNETES_SECRET_NAME": "pm-billing-key",
+    }
+    assert refused(environ(path, **variables)) == [
+        f"{W}: workspaces[0].credentials[0].targets[0].secret_name: 'billing' and the "
+        "workspace's sink would share the Secrets 'pm-billing-key' in namespace 'apps' of "
+        "https://10.0.0.1:6443: two credentials must never share a place"
+    ]
