@@ -36,6 +36,7 @@ from rotator.rotation import Outcome, RotationConfig
 from rotator.runner import PassConfig, Runner, Workspace
 from rotator.schedule import next_fire_times, parse_schedule
 from rotator.settings import (
+    FileSinkSettings,
     KubernetesSinkSettings,
     Settings,
     SinkSettings,
@@ -495,10 +496,20 @@ def unconfigured_workspaces(settings: Settings) -> dict[str, list[str]]:
         return {}
     root = Path(sink.dir)
     configured = {ws.name for ws in settings.workspaces}
+    # A file target's folder may be one of root's too: it is no workspace's subfolder.
+    target_folders = {
+        os.path.abspath(target.dir)
+        for ws in settings.workspaces
+        for route in ws.credentials
+        for target in route.targets
+        if isinstance(target, FileSinkSettings)
+    }
     found: dict[str, list[str]] = {}
     with suppress(OSError):
         for folder in sorted(root.iterdir()):
             if folder.name in configured or not folder.is_dir() or folder.is_symlink():
+                continue
+            if os.path.abspath(folder) in target_folders:
                 continue
             records = sorted(p.name.removesuffix(".meta.json") for p in folder.glob("*.meta.json"))
             if records:
@@ -542,15 +553,21 @@ def config_warnings(settings: Settings) -> list[str]:
                 "make sure neither selects the rotator's own key (add it to "
                 "ROTATOR_EXCLUDE_KEY_NAMES, or name it in ROTATOR_SELF_KEY_NAME)"
             )
-        if ws.self_key_name is not None and ws.sink.kind == "file":
+        own_targets = ws.targets_of(ws.self_key_name) if ws.self_key_name is not None else ()
+        if own_targets and all(t.kind == "file" for t in own_targets):
+            # Only files can be compared here: a Secret or a Vault path may be what is mounted.
             from rotator.sinks.file import file_name  # noqa: PLC0415
 
-            target = Path(ws.sink.dir, file_name(ws.self_key_name)).resolve()
+            delivered = [
+                Path(t.dir, file_name(str(ws.self_key_name))).resolve()
+                for t in own_targets
+                if isinstance(t, FileSinkSettings)
+            ]
             source = ws.api_key_file.resolve() if ws.api_key_file else None
-            if source != target:
+            if source not in delivered:
                 warnings.append(
                     f"ROTATOR_SELF_KEY_NAME{where}: the rotator's new key is delivered to "
-                    f"{target}, but its credential is read from "
+                    f"{' and '.join(map(str, delivered))}, but its credential is read from "
                     f"{source or 'ROTATOR_API_KEY'}; the old key is never revoked until the "
                     "two agree (point ROTATOR_API_KEY_FILE at the delivered file)"
                 )

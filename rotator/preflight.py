@@ -168,16 +168,12 @@ def check_targets(
     """Each target of the workspace's routes besides its own sink (checked as ``sink``), on its
     own (``target``): its list, and a read of each managed credential routed to it (the first
     entry that matches); a sink of its own for each, closed after. Read calls only."""
-    distinct, routes = sink_routes(config)
-    routed: dict[int, list[str]] = {}
-    for credential in managed:
-        route = next((at for glob, at in routes if fnmatchcase(credential, glob)), [])
-        for index in route:
-            routed.setdefault(index, []).append(credential)
+    distinct, _ = sink_routes(config)
     sinks = build_sinks(settings, config, distinct[1:])
     try:
-        for index, sink in enumerate(sinks, start=1):
-            _sink(sink, routed.get(index, []), result, check="target")
+        for target, sink in zip(distinct[1:], sinks, strict=True):
+            routed = [c for c in managed if target in config.targets_of(c)]
+            _sink(sink, routed, result, check="target")
     finally:
         close_sinks(sinks)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from rotator.app import build_sink, sink_routes
+from rotator.app import build_sink, config_warnings, sink_routes, unconfigured_workspaces
 from rotator.errors import ConfigError
 from rotator.models import Secret, SinkRecord
 from rotator.preflight import WorkspaceChecks, check_targets
@@ -184,3 +184,37 @@ def test_check_config_online_reads_each_target_on_its_own(tmp_path: Path) -> Non
     ]
     assert result.checks[2].detail.startswith(f"file:{not_a_folder}: cannot list what it holds: ")
     assert not result.usable
+
+
+def test_the_own_key_is_looked_for_where_its_route_delivers_it(tmp_path: Path) -> None:
+    own = tmp_path / "own"
+    routes = [{"name": "rotator", "targets": [{"sink": "file", "dir": str(own)}]}]
+    key = tmp_path / "key"  # settings_of's credential file: not where the own key is delivered
+    settings = settings_of(tmp_path, routes, ROTATOR_SELF_KEY_NAME="rotator")
+    assert config_warnings(settings) == [
+        "ROTATOR_SELF_KEY_NAME (workspace acme-eu): the rotator's new key is delivered to "
+        f"{own / 'rotator'}, but its credential is read from {key}; the old key is never "
+        "revoked until the two agree (point ROTATOR_API_KEY_FILE at the delivered file)"
+    ]
+    # Delivered to Vault: what is mounted there cannot be compared, so nothing is said.
+    vault = [{"name": "rotator", "targets": [{"sink": "vault", "path": "a/{credential}"}]}]
+    settings = settings_of(
+        tmp_path,
+        vault,
+        ROTATOR_SELF_KEY_NAME="rotator",
+        ROTATOR_SINK_VAULT_ADDR="https://vault.example.com",
+        ROTATOR_SINK_VAULT_TOKEN="hvs.x",
+    )
+    assert config_warnings(settings) == []
+
+
+def test_a_file_targets_folder_in_the_sinks_folder_is_no_unconfigured_workspace(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "secrets"
+    for folder in ("billing", "gone-workspace"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "b.meta.json").write_text("{}")
+    routes = [{"name": "b", "targets": [{"sink": "file", "dir": str(root / "billing")}]}]
+    settings = settings_of(tmp_path, routes)
+    assert unconfigured_workspaces(settings) == {"gone-workspace": ["b"]}

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -175,6 +176,16 @@ class WorkspaceSettings(BaseModel):
         default=_SINGLE_KEY_FILE,
         description="What a problem with api_key_file names: the variable, or the file's entry.",
     )
+
+    def route_of(self, credential: str) -> CredentialRoute | None:
+        """The entry of ``credentials`` a credential goes by (the first whose name matches its
+        base name), or None: it goes to ``sink``."""
+        return next((r for r in self.credentials if fnmatchcase(credential, r.name)), None)
+
+    def targets_of(self, credential: str) -> tuple[SinkSettings, ...]:
+        """Where a credential is delivered: its route's targets, else the workspace's sink."""
+        route = self.route_of(credential)
+        return route.targets if route is not None else (self.sink,)
 
 
 def read_api_key(ws: WorkspaceSettings) -> Secret:
