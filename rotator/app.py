@@ -361,24 +361,30 @@ def kubernetes_events_channel(
     settings: Settings, workspaces: Sequence[WorkspaceSettings] | None = None
 ) -> Channel | None:
     """The channel recording Kubernetes Events on the Secrets of ``workspaces`` (by default this
-    process's) that deliver to the Kubernetes sink; None when none does.
+    process's) that deliver to the Kubernetes sink (their own, or a target of their
+    ``credentials:`` routes); None when none does.
 
-    Its resolver places a credential as the workspace's sink places it: the namespace
-    (ROTATOR_SINK_KUBERNETES_NAMESPACE, else the pod's own), the Secret's name by the template,
-    the workloads ROTATOR_SINK_KUBERNETES_RESTART restarts for it, the kubeconfig.
+    Its resolver places a credential as the sink that holds it places it (its route's
+    Kubernetes targets, else the workspace's sink when it is Kubernetes): the namespace (else the
+    pod's own), the Secret's name by the template, the workloads restarted for it, the
+    kubeconfig.
     """
     from rotator.kube import own_namespace  # noqa: PLC0415 - only with the Kubernetes sink
     from rotator.kube_events import CredentialObjects, KubernetesEventsChannel  # noqa: PLC0415
     from rotator.sinks.kubernetes import restarted_workloads, secret_name_for  # noqa: PLC0415
 
     chosen = my_workspaces(settings) if workspaces is None else workspaces
-    sinks = {ws.name: ws.sink for ws in chosen if isinstance(ws.sink, KubernetesSinkSettings)}
-    if not sinks:
+    by_name = {
+        ws.name: ws
+        for ws in chosen
+        if any(isinstance(s, KubernetesSinkSettings) for s in sink_routes(ws)[0])
+    }
+    if not by_name:
         return None
 
     def resolve(workspace: str, credential: str) -> list[CredentialObjects]:
-        sink = sinks.get(workspace)
-        if sink is None:
+        ws = by_name.get(workspace)
+        if ws is None:
             return []
         return [
             CredentialObjects(
@@ -387,6 +393,8 @@ def kubernetes_events_channel(
                 workloads=tuple(restarted_workloads(sink.restart, credential)),
                 kubeconfig=sink.kubeconfig,
             )
+            for sink in ws.targets_of(credential)
+            if isinstance(sink, KubernetesSinkSettings)
         ]
 
     return KubernetesEventsChannel(resolve)

@@ -441,18 +441,8 @@ def _route(
         for key in item
         if key not in CredentialRoute.model_fields
     ]
-    name = item.get("name")
-    if isinstance(name, int | float) and not isinstance(name, bool):
-        name = str(name)  # YAML reads a name of digits as a number
-    if name is None or name == "":
-        problems.append(f"{here}.name: required: a credential's base name or a glob")
-    elif not isinstance(name, str):
-        problems.append(f"{here}.name: must be a credential's base name or a glob (text)")
-    else:
-        try:
-            _check_glob(name)
-        except ValueError as exc:
-            problems.append(f"{here}.name: {exc}, got {name!r}")
+    name, name_problems = _route_name(item.get("name"), here)
+    problems.extend(name_problems)
     raw_targets = item.get("targets")
     if raw_targets is None or raw_targets == "":
         problems.append(
@@ -470,14 +460,44 @@ def _route(
         )
     targets = []
     for index, raw_target in enumerate(raw_targets):
-        glob = name if isinstance(name, str) else ""
-        target, target_problems = _target(raw_target, glob, defaults, f"{here}.targets[{index}]")
+        target, target_problems = _target(
+            raw_target, name or "", defaults, f"{here}.targets[{index}]"
+        )
         problems.extend(target_problems)
         if target is not None:
             targets.append(target)
-    if problems:
+    if len(targets) == len(raw_targets):
+        problems.extend(_second_program(targets, here))
+    if problems or name is None:
         return None, problems
-    return CredentialRoute(name=str(name), targets=tuple(targets)), []
+    return CredentialRoute(name=name, targets=tuple(targets)), []
+
+
+def _route_name(name: object, here: str) -> tuple[str | None, list[str]]:
+    """A route's ``name`` as a glob, or its problem."""
+    if isinstance(name, int | float) and not isinstance(name, bool):
+        name = str(name)  # YAML reads a name of digits as a number
+    if name is None or name == "":
+        return None, [f"{here}.name: required: a credential's base name or a glob"]
+    if not isinstance(name, str):
+        return None, [f"{here}.name: must be a credential's base name or a glob (text)"]
+    try:
+        return _check_glob(name), []
+    except ValueError as exc:
+        return None, [f"{here}.name: {exc}, got {name!r}"]
+
+
+def _second_program(targets: list[SinkSettings], here: str) -> list[str]:
+    # Mirrors the target set (rotator.sinks.targets), which refuses it when built: refused at
+    # start here, by every command.
+    programs = [index for index, target in enumerate(targets) if target.kind == "exec"]
+    if len(programs) < 2:  # one is allowed, a second is not
+        return []
+    return [
+        f"{here}.targets[{programs[1]}].sink: a second exec target: a credential may have at "
+        "most one target that cannot give its secret back (an exec program only stores it), so "
+        "that a target failing after the others can be brought up to date from them"
+    ]
 
 
 def _target(

@@ -68,6 +68,8 @@ def _rights() -> dict[str, tuple[set[str], set[str]]]:
             assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
             if "secrets" in rule["resources"]:
                 verbs |= set(rule["verbs"])
+            if "events" in rule["resources"]:
+                assert (rule["apiGroups"], rule["verbs"]) == (["events.k8s.io"], ["create"])
             for resource in set(rule["resources"]) & set(kinds):
                 assert {"get", "patch"} == set(rule["verbs"]), rule
                 workloads |= {f"{kinds[resource]}/{name}" for name in rule["resourceNames"]}

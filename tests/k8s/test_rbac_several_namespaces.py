@@ -1,6 +1,7 @@
 """The Role of each target namespace in config/kubernetes/examples/several-namespaces is enough
 for the kubernetes sink there: a whole delivery and the restart its target names run with the
-Role's own rules loaded into the stand-in's authorizer, and another workload is refused (403).
+Role's own rules loaded into the stand-in's authorizer, and another workload is refused (403);
+the Kubernetes Events channel records on the Secret there.
 
 Which namespaces hold such a Role (and that nothing is cluster-wide) is read from the render in
 tests/deploy/test_several_namespaces.py: the stand-in's rules do not look at namespaces.
@@ -13,6 +14,8 @@ from datetime import UTC, datetime
 import pytest
 
 from rotator.errors import SinkPermissionError
+from rotator.events import Event
+from rotator.kube_events import CredentialObjects, KubernetesEventsChannel
 from rotator.models import Secret, SinkRecord
 from rotator.sinks.kubernetes import KubernetesSink
 from tests.deploy.support import KUBERNETES, documents, kustomize, of_kind
@@ -74,3 +77,16 @@ def test_a_target_namespaces_role_allows_a_delivery_and_its_restart(
             sink.rollout("other-x", now, now)
     finally:
         sink.close()
+    # The Events channel records what it did on the Secret, in that namespace.
+    secret_name = "pm-acme-eu-billing-x"
+    channel = KubernetesEventsChannel(
+        lambda _w, _c: [CredentialObjects(namespace, secret_name, (), kubeconfig)]
+    )
+    channel.send(
+        [Event(type="rotation.delivered", id="r:1", time=now, workspace="acme-eu", credential="c")]
+    )
+    created = cluster.server.requests_for("create", "events")
+    assert [r.code for r in created] == [201]
+    assert [e["regarding"]["name"] for e in cluster.server.objects("Event", namespace)] == [
+        secret_name
+    ]

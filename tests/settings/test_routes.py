@@ -340,6 +340,23 @@ ROUTE_PROBLEMS: list[tuple[object, list[str]]] = [
             "to the workspace's sink)",
         ],
     ),
+    (
+        [
+            {
+                "name": "a",
+                "targets": [
+                    {"sink": "exec", "command": "/bin/one"},
+                    {"sink": "file"},
+                    {"sink": "exec", "command": "/bin/two"},
+                ],
+            }
+        ],
+        [
+            f"{ROUTE}.targets[2].sink: a second exec target: a credential may have at most one "
+            "target that cannot give its secret back (an exec program only stores it), so that "
+            "a target failing after the others can be brought up to date from them"
+        ],
+    ),
     (["a"], [f"{ROUTE}: must be a mapping with name and targets"]),
     (
         {"name": "a"},
