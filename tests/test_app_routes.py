@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from rotator.app import build_sink, config_warnings, sink_routes, unconfigured_workspaces
+from rotator.emulator import Emulator
 from rotator.errors import ConfigError
 from rotator.models import Secret, SinkRecord
 from rotator.preflight import WorkspaceChecks, check_targets
@@ -26,7 +27,7 @@ from rotator.settings import (
 )
 from rotator.sinks import registry
 from rotator.sinks.file import FileSink
-from tests.cli_support import clean_env, run_cli
+from tests.cli_support import clean_env, run_cli, seed, works
 
 
 def settings_of(tmp_path: Path, routes: list[Any] | None, **variables: str) -> Settings:
@@ -218,3 +219,38 @@ def test_a_file_targets_folder_in_the_sinks_folder_is_no_unconfigured_workspace(
     routes = [{"name": "b", "targets": [{"sink": "file", "dir": str(root / "billing")}]}]
     settings = settings_of(tmp_path, routes)
     assert unconfigured_workspaces(settings) == {"gone-workspace": ["b"]}
+
+
+def test_run_once_delivers_a_routed_credential_to_every_target(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    acme = seed(emulator)
+    acme.add_key("app-billing", days_left=5)
+    acme.add_key("app-other", days_left=5)
+    key = tmp_path / "admin-key"
+    key.write_text(acme.admin_secret)
+    first, second, root = tmp_path / "billing-a", tmp_path / "billing-b", tmp_path / "secrets"
+    routes = [
+        {
+            "name": "app-billing*",
+            "targets": [{"sink": "file", "dir": str(first)}, {"sink": "file", "dir": str(second)}],
+        }
+    ]
+    path = tmp_path / "workspaces.json"
+    entry = {"name": "acme-eu", "api_key_file": str(key), "credentials": routes}
+    path.write_text(json.dumps({"workspaces": [entry]}))
+    env = acme.env(root, ROTATOR_API_KEY="", ROTATOR_WORKSPACES_FILE=str(path))
+    result = run_cli(["run-once"], env, tmp_path)
+    assert result.returncode == 0, result.describe()
+    # Both targets hold the one new key, with the same record; it works.
+    secrets = {folder: (folder / "app-billing").read_text() for folder in (first, second)}
+    assert secrets[first] == secrets[second]
+    assert works(emulator, secrets[first])
+    records = [json.loads((folder / "app-billing.meta.json").read_text()) for folder in secrets]
+    assert records[0]["key_id"] == records[1]["key_id"]
+    assert {k["id"] for k in acme.live_keys("app-billing")} >= {records[0]["key_id"]}
+    # The workspace's own sink holds the other credential only.
+    assert sorted(p.name for p in (root / "acme-eu").iterdir() if not p.name.startswith(".")) == [
+        "app-other",
+        "app-other.meta.json",
+    ]
