@@ -90,7 +90,7 @@ def parse_settings(environ: Mapping[str, str] | None = None) -> Settings:
             env,
             catalogue(Settings),
             in_use={"sink": target_kinds(workspaces())},
-            in_use_where=f" or a target in {FILE_VARIABLE} names that sink",
+            in_use_where=f" or when a target in {FILE_VARIABLE} names that sink",
         )
     unreadable = list(scanned.problems)
     sink_variables = {

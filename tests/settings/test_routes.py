@@ -178,7 +178,7 @@ def test_a_sinks_variables_need_rotator_sink_or_a_target_to_name_that_sink(
     assert problems_of(
         environ(path, ROTATOR_SINK_EXEC_COMMAND="/bin/store", ROTATOR_SINK_VAULT_ADDR="https://v")
     ) == [
-        "ROTATOR_SINK_VAULT_ADDR: only used with ROTATOR_SINK=vault or a target in "
+        "ROTATOR_SINK_VAULT_ADDR: only used with ROTATOR_SINK=vault or when a target in "
         f"{W} names that sink, but ROTATOR_SINK is 'file'"
     ]
     settings = parse_settings(environ(path, ROTATOR_SINK_EXEC_COMMAND="/bin/store --eu"))
