@@ -13,7 +13,7 @@ import hashlib
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,13 +36,15 @@ from rotator.rotation import Outcome, RotationConfig
 from rotator.runner import PassConfig, Runner, Workspace
 from rotator.schedule import next_fire_times, parse_schedule
 from rotator.settings import (
+    FileSinkSettings,
     KubernetesSinkSettings,
     Settings,
+    SinkSettings,
     WorkspaceSettings,
     pass_lock_kind,
     read_api_key,
 )
-from rotator.sinks import registry
+from rotator.sinks import registry, targets
 from rotator.sinks.base import Sink, SinkContext
 
 #: Signals that stop ``run-once`` and ``serve`` after the credentials in flight. SIGHUP is one:
@@ -156,10 +158,68 @@ def my_workspaces(settings: Settings) -> list[WorkspaceSettings]:
 # ------------------------------------------------------------------- sinks, locks
 
 
+def sink_routes(
+    ws: WorkspaceSettings,
+) -> tuple[list[SinkSettings], list[tuple[str, list[int]]]]:
+    """The sinks a workspace needs, each once, and its routes over them: ``(settings, routes)``
+    where ``settings[0]`` is the workspace's own sink and each route is ``(glob, [index into
+    settings, ...])`` in the file's order. Targets with equal settings (the workspace's sink
+    among them) are one sink: one client, one connection, one place written once."""
+    distinct: list[SinkSettings] = [ws.sink]
+    routes: list[tuple[str, list[int]]] = []
+    for route in ws.credentials:
+        indexes = []
+        for target in route.targets:
+            if target not in distinct:
+                distinct.append(target)
+            indexes.append(distinct.index(target))
+        routes.append((route.name, indexes))
+    return distinct, routes
+
+
 def build_sink(settings: Settings, ws: WorkspaceSettings) -> Sink:
-    """The configured sink of one workspace; its module (and SDK) is imported only now."""
-    context = SinkContext(workspace=ws.name, timeout_seconds=settings.http_timeout_seconds)
-    return registry.build(ws.sink, context)
+    """The configured sink of one workspace; its module (and SDK) is imported only now.
+
+    With ``credentials:`` routes, one sink per distinct target besides the workspace's own,
+    all behind :func:`rotator.sinks.targets.routed`; a sink built before one that fails is
+    closed again.
+    """
+    distinct, routes = sink_routes(ws)
+    if not routes:
+        return registry.build(ws.sink, sink_context(settings, ws))
+    built = build_sinks(settings, ws, distinct)
+    try:
+        return targets.routed(built[0], [(name, [built[i] for i in at]) for name, at in routes])
+    except BaseException:
+        close_sinks(built)
+        raise
+
+
+def sink_context(settings: Settings, ws: WorkspaceSettings) -> SinkContext:
+    return SinkContext(workspace=ws.name, timeout_seconds=settings.http_timeout_seconds)
+
+
+def build_sinks(
+    settings: Settings, ws: WorkspaceSettings, each: Sequence[SinkSettings]
+) -> list[Sink]:
+    """A sink for each of ``each`` (settings of ``ws``'s sink or targets), in order; those
+    built before one that fails are closed again."""
+    built: list[Sink] = []
+    try:
+        for sink_settings in each:
+            built.append(registry.build(sink_settings, sink_context(settings, ws)))
+    except BaseException:
+        close_sinks(built)
+        raise
+    return built
+
+
+def close_sinks(sinks: Iterable[Sink]) -> None:
+    """Close each sink, whatever the others do (the failure being raised, if any, is the one
+    to report)."""
+    for sink in sinks:
+        with suppress(Exception):
+            sink.close()
 
 
 def build_lock(settings: Settings, ws: WorkspaceSettings) -> PassLock:
@@ -301,24 +361,30 @@ def kubernetes_events_channel(
     settings: Settings, workspaces: Sequence[WorkspaceSettings] | None = None
 ) -> Channel | None:
     """The channel recording Kubernetes Events on the Secrets of ``workspaces`` (by default this
-    process's) that deliver to the Kubernetes sink; None when none does.
+    process's) that deliver to the Kubernetes sink (their own, or a target of their
+    ``credentials:`` routes); None when none does.
 
-    Its resolver places a credential as the workspace's sink places it: the namespace
-    (ROTATOR_SINK_KUBERNETES_NAMESPACE, else the pod's own), the Secret's name by the template,
-    the workloads ROTATOR_SINK_KUBERNETES_RESTART restarts for it, the kubeconfig.
+    Its resolver places a credential as the sink that holds it places it (its route's
+    Kubernetes targets, else the workspace's sink when it is Kubernetes): the namespace (else the
+    pod's own), the Secret's name by the template, the workloads restarted for it, the
+    kubeconfig.
     """
     from rotator.kube import own_namespace  # noqa: PLC0415 - only with the Kubernetes sink
     from rotator.kube_events import CredentialObjects, KubernetesEventsChannel  # noqa: PLC0415
     from rotator.sinks.kubernetes import restarted_workloads, secret_name_for  # noqa: PLC0415
 
     chosen = my_workspaces(settings) if workspaces is None else workspaces
-    sinks = {ws.name: ws.sink for ws in chosen if isinstance(ws.sink, KubernetesSinkSettings)}
-    if not sinks:
+    by_name = {
+        ws.name: ws
+        for ws in chosen
+        if any(isinstance(s, KubernetesSinkSettings) for s in sink_routes(ws)[0])
+    }
+    if not by_name:
         return None
 
     def resolve(workspace: str, credential: str) -> list[CredentialObjects]:
-        sink = sinks.get(workspace)
-        if sink is None:
+        ws = by_name.get(workspace)
+        if ws is None:
             return []
         return [
             CredentialObjects(
@@ -327,6 +393,8 @@ def kubernetes_events_channel(
                 workloads=tuple(restarted_workloads(sink.restart, credential)),
                 kubeconfig=sink.kubeconfig,
             )
+            for sink in ws.targets_of(credential)
+            if isinstance(sink, KubernetesSinkSettings)
         ]
 
     return KubernetesEventsChannel(resolve)
@@ -436,10 +504,20 @@ def unconfigured_workspaces(settings: Settings) -> dict[str, list[str]]:
         return {}
     root = Path(sink.dir)
     configured = {ws.name for ws in settings.workspaces}
+    # A file target's folder may be one of root's too: it is no workspace's subfolder.
+    target_folders = {
+        os.path.abspath(target.dir)
+        for ws in settings.workspaces
+        for route in ws.credentials
+        for target in route.targets
+        if isinstance(target, FileSinkSettings)
+    }
     found: dict[str, list[str]] = {}
     with suppress(OSError):
         for folder in sorted(root.iterdir()):
             if folder.name in configured or not folder.is_dir() or folder.is_symlink():
+                continue
+            if os.path.abspath(folder) in target_folders:
                 continue
             records = sorted(p.name.removesuffix(".meta.json") for p in folder.glob("*.meta.json"))
             if records:
@@ -483,15 +561,21 @@ def config_warnings(settings: Settings) -> list[str]:
                 "make sure neither selects the rotator's own key (add it to "
                 "ROTATOR_EXCLUDE_KEY_NAMES, or name it in ROTATOR_SELF_KEY_NAME)"
             )
-        if ws.self_key_name is not None and ws.sink.kind == "file":
+        own_targets = ws.targets_of(ws.self_key_name) if ws.self_key_name is not None else ()
+        if own_targets and all(t.kind == "file" for t in own_targets):
+            # Only files can be compared here: a Secret or a Vault path may be what is mounted.
             from rotator.sinks.file import file_name  # noqa: PLC0415
 
-            target = Path(ws.sink.dir, file_name(ws.self_key_name)).resolve()
+            delivered = [
+                Path(t.dir, file_name(str(ws.self_key_name))).resolve()
+                for t in own_targets
+                if isinstance(t, FileSinkSettings)
+            ]
             source = ws.api_key_file.resolve() if ws.api_key_file else None
-            if source != target:
+            if source not in delivered:
                 warnings.append(
                     f"ROTATOR_SELF_KEY_NAME{where}: the rotator's new key is delivered to "
-                    f"{target}, but its credential is read from "
+                    f"{' and '.join(map(str, delivered))}, but its credential is read from "
                     f"{source or 'ROTATOR_API_KEY'}; the old key is never revoked until the "
                     "two agree (point ROTATOR_API_KEY_FILE at the delivered file)"
                 )

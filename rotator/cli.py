@@ -392,7 +392,14 @@ def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:
     for ws in document.get("workspace_settings", []):
         print(f"Workspace {ws['name']} (secrets redacted):")
         for name, value in ws.items():
-            print(f"  {name}={'' if value is None else value}")
+            if name != "credentials":
+                print(f"  {name}={'' if value is None else value}")
+        for index, route in enumerate(ws.get("credentials", [])):
+            # One line per target: a route's targets side by side would not fit a terminal.
+            print(f"  credentials[{index}] {route['name']}:")
+            for target in route["targets"]:
+                shown = ", ".join(f"{k}={v}" for k, v in target.items() if v is not None)
+                print(f"    {shown}")
     print(f"Next times ROTATOR_SCHEDULE ({settings.schedule!r} in {settings.timezone}) fires:")
     for fire in fires:
         print(f"  {fire}")

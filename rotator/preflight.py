@@ -1,7 +1,8 @@
 """``check-config --online``: look at what the settings name, for real, and change nothing.
 
 For each workspace this process takes: ``me`` with its credential (the user and workspace it
-answers for), the keys each pattern selects, whether the sink can list and read what it holds,
+answers for), the keys each pattern selects, whether the sink can list and read what it holds
+(and each target of its ``credentials:`` routes on its own, built for the check and closed),
 whether the pass lock can be taken (a Lease is taken and released at once), and whether the
 rotator's own key is delivered where the rotator reads its credential. Only GET requests go to
 the API (``me``, the key list) and only the sink's read calls (``list_credentials``, ``read``):
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from rotator.app import open_workspaces, policy_of
+from rotator.app import build_sinks, close_sinks, open_workspaces, policy_of, sink_routes
 from rotator.errors import ApiAuthError, ApiError, LockError, LockHeldError, RotatorError, SinkError
 from rotator.locks.file import FileLock
 from rotator.models import ApiKey, Secret
@@ -29,6 +30,7 @@ from rotator.policy import RotationPolicy, is_managed
 from rotator.reconcile import ReconcileConfig
 from rotator.runner import Workspace, workspace_policy
 from rotator.settings import Settings, WorkspaceSettings, read_api_key
+from rotator.sinks.base import Sink
 
 OK, WARNING, ERROR = "ok", "warning", "error"
 
@@ -69,9 +71,9 @@ def check_online(settings: Settings) -> list[WorkspaceChecks]:
             result = WorkspaceChecks(ws.name)
             policy = workspace_policy(reconcile, ws)  # its own patterns, its own key included
             keys = _credential_and_keys(config, ws, policy, result)
-            _sink(
-                ws, sorted({k.base_name for k in keys if is_managed(k.base_name, policy)}), result
-            )
+            managed = sorted({k.base_name for k in keys if is_managed(k.base_name, policy)})
+            _sink(ws.sink, managed, result)
+            check_targets(settings, config, managed, result)
             _lock(ws, result)
             _own_key(config, ws, result)
             out.append(result)
@@ -133,31 +135,47 @@ def _credential_and_keys(
     return keys
 
 
-def _sink(ws: Workspace, managed: list[str], result: WorkspaceChecks) -> None:
+def _sink(sink: Sink, managed: list[str], result: WorkspaceChecks, check: str = "sink") -> None:
     """The sink's list, then a read of every managed credential: read calls only."""
-    where = ws.sink.describe()
+    where = sink.describe()
     try:
-        remembered = list(ws.sink.list_credentials())
+        remembered = list(sink.list_credentials())
     except SinkError as exc:
-        result.add("sink", ERROR, f"{where}: cannot list what it holds: {exc}")
+        result.add(check, ERROR, f"{where}: cannot list what it holds: {exc}")
         return
     problems: list[str] = []
     holding = 0
     for credential in sorted(set(managed) | set(remembered)):
         try:
-            state = ws.sink.read(credential)
+            state = sink.read(credential)
         except SinkError as exc:
             problems.append(f"{credential}: {exc}")
             continue
         holding += state.secret_sha256 is not None
     for problem in problems:
-        result.add("sink", ERROR, f"{where}: cannot read {problem}")
+        result.add(check, ERROR, f"{where}: cannot read {problem}")
     result.add(
-        "sink",
+        check,
         OK if not problems else WARNING,
         f"{where}: lists {len(remembered)} credential(s); holds a key for {holding} of "
         f"{len(set(managed) | set(remembered))}",
     )
+
+
+def check_targets(
+    settings: Settings, config: WorkspaceSettings, managed: list[str], result: WorkspaceChecks
+) -> None:
+    """Each target of the workspace's routes besides its own sink (checked as ``sink``), on its
+    own (``target``): its list, and a read of each managed credential routed to it (the first
+    entry that matches); a sink of its own for each, closed after. Read calls only."""
+    distinct, _ = sink_routes(config)
+    sinks = build_sinks(settings, config, distinct[1:])
+    try:
+        for target, sink in zip(distinct[1:], sinks, strict=True):
+            routed = [c for c in managed if target in config.targets_of(c)]
+            _sink(sink, routed, result, check="target")
+    finally:
+        close_sinks(sinks)
 
 
 def _lock(ws: Workspace, result: WorkspaceChecks) -> None:
@@ -231,4 +249,4 @@ def _own_key(config: WorkspaceSettings, ws: Workspace, result: WorkspaceChecks) 
         )
 
 
-__all__ = ["ERROR", "OK", "WARNING", "Check", "WorkspaceChecks", "check_online"]
+__all__ = ["ERROR", "OK", "WARNING", "Check", "WorkspaceChecks", "check_online", "check_targets"]

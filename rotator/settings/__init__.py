@@ -9,8 +9,10 @@ effective sink settings (one model per ROTATOR_SINK value, a union tagged on ``k
 Rules: an empty value counts as unset; every variable may instead come as ``<NAME>_FILE``
 (the stripped content of that file, which wins); booleans are true/false/1/0/yes/no; an unknown
 ROTATOR_* variable is an error, with a hint, except those Kubernetes injects for a Service named
-``rotator``; a sink variable set while ROTATOR_SINK names another sink is an error. Every problem
-is one line naming its variable, all raised together as one :class:`~rotator.errors.ConfigError`.
+``rotator``; a sink variable set while ROTATOR_SINK names another sink is an error, unless a
+target of the workspaces file's ``credentials:`` names that sink (its targets' defaults). Every
+problem is one line naming its variable, all raised together as one
+:class:`~rotator.errors.ConfigError`.
 A secret's value is never part of a message, a repr or :func:`redacted`.
 
 Values alone are not enough (``parse_settings`` stops there): ``load_settings``, what every
@@ -46,12 +48,18 @@ from rotator.settings.sinks import (
     SinkSettings,
     VaultSinkSettings,
 )
-from rotator.settings.workspaces import WorkspaceSettings, credential_problems, read_api_key
+from rotator.settings.workspaces import (
+    CredentialRoute,
+    WorkspaceSettings,
+    credential_problems,
+    read_api_key,
+)
 
 __all__ = [
     "REDACTED",
     "SINK_MODELS",
     "AwsSecretsManagerSinkSettings",
+    "CredentialRoute",
     "ExecSinkSettings",
     "FileSinkSettings",
     "KubernetesSinkSettings",

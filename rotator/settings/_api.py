@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import ValidationError
-from pydantic_settings import PydanticBaseSettingsSource
+from pydantic_settings import InitSettingsSource, PydanticBaseSettingsSource
 
 from rotator.errors import ConfigError
 from rotator.settings._loader import (
@@ -34,7 +34,12 @@ from rotator.settings._loader import (
 from rotator.settings.host import host_problems
 from rotator.settings.model import Settings
 from rotator.settings.places import shared_place_problems
-from rotator.settings.workspaces import FILE_VARIABLE, WorkspacesFileSource
+from rotator.settings.workspaces import (
+    FILE_VARIABLE,
+    SinkVariable,
+    WorkspacesFileSource,
+    target_kinds,
+)
 
 __all__ = [
     "check_no_unknown_variables",
@@ -74,17 +79,31 @@ def parse_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """
     env: Mapping[str, str] = os.environ if environ is None else environ
     scanned = scan(env, catalogue(Settings))
-    unreadable = list(scanned.problems)
-    sources: list[PydanticBaseSettingsSource] = [
-        ValueFileSource(Settings, scanned),
-        EnvironSource(Settings, scanned),
-        FallbackSource(Settings, scanned),
-    ]
     workspaces_file = scanned.values.get(FILE_VARIABLE)
+    workspaces = None
     if workspaces_file is not None:
         workspaces = WorkspacesFileSource(
             Settings, Path(workspaces_file.value), workspaces_file.source
         )
+        # A sink's variables are allowed when ROTATOR_SINK or any target names that sink.
+        scanned = scan(
+            env,
+            catalogue(Settings),
+            in_use={"sink": target_kinds(workspaces())},
+            in_use_where=f" or when a target in {FILE_VARIABLE} names that sink",
+        )
+    unreadable = list(scanned.problems)
+    sink_variables = {
+        kind: {name: SinkVariable(raw.source, raw.value) for name, raw in variables.items()}
+        for kind, variables in scanned.other_members("sink").items()
+    }
+    sources: list[PydanticBaseSettingsSource] = [
+        ValueFileSource(Settings, scanned),
+        EnvironSource(Settings, scanned),
+        FallbackSource(Settings, scanned),
+        InitSettingsSource(Settings, {"sink_variables": sink_variables}),
+    ]
+    if workspaces is not None:
         unreadable.extend(workspaces.problems)
         sources.append(workspaces)
     try:
@@ -111,6 +130,16 @@ def redacted_workspaces(settings: Settings) -> list[dict[str, object]]:
     for ws in settings.workspaces:
         fields = {name: plain(getattr(ws, name)) for name in type(ws).model_fields}
         fields["sink"] = {name: plain(value) for name, value in ws.sink}
+        if ws.credentials:
+            fields["credentials"] = [
+                {
+                    "name": route.name,
+                    "targets": [{name: plain(value) for name, value in t} for t in route.targets],
+                }
+                for route in ws.credentials
+            ]
+        else:
+            fields.pop("credentials")  # every credential goes to the sink, as before routes
         fields.pop("api_key_origin")
         shown.append(fields)
     return shown

@@ -11,7 +11,8 @@ Reading the environment mapping (:func:`scan`): only names starting with ``ROTAT
 ones Kubernetes injects for a Service named ``rotator`` excepted; an empty value (after white
 space is dropped) counts as unset; ``<NAME>_FILE`` is the path of a file holding NAME's value,
 whose content (stripped) wins over NAME; an unknown name is a problem with a "did you mean"
-hint; a member variable of a union member other than the chosen one is a problem. Files are read
+hint; a member variable of a union member other than the chosen one is a problem, unless the
+caller says that member is in use elsewhere (kept apart in ``Scan.others``). Files are read
 once, up front, so every rule sees the same values. The values then reach pydantic-settings
 through three sources, highest priority first: :class:`ValueFileSource` (the ``_FILE`` forms),
 :class:`EnvironSource` (an ``EnvSettingsSource`` with the ROTATOR_ prefix, over the given
@@ -30,7 +31,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
@@ -167,6 +168,18 @@ class Scan:
     #: The chosen tag of each union field (lower case, maybe not a valid one).
     tags: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: Set variables of union members in use besides the chosen one (``in_use`` of
+    #: :func:`scan`): kept apart, as they are no part of the union field's value.
+    others: dict[str, Raw] = field(default_factory=dict)
+
+    def other_members(self, union_field: str) -> dict[str, dict[str, Raw]]:
+        """The kept variables of ``union_field``'s other members: tag -> member field -> value."""
+        found: dict[str, dict[str, Raw]] = {}
+        for name, raw in self.others.items():
+            variable = self.catalogue.variables[name]
+            if variable.path[0] == union_field and variable.tag is not None:
+                found.setdefault(variable.tag, {})[variable.path[1]] = raw
+        return found
 
     def nested(self, origin: Origin) -> dict[str, Any]:
         """The values of one origin, shaped as the model's input (a union's as a dict)."""
@@ -233,8 +246,20 @@ def unknown_variables(environ: Mapping[str, str], cat: Catalogue) -> list[str]:
     ]
 
 
-def scan(environ: Mapping[str, str], cat: Catalogue) -> Scan:  # noqa: PLR0912 - one rule per kind of variable
-    """The ROTATOR_* values of ``environ`` (``_FILE`` forms read), checked against ``cat``."""
+def scan(  # noqa: PLR0912 - one rule per kind of variable
+    environ: Mapping[str, str],
+    cat: Catalogue,
+    *,
+    in_use: Mapping[str, Collection[str]] | None = None,
+    in_use_where: str = "",
+) -> Scan:
+    """The ROTATOR_* values of ``environ`` (``_FILE`` forms read), checked against ``cat``.
+
+    ``in_use`` names, by union field, the members used elsewhere than by the chosen tag (another
+    source of settings names them); their variables are kept in ``Scan.others`` instead of being
+    a problem, and ``in_use_where`` (`` or ...``) says where else a member may be named.
+    """
+    in_use = in_use or {}
     result = Scan(cat)
     result.problems.extend(unknown_variables(environ, cat))
     direct: dict[str, Raw] = {}
@@ -261,22 +286,31 @@ def scan(environ: Mapping[str, str], cat: Catalogue) -> Scan:  # noqa: PLR0912 -
         chosen = result.tags.get(variable.path[0])
         if variable.tag is not None and variable.tag != chosen:
             tag_variable = PREFIX + variable.path[0].upper()
-            if chosen in cat.unions[variable.path[0]].members:
+            if variable.tag in in_use.get(variable.path[0], ()):
+                result.others[name] = values[name]
+            elif chosen in cat.unions[variable.path[0]].members:
                 result.problems.append(
-                    f"{values[name].source}: only used with {tag_variable}={variable.tag}, "
-                    f"but {tag_variable} is {chosen!r}"
+                    f"{values[name].source}: only used with {tag_variable}={variable.tag}"
+                    f"{in_use_where}, but {tag_variable} is {chosen!r}"
                 )
             del values[name]  # with an invalid tag, the tag's own problem says it all
 
     for name, variable in cat.variables.items():
         fallback = _marker(variable.info, Fallback)
         chosen = result.tags.get(variable.path[0])
-        if fallback is None or name in values or variable.tag not in (None, chosen):
+        other_in_use = variable.tag in in_use.get(variable.path[0], ()) and variable.tag != chosen
+        if (
+            fallback is None
+            or name in values
+            or name in result.others
+            or (variable.tag not in (None, chosen) and not other_in_use)
+        ):
             continue
         for other in fallback.names:
             value = environ.get(other, "").strip()
             if value:
-                values[name] = Raw(value, f"{other} (default of {name})", "fallback")
+                found = Raw(value, f"{other} (default of {name})", "fallback")
+                (result.others if other_in_use else values)[name] = found
                 break
 
     for name in list(values):

@@ -390,10 +390,15 @@ def _lock_problems(
 
 
 def host_problems(settings: Settings, environ: Mapping[str, str]) -> list[str]:
-    """A line for each thing the settings name that a pass could not use on this host."""
+    """A line for each thing the settings name that a pass could not use on this host: each
+    workspace's sink, lock and the targets of its credentials routes."""
     problems: list[str] = []
     for index, ws in enumerate(settings.workspaces):
         label = functools.partial(_sink_label, settings, index, ws)
         problems.extend(_sink_problems(ws.sink, label, environ))
         problems.extend(_lock_problems(settings, ws, label, environ))
+        for j, route in enumerate(ws.credentials):
+            for k, target in enumerate(route.targets):
+                where = f"{FILE_VARIABLE}: workspaces[{index}].credentials[{j}].targets[{k}]"
+                problems.extend(_sink_problems(target, f"{where}.{{}}".format, environ))
     return problems

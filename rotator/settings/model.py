@@ -40,7 +40,12 @@ from rotator.settings._values import (
     complete,
 )
 from rotator.settings.sinks import FileSinkSettings, SinkSettings
-from rotator.settings.workspaces import WorkspaceSettings, read_api_key, resolve_workspaces
+from rotator.settings.workspaces import (
+    SinkVariable,
+    WorkspaceSettings,
+    read_api_key,
+    resolve_workspaces,
+)
 
 __all__ = ["Settings"]
 
@@ -291,6 +296,18 @@ class Settings(BaseSettings):
             "ROTATOR_SINK: where secrets are delivered: file, kubernetes, vault, "
             "aws-secrets-manager or exec. Default file: needs no other system, so a first run "
             "works anywhere."
+        ),
+    )
+
+    # Not variables: the variables of the sink kinds that credentials targets name besides
+    # ROTATOR_SINK's, kept apart (they are no part of `sink`) as those targets' defaults.
+    sink_variables: Annotated[dict[str, dict[str, SinkVariable]], NotAVariable()] = Field(
+        default_factory=dict,
+        repr=False,
+        exclude=True,
+        description=(
+            "By sink kind, then field: the set variables of each kind a target in "
+            "ROTATOR_WORKSPACES_FILE names, other than ROTATOR_SINK's."
         ),
     )
 

@@ -19,7 +19,15 @@ keys mean one real place:
 A template without ``{workspace}`` renders the same names in every workspace: two workspaces
 with it in the same namespace (server, region) would write each other's secrets.
 :func:`shared_place_problems` is the one rule over the keys: two workspaces sharing one is a
-problem naming both (``ROTATOR_WORKSPACES_FILE: workspaces[i]...``), refused at start.
+problem naming both (``ROTATOR_WORKSPACES_FILE: workspaces[i]...``), refused at start. A
+workspace's places are its sink, its lock folder and every target of its ``credentials:``
+routes (``workspaces[i].credentials[j].targets[k]...``), each keyed as a sink of its kind.
+
+Within one workspace, routes may share a place when each credential has its own name there
+(every file and exec place; a template with ``{credential}``). A place that stores every
+credential under one fixed name (a Kubernetes Secret name without ``{credential}``) holds one
+credential: its route must name one credential (no wildcard, since a glob could match several)
+and no other route, nor the workspace's sink, may name it too.
 
 It reads the file system (links) and the PATH of the environment it is given, and changes
 nothing.
@@ -28,7 +36,7 @@ nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,9 +58,16 @@ from rotator.settings.sinks import (
     SinkSettings,
     VaultSinkSettings,
 )
-from rotator.settings.workspaces import FILE_VARIABLE
+from rotator.settings.workspaces import FILE_VARIABLE, WorkspaceSettings
 
-__all__ = ["Place", "lock_place", "shared_place_problems", "sink_place"]
+__all__ = [
+    "Place",
+    "lock_place",
+    "route_place_problems",
+    "shared_place_problems",
+    "sink_place",
+    "target_places",
+]
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,8 @@ class Place:
     shown: str
     #: Where a workspace's entry names it: ``sink.dir``, ``lock folder``.
     field: str
+    #: Whether each credential has a name of its own there; False: one fixed name for all.
+    per_credential: bool = True
 
 
 def _with_workspace(template: str, workspace: str) -> str:
@@ -102,6 +119,7 @@ def _kubernetes_place(
         ("kubernetes", cluster, namespace, names),
         f"the Secrets {names!r} in namespace {namespace!r} of {cluster}",
         "sink.secret_name",
+        per_credential="{credential}" in sink.secret_name,
     )
 
 
@@ -165,25 +183,83 @@ def lock_place(folder: Path) -> Place:
     return Place(("file-lock", str(resolved)), f"the lock folder {resolved}", "lock folder")
 
 
+def target_places(ws: WorkspaceSettings, environ: Mapping[str, str]) -> list[list[Place]]:
+    """The place of each target of each of ``ws``'s routes, named as its entry names it
+    (``credentials[j].targets[k].FIELD``)."""
+    return [
+        [
+            replace(
+                place,
+                field=f"credentials[{j}].targets[{k}].{place.field.removeprefix('sink.')}",
+            )
+            for k, place in enumerate(sink_place(t, ws.name, environ) for t in route.targets)
+        ]
+        for j, route in enumerate(ws.credentials)
+    ]
+
+
+def route_place_problems(
+    ws: WorkspaceSettings, index: int, environ: Mapping[str, str]
+) -> list[str]:
+    """A line for each route target of ``ws`` that no credential may write as routed: one
+    route naming a place twice, a fixed-name place (one name for every credential) behind a
+    glob, or one held by another route or the workspace's sink."""
+    where = f"{FILE_VARIABLE}: workspaces[{index}]"
+    default = sink_place(ws.sink, ws.name, environ)
+    #: Fixed-name places, and who stores its one credential there.
+    held = {} if default.per_credential else {default.key: "the workspace's sink"}
+    problems = []
+    for route, places in zip(ws.credentials, target_places(ws, environ), strict=True):
+        in_route: set[tuple[str, ...]] = set()
+        for place in places:
+            label = f"{where}.{place.field}"
+            if place.key in in_route:
+                problems.append(f"{label}: names {place.shown} a second time in this entry")
+                continue
+            in_route.add(place.key)
+            if place.per_credential:
+                continue  # each credential has its own name there
+            if not route.is_one_name:
+                problems.append(
+                    f"{label}: {place.shown} hold every credential under one name, but "
+                    f"{route.name!r} may match several credentials: name one credential (no "
+                    "wildcard), or put {credential} in the name"
+                )
+                continue
+            owner = held.setdefault(place.key, f"the entry {route.name!r}")
+            if owner != f"the entry {route.name!r}":
+                problems.append(
+                    f"{label}: {route.name!r} and {owner} would share {place.shown}: two "
+                    "credentials must never share a place"
+                )
+    return problems
+
+
 def shared_place_problems(settings: Settings, environ: Mapping[str, str]) -> list[str]:
     """A line for each workspace that shares a place with one listed before it (one line per
-    workspace: the first place it shares)."""
+    workspace: the first place it shares), and for each route target its own workspace may not
+    write as routed (:func:`route_place_problems`)."""
     if settings.workspaces_file is None:
         return []
     file_lock = pass_lock_kind(settings.lock) == "file"
-    first: dict[tuple[str, ...], tuple[int, str]] = {}
+    first: dict[tuple[str, ...], tuple[int, str, str]] = {}
     problems = []
     for index, ws in enumerate(settings.workspaces):
+        problems.extend(route_place_problems(ws, index, environ))
         places = [sink_place(ws.sink, ws.name, environ)]
         if file_lock and ws.lock_dir is not None:
             places.append(lock_place(ws.lock_dir))
+        places.extend(place for route in target_places(ws, environ) for place in route)
         for place in places:
-            other_index, other = first.setdefault(place.key, (index, ws.name))
+            other_index, other, other_field = first.setdefault(
+                place.key, (index, ws.name, place.field)
+            )
             if other_index != index:
+                there = "" if other_field == place.field else f".{other_field}"
                 problems.append(
                     f"{FILE_VARIABLE}: workspaces[{index}].{place.field}: workspace {ws.name!r} "
-                    f"and workspaces[{other_index}] ({other!r}) would share {place.shown}: two "
-                    "workspaces must never share a place"
+                    f"and workspaces[{other_index}]{there} ({other!r}) would share "
+                    f"{place.shown}: two workspaces must never share a place"
                 )
                 break
     return problems

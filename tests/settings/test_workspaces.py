@@ -268,15 +268,15 @@ ENTRY_PROBLEMS = [
         ["name: acme-eu\napi_key: pm-live-x\napi_key_file: {keys}/acme-eu"],
         [
             "workspaces[0].api_key: unknown field (a workspace has name, api_key_file, "
-            "workspace_id, key_names, exclude_key_names, self_key_name, sink); a credential is "
-            "read from api_key_file"
+            "workspace_id, key_names, exclude_key_names, self_key_name, sink, credentials); a "
+            "credential is read from api_key_file"
         ],
     ),
     (
         ["name: acme-eu\napi_key_file: {keys}/acme-eu\nkeynames: [a]"],
         [
             "workspaces[0].keynames: unknown field (a workspace has name, api_key_file, "
-            "workspace_id, key_names, exclude_key_names, self_key_name, sink)"
+            "workspace_id, key_names, exclude_key_names, self_key_name, sink, credentials)"
         ],
     ),
     (
