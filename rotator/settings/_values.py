@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import SplitResult, urlsplit
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from rotator.models import is_loopback_host
@@ -340,17 +340,20 @@ def name_template(
 
     ``per_credential``: the template must hold ``{credential}``, for a sink that keeps each
     credential in a place of its own (without it, every credential would share one, and the
-    sink refuses to start).
+    sink refuses to start). A credential route's target may name one fixed place (validated
+    with the context ``{"target": True}``): the route's name is then one credential's, which
+    the workspaces file's checks see to.
     """
     pattern = re.compile(allowed)
 
-    def check(value: str) -> str:
+    def check(value: str, info: ValidationInfo) -> str:
         if not value:
             raise ValueError("must not be empty")
         for literal in template_literals(value):
             if literal and not pattern.fullmatch(literal):
                 raise ValueError(f"may hold only {allowed_text} besides its placeholders")
-        if per_credential and "{credential}" not in value:
+        target = isinstance(info.context, dict) and info.context.get("target") is True
+        if per_credential and not target and "{credential}" not in value:
             raise ValueError(
                 "must contain {credential}: else every credential would share one place"
             )

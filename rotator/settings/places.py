@@ -133,6 +133,7 @@ def _vault_place(sink: VaultSinkSettings, workspace: str, environ: Mapping[str, 
         ("vault", server, namespace, path),
         f"the Vault paths {path!r} of {server}{within}",
         "sink.path",
+        per_credential="{credential}" in sink.path,
     )
 
 
@@ -147,6 +148,7 @@ def _aws_place(
         ("aws-secrets-manager", sink.region, endpoint, names),
         f"the secrets {names!r} of {sink.region}{at}",
         "sink.secret_id",
+        per_credential="{credential}" in sink.secret_id,
     )
 
 

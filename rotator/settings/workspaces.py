@@ -538,7 +538,8 @@ def _target(
     inherited = defaults.get(kind, {})
     values = {name: default.value for name, default in inherited.items()} | given
     try:
-        return model.model_validate(values), []  # type: ignore[return-value]
+        # As a target, a Vault path or AWS secret id may be one fixed name (see places).
+        return model.model_validate(values, context={"target": True}), []  # type: ignore[return-value]
     except ValidationError as exc:
         return None, [
             _target_problem(detail, model, here, given, inherited)

@@ -619,8 +619,6 @@ def _template_problem(template: str) -> str | None:
     if unknown:
         listed = ", ".join(sorted("{" + name + "}" for name in unknown))
         return f"unknown placeholders {listed}: use {{workspace}} and {{credential}}"
-    if "credential" not in names:
-        return "it needs {credential}, else every credential would share one secret"
     if any(spec or conversion for _, _, spec, conversion in parts):
         return "placeholders take no format spec or conversion"
     if _UNSAFE_NAME_CHARS.search("".join(text for text, _, _, _ in parts)):

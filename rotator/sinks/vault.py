@@ -226,7 +226,11 @@ class VaultSink(BaseSink):
 
     def list_credentials(self) -> Sequence[str]:
         found: set[str] = set()
-        for leaf in self._walk(self._template.prefix, self._template.depth):
+        fixed = "{credential}" not in self._template.shown
+        leaves = [self._template.shown] if fixed else self._walk(
+            self._template.prefix, self._template.depth
+        )  # fmt: skip
+        for leaf in leaves:
             stored = self._get_metadata(leaf)
             if stored is None:
                 continue  # deleted since it was listed
@@ -628,7 +632,6 @@ class _Template:
 
 def _checked_template(template: str, workspace: str, problems: list[str]) -> _Template:
     variable = "ROTATOR_SINK_VAULT_PATH"
-    fields: set[str] = set()
     try:
         for _text, name, spec, conversion in string.Formatter().parse(template):
             if name is None:
@@ -637,11 +640,11 @@ def _checked_template(template: str, workspace: str, problems: list[str]) -> _Te
                 problems.append(
                     f"{variable}: only {{workspace}} and {{credential}} may be used, got {{{name}}}"
                 )
-            fields.add(name)
     except ValueError as exc:
         problems.append(f"{variable}: not a valid template ({exc})")
-    if "credential" not in fields:
-        problems.append(f"{variable}: must contain {{credential}}")
+    # Without {credential} the path is one fixed place: every credential would share it, so
+    # the settings allow it only for a route's target of one credential (check_names refuses
+    # two credentials at one path all the same).
     shown = template.replace("{workspace}", path_segment(workspace))
     segments = shown.split("/")
     if any(segment in ("", ".", "..") for segment in segments):

@@ -590,3 +590,30 @@ def test_a_fixed_name_of_the_workspaces_sink_is_held_by_its_credentials(
         "workspace's sink would share the Secrets 'pm-billing-key' in namespace 'apps' of "
         "https://10.0.0.1:6443: two credentials must never share a place"
     ]
+
+
+def test_a_vault_or_aws_target_may_be_one_fixed_name_for_one_credential(
+    tmp_path: Path, key: Path
+) -> None:
+    vault = {"sink": "vault", "addr": "https://vault.example:8200", "path": "apps/billing/pm-key"}
+    aws = {"sink": "aws-secrets-manager", "region": "eu-west-1", "secret_id": "apps/billing"}
+    variables = {"ROTATOR_SINK_VAULT_TOKEN": TOKEN}
+    path = workspaces(tmp_path, key, [{"name": "billing-sync", "targets": [vault, aws]}])
+    (route,) = load_settings(environ(path, **variables)).workspaces[0].credentials
+    assert [t.kind for t in route.targets] == ["vault", "aws-secrets-manager"]
+    # Behind a glob, one fixed name would be overwritten by each credential in turn.
+    path = workspaces(tmp_path, key, [{"name": "billing-*", "targets": [vault]}])
+    (problem,) = refused(environ(path, **variables))
+    assert "targets[0].path" in problem and "may match several credentials" in problem
+    # The workspace's own sink keeps one place per credential.
+    assert any(
+        "ROTATOR_SINK_VAULT_PATH" in line and "must contain {credential}" in line
+        for line in refused(
+            {
+                **environ(workspaces(tmp_path, key, None), **variables),
+                "ROTATOR_SINK": "vault",
+                "ROTATOR_SINK_VAULT_ADDR": "https://vault.example:8200",
+                "ROTATOR_SINK_VAULT_PATH": "apps/billing/pm-key",
+            }
+        )
+    )

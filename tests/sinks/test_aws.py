@@ -519,7 +519,6 @@ def test_a_template_without_workspace_refuses_another_workspaces_secret(
 @pytest.mark.parametrize(
     ("template", "problem"),
     [
-        ("key-rotator/{workspace}", "needs {credential}"),
         ("key-rotator/{team}/{credential}", "unknown placeholders {team}"),
         ("key-rotator/{credential!r}", "no format spec"),
         ("key rotator/{credential}", "A-Za-z0-9"),

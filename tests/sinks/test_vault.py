@@ -438,6 +438,17 @@ def test_a_record_copied_to_another_path_is_not_listed(vault: Vault) -> None:
     assert sink.list_credentials() == ["billing-sync"]
 
 
+def test_a_fixed_path_holds_one_credential_and_refuses_a_second(vault: Vault) -> None:
+    # A credential route's target may name one fixed path (the settings allow it only there).
+    sink = vault.sink(path_template="apps/billing/pm-key", token_provider=vault.root())
+    assert sink.list_credentials() == []
+    sink.write_record("billing-sync", RECORD, expected_version=None)
+    assert vault.metadata("apps/billing/pm-key")["custom_metadata"]["key-rotator-key-id"] == "k-new"
+    assert sink.list_credentials() == ["billing-sync"]
+    assert sink.read("billing-sync").record == RECORD
+    assert set(sink.check_names(["billing-sync", "crm"])) == {"billing-sync", "crm"}
+
+
 def test_a_template_at_the_root_of_the_mount_lists_the_mount(vault: Vault) -> None:
     sink = vault.sink(path_template="{workspace}-{credential}", token_provider=vault.root())
     sink.write_record("billing-sync", RECORD, expected_version=None)
@@ -448,7 +459,6 @@ def test_a_template_at_the_root_of_the_mount_lists_the_mount(vault: Vault) -> No
 @pytest.mark.parametrize(
     ("template", "complaint"),
     [
-        ("key-rotator/{workspace}", "must contain {credential}"),
         ("key-rotator/{name}/{credential}", "got {name}"),
         ("key-rotator/{credential!r}", "only {workspace} and {credential}"),
         ("key-rotator/{credential:>10}", "only {workspace} and {credential}"),
