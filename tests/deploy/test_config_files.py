@@ -60,7 +60,11 @@ def _env_file(path: Path) -> dict[str, str]:
 
 
 def _deployment_files() -> list[Path]:
-    return [ROOT / "Dockerfile", *sorted(p for p in CONFIG.rglob("*") if p.is_file())]
+    # Python's byte-code caches (a test may import an example program) are not configuration.
+    return [
+        ROOT / "Dockerfile",
+        *sorted(p for p in CONFIG.rglob("*") if p.is_file() and "__pycache__" not in p.parts),
+    ]
 
 
 def test_every_rotator_variable_named_in_config_and_dockerfile_is_known() -> None:
