@@ -33,7 +33,7 @@ from rotator.policy import RotationPolicy, rotation_due_at
 from rotator.reconcile import ReconcileConfig
 from rotator.report import PassReport
 from rotator.rotation import Outcome, RotationConfig
-from rotator.runner import PassConfig, Runner, Workspace
+from rotator.runner import Runner
 from rotator.schedule import next_fire_times, parse_schedule
 from rotator.settings import (
     FileSinkSettings,
@@ -46,6 +46,7 @@ from rotator.settings import (
 )
 from rotator.sinks import registry, targets
 from rotator.sinks.base import Sink, SinkContext
+from rotator.survey import PassConfig, Workspace
 
 #: Signals that stop ``run-once`` and ``serve`` after the credentials in flight. SIGHUP is one:
 #: its default action (a closed terminal, a supervisor's reload) would kill a pass between create

@@ -28,9 +28,9 @@ from rotator.locks.file import FileLock
 from rotator.models import ApiKey, Secret
 from rotator.policy import RotationPolicy, is_managed
 from rotator.reconcile import ReconcileConfig
-from rotator.runner import Workspace, workspace_policy
 from rotator.settings import Settings, WorkspaceSettings, read_api_key
 from rotator.sinks.base import Sink
+from rotator.survey import Workspace, workspace_policy
 
 OK, WARNING, ERROR = "ok", "warning", "error"
 

@@ -38,6 +38,7 @@ from typing import Protocol
 import structlog
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from rotator.delivery import DeliveryError, TwoPhaseDelivery
 from rotator.errors import (
     ApiAuthError,
     ApiError,
@@ -50,6 +51,7 @@ from rotator.models import ApiKey, Identity, NewKey, Secret, SinkRecord, rotator
 from rotator.plan import Action, PlannedAction
 from rotator.reconcile import CredentialView
 from rotator.sinks.base import RolloutState, Sink, SinkState, WorkloadRollout, rollout_state
+from rotator.states import TRANSITIONS, IllegalTransitionError, State
 
 
 class KeyProvider(Protocol):
@@ -60,39 +62,6 @@ class KeyProvider(Protocol):
     def revoke_key(self, key_id: str) -> None: ...
     def me(self, credential: Secret | None = None) -> Identity: ...
 
-
-class State(StrEnum):
-    """Where one rotation is; the checkpoint names tests stop at."""
-
-    DUE = "due"
-    CREATED = "created"
-    VERIFIED = "verified"
-    PENDING_RECORDED = "pending-recorded"
-    SECRET_WRITTEN = "secret-written"  # noqa: S105 - a state name, not a password
-    DELIVERED = "delivered"
-    REVOKED = "revoked"
-    ROLLED_BACK = "rolled-back"
-    UNKNOWN = "unknown"
-    FAILED = "failed"
-
-
-#: The allowed transitions: everything else raises IllegalTransitionError.
-TRANSITIONS: dict[State, frozenset[State]] = {
-    State.DUE: frozenset({State.CREATED, State.FAILED}),
-    State.CREATED: frozenset({State.VERIFIED, State.ROLLED_BACK, State.FAILED}),
-    State.VERIFIED: frozenset({State.PENDING_RECORDED, State.ROLLED_BACK, State.FAILED}),
-    State.PENDING_RECORDED: frozenset(
-        {State.SECRET_WRITTEN, State.ROLLED_BACK, State.UNKNOWN, State.FAILED}
-    ),
-    State.SECRET_WRITTEN: frozenset(
-        {State.DELIVERED, State.ROLLED_BACK, State.UNKNOWN, State.FAILED}
-    ),
-    State.DELIVERED: frozenset({State.REVOKED, State.FAILED}),
-    State.REVOKED: frozenset(),
-    State.ROLLED_BACK: frozenset({State.FAILED}),
-    State.UNKNOWN: frozenset({State.FAILED}),
-    State.FAILED: frozenset(),
-}
 
 #: The contract's log event for entering a state (None: no event of its own).
 _EVENTS: dict[State, str | None] = {
@@ -106,10 +75,6 @@ _EVENTS: dict[State, str | None] = {
     State.UNKNOWN: "rotation.state_unknown",
     State.FAILED: None,  # rotation.failed is logged with its step by the credential's work
 }
-
-
-class IllegalTransitionError(RotatorError):
-    """A rotation tried to move between states the table does not connect (a bug)."""
 
 
 class Step(StrEnum):
@@ -481,101 +446,17 @@ class CredentialWork:
     def _deliver(
         self, machine: Rotation, state: SinkState, new: NewKey, old: ApiKey | None
     ) -> SinkRecord:
-        """Two-phase delivery: pending record, secret, read back, current record, read back."""
-        sink = self._ctx.sink
-        digest = new.secret.sha256()
-        # A first delivery records the key the sink is taken to hold (and the hash of what it
-        # holds), so that a pass finishing an interrupted delivery knows which key to retire.
-        base = state.record or SinkRecord(
-            key_id=old.id if old else None,
-            key_name=old.name if old else None,
-            expires=old.expires if old else None,
-            secret_sha256=state.secret_sha256 if old else None,
-        )
+        """Two-phase delivery (rotator.delivery); a failure is this rotation's ``deliver``."""
+        delivery = TwoPhaseDelivery(
+            self._ctx.sink, self._credential, machine,
+            rollback=lambda key: self._rollback(machine, key),
+            clock=self._ctx.clock, grace=self._ctx.config.grace,
+        )  # fmt: skip
         try:
-            version = sink.write_record(
-                self._credential, base.with_pending(new.key.id, digest),
-                expected_version=state.version,
-            )  # fmt: skip
-        except SinkError as exc:
-            # The secret was not written: no sink holds the new key, whatever the record did.
-            self._rollback(machine, new.key)
+            record, self._state = delivery.deliver(state, new, old)
+        except DeliveryError as exc:
             raise _StepFailedError(Step.DELIVER, str(exc)) from exc
-        machine.enter(State.PENDING_RECORDED, new.key.id)
-
-        try:
-            sink.write_secret(self._credential, new.secret, expected_version=version)
-        except SinkError as exc:
-            self._settle_failed_write(machine, new, digest, base)
-            raise _StepFailedError(Step.DELIVER, str(exc)) from exc
-        machine.enter(State.SECRET_WRITTEN, new.key.id)
-
-        # Read the secret back before the metadata names the new key current: if the sink lost
-        # the write, the old key must stay current (and is never retired).
-        try:
-            after = sink.read(self._credential)
-        except SinkError as exc:
-            machine.enter(State.UNKNOWN, new.key.id, detail="read-back failed")
-            raise _StepFailedError(
-                Step.DELIVER, f"{exc} (the next pass settles the delivery from its hash)"
-            ) from exc
-        if after.secret_sha256 != digest:
-            self._settle_failed_write(machine, new, digest, base, seen=after)
-            raise _StepFailedError(Step.DELIVER, "read-back: the sink does not hold the new key")
-
-        now = self._ctx.clock()
-        current = SinkRecord(
-            key_id=new.key.id,
-            key_name=new.key.name,
-            expires=new.key.expires,
-            delivered_at=now,
-            secret_sha256=digest,
-            previous_key_id=old.id if old else base.key_id,
-            retire_previous_after=now + self._ctx.config.grace,
-        )
-        try:
-            sink.write_record(self._credential, current, expected_version=after.version)
-            readback = sink.read(self._credential)
-        except SinkError as exc:
-            machine.enter(State.UNKNOWN, new.key.id, detail="the secret landed; record pending")
-            raise _StepFailedError(
-                Step.DELIVER, f"{exc} (the next pass finishes the delivery)"
-            ) from exc
-        if readback.record != current or readback.secret_sha256 != digest or readback.lagging:
-            machine.enter(State.UNKNOWN, new.key.id, detail="metadata read-back differs")
-            raise _StepFailedError(
-                Step.DELIVER, "read-back: the metadata does not name the new key"
-            )
-        self._state = readback
-        return current
-
-    def _settle_failed_write(
-        self,
-        machine: Rotation,
-        new: NewKey,
-        digest: str,
-        base: SinkRecord,
-        seen: SinkState | None = None,
-    ) -> None:
-        """After a failed secret write: roll back only when a read-back proves the sink does not
-        hold the new key; otherwise leave it pending for the next pass."""
-        sink = self._ctx.sink
-        if seen is None:
-            try:
-                seen = sink.read(self._credential)
-            except SinkError:
-                machine.enter(State.UNKNOWN, new.key.id, detail="the sink could not be read back")
-                return
-        if seen.secret_sha256 == digest:
-            machine.enter(State.UNKNOWN, new.key.id, detail="the secret landed; next pass finishes")
-            return
-        self._rollback(machine, new.key)
-        # The pending fields go; if this write fails, the next pass clears them (the pending key
-        # is already revoked then).
-        try:
-            sink.write_record(self._credential, base, expected_version=seen.version)
-        except SinkError:
-            self._log.warning("rotation.pending_left", key_id=new.key.id)
+        return record
 
     def _rollback(self, machine: Rotation, key: ApiKey) -> None:
         try:

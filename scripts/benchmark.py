@@ -49,8 +49,9 @@ from rotator.models import Secret
 from rotator.policy import RotationPolicy
 from rotator.reconcile import ReconcileConfig
 from rotator.rotation import RotationConfig
-from rotator.runner import PassConfig, Runner, Workspace
+from rotator.runner import Runner
 from rotator.sinks.memory import MemorySink
+from rotator.survey import PassConfig, Workspace
 
 # The API-server stand-in lives with the tests (appended: a PYTHONPATH given keeps precedence).
 sys.path.append(str(Path(__file__).resolve().parents[1]))

@@ -25,10 +25,11 @@ from rotator.policy import RotationPolicy
 from rotator.reconcile import ReconcileConfig
 from rotator.report import PassReport
 from rotator.rotation import RotationConfig
-from rotator.runner import PassConfig, Runner, Workspace
+from rotator.runner import Runner
 from rotator.sinks.base import Sink
 from rotator.sinks.file import FileSink
 from rotator.sinks.memory import MemorySink
+from rotator.survey import PassConfig, Workspace
 
 ADMIN_KEY_NAME = "rotator-admin"
 #: In CI every test runs: a test that would skip (a missing tool) fails there instead.

@@ -15,8 +15,8 @@ from rotator.errors import SinkError
 from rotator.models import ApiKey, Identity, NewKey, Secret, SinkRecord
 from rotator.plan import Action
 from rotator.rotation import Outcome
-from rotator.runner import Workspace
 from rotator.sinks.memory import MemorySink
+from rotator.survey import Workspace
 from tests.conftest import Crash, World, crash_at, deliver_due
 
 

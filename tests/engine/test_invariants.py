@@ -27,8 +27,8 @@ from rotator.logging import get_logger
 from rotator.models import ApiKey, Identity, NewKey, Secret
 from rotator.policy import RotationPolicy
 from rotator.rotation import Outcome
-from rotator.runner import Workspace
 from rotator.sinks.memory import MemorySink
+from rotator.survey import Workspace
 from tests.conftest import Crash, World, crash_at, deliver_due
 
 

@@ -17,9 +17,10 @@ from rotator.models import ApiKey, Identity, NewKey, Secret
 from rotator.policy import RotationPolicy
 from rotator.reconcile import ReconcileConfig
 from rotator.rotation import RotationConfig
-from rotator.runner import PassConfig, Runner, Workspace
+from rotator.runner import Runner
 from rotator.sinks.file import FileSink
 from rotator.sinks.memory import MemorySink
+from rotator.survey import PassConfig, Workspace
 from tests.cli_support import ADMIN_KEY_NAME
 
 POLICY = RotationPolicy(key_names=("app-*",))

@@ -14,8 +14,8 @@ from rotator.emulator import Emulator
 from rotator.locks.memory import MemoryLock
 from rotator.models import Secret
 from rotator.rotation import Outcome
-from rotator.runner import Workspace
 from rotator.sinks.memory import MemorySink
+from rotator.survey import Workspace
 from tests.conftest import World
 
 
