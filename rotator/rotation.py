@@ -50,7 +50,7 @@ from rotator.errors import (
 from rotator.models import ApiKey, Identity, NewKey, Secret, SinkRecord, rotator_key_name, utc
 from rotator.plan import Action, PlannedAction
 from rotator.reconcile import CredentialView
-from rotator.sinks.base import RolloutState, Sink, SinkState, WorkloadRollout, rollout_state
+from rotator.sinks.base import RolloutState, Sink, SinkState, rollout_state
 from rotator.states import TRANSITIONS, IllegalTransitionError, State
 
 
@@ -85,6 +85,21 @@ class Step(StrEnum):
     VERIFY = "verify"
     DELIVER = "deliver"
     RETIRE = "retire"
+
+
+class Skip(StrEnum):
+    """Why a rotation was not started (``CredentialResult.skipped``)."""
+
+    #: ROTATOR_MAX_ROTATIONS_PER_PASS went to more urgent rotations (the plan's allocation).
+    BUDGET = "budget"
+    #: The workspace's circuit breaker tripped.
+    BREAKER = "breaker"
+    #: A stop was asked for (SIGTERM).
+    STOPPED = "stopped"
+    #: The workspace's lock was lost.
+    LOCK_LOST = "lock-lost"
+    #: A retire before it waits for consumers' restarts: its record must stay.
+    ROLLOUT_WAITING = "rollout-waiting"
 
 
 class Outcome(StrEnum):
@@ -152,7 +167,7 @@ class CredentialResult:
     #: A consumer restart did not finish in time (``rollout.stalled``).
     rollout_stalled: bool = False
     #: A rotation not started, and why (``budget``, ``breaker``, ``stopped``, ``lock-lost``).
-    skipped: str | None = None
+    skipped: Skip | None = None
     #: The rotator's own previous key stays: its credential source does not hold the new one.
     own_key_waiting: bool = False
 
@@ -177,7 +192,7 @@ class _Tally:
     rolled_back: int = 0
     revoked: list[str] = field(default_factory=list)
     stalled: bool = False
-    skipped: str | None = None
+    skipped: Skip | None = None
     own_key_waiting: bool = False
 
 
@@ -205,7 +220,180 @@ class Rotation:
         self._ctx.checkpoint(str(state), self._credential)
 
 
-class CredentialWork:
+class _CredentialSteps:
+    """The steps one credential's work is made of, and what they share (its view, what the sink
+    was last read to hold, its tally): verify, deliver, roll back, revoke, write a record and
+    read it back, ask the consumers and the own key's source. :class:`CredentialWork` puts
+    them in the order of the planned actions."""
+
+    def __init__(
+        self,
+        ctx: WorkspaceContext,
+        view: CredentialView,
+        actions: Sequence[PlannedAction],
+        *,
+        before_create: Callable[[], Skip | None] = lambda: None,
+        own_key_source: Callable[[], Secret] | None = None,
+    ) -> None:
+        self._ctx = ctx
+        self._own_key_source = own_key_source
+        self._view = view
+        self._actions = actions
+        self._before_create = before_create
+        self._credential = view.credential
+        self._log = ctx.log.bind(credential=view.credential)
+        self._sink_kind = ctx.sink.kind_of(view.credential)
+        self._consumers = Consumers(ctx.sink, view.credential, ctx.clock, self._log)
+        self._tally = _Tally()
+        self._state: SinkState | None = view.state
+        self._current: ApiKey | None = view.current
+        #: A retire waited for consumers' restarts: no rotation may replace its record now.
+        self._retire_deferred = False
+        #: This pass's rotation, delivered: a grace-0 retire that follows completes it.
+        self._machine: Rotation | None = None
+
+    def _verify(self, new: NewKey) -> None:
+        """``me`` with the new key answers for this workspace (retried briefly: propagation)."""
+        config = self._ctx.config
+        try:
+            for attempt in Retrying(
+                stop=stop_after_attempt(config.verify_attempts),
+                wait=wait_exponential(multiplier=config.verify_first_wait_seconds, max=8),
+                retry=retry_if_exception_type(ApiAuthError),
+                sleep=self._ctx.sleep,
+                reraise=True,
+            ):
+                with attempt:
+                    identity = self._ctx.provider.me(new.secret)
+        except ApiError as exc:
+            raise _StepFailedError(Step.VERIFY, str(exc)) from exc
+        own = self._ctx.identity
+        if identity.workspace_id is None or identity.workspace_id != own.workspace_id:
+            raise _StepFailedError(Step.VERIFY, "the new key does not answer for this workspace")
+        if own.user_id is not None and identity.user_id != own.user_id:
+            raise _StepFailedError(Step.VERIFY, "the new key answers for another user")
+
+    def _deliver(
+        self, machine: Rotation, state: SinkState, new: NewKey, old: ApiKey | None
+    ) -> SinkRecord:
+        """Two-phase delivery (rotator.delivery); a failure is this rotation's ``deliver``."""
+        delivery = TwoPhaseDelivery(
+            self._ctx.sink, self._credential, machine,
+            rollback=lambda key: self._rollback(machine, key),
+            clock=self._ctx.clock, grace=self._ctx.config.grace,
+        )  # fmt: skip
+        try:
+            record, self._state = delivery.deliver(state, new, old)
+        except DeliveryError as exc:
+            raise _StepFailedError(Step.DELIVER, str(exc)) from exc
+        return record
+
+    def _rollback(self, machine: Rotation, key: ApiKey) -> None:
+        try:
+            self._revoke(key, Step.CREATE)
+        except _StepFailedError as exc:
+            self._log.error("rotation.rollback_failed", key_id=key.id, error=exc.error)
+            return
+        self._tally.rolled_back += 1
+        machine.enter(State.ROLLED_BACK, key.id)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _own_key_switched(self, record: SinkRecord) -> bool:
+        """For the rotator's own key: whether the process's credential source now holds the key
+        the sink holds and that key answers ``me`` here (always True for other credentials)."""
+        if self._own_key_source is None:
+            return True
+        reason = own_key_switch_problem(
+            self._own_key_source, record, self._ctx.provider, self._ctx.identity
+        )
+        if reason is None:
+            return True
+        self._tally.own_key_waiting = True
+        self._log.warning("self.waiting", key_id=record.key_id, reason=reason)
+        return False
+
+    def _consumers_ready(self, record: SinkRecord) -> bool:
+        """Whether every consumer runs with the delivery of ``record`` (else the previous key
+        stays: ``rollout.stalled`` past the deadline fails the credential)."""
+        try:
+            state = self._consumers.state_after(record)
+        except SinkError as exc:
+            raise _StepFailedError(Step.RETIRE, f"consumers' restart: {exc}") from exc
+        if state is RolloutState.STALLED:
+            self._tally.stalled = True
+            raise _StepFailedError(Step.RETIRE, "a consumer's restart stalled; the old key stays")
+        if state is RolloutState.WAITING:
+            self._log.info("rotation.deferred", reason="rollout-waiting")
+        return state is RolloutState.READY
+
+    def _start_rollout(self, record: SinkRecord) -> bool:
+        """Restart the consumers after a delivery; True when they are all ready already."""
+        try:
+            return self._consumers.state_after(record) is RolloutState.READY
+        except SinkError as exc:
+            # The delivery stands; the retire waits until a later pass sees the restarts done.
+            self._log.error("rollout.failed", error=str(exc))
+            return False
+
+    def _revoke(self, key: ApiKey, step: Step) -> None:
+        """Revoke ``key`` by id; the workspace's closing list confirms it is gone."""
+        if key.base_name != self._credential:  # metadata pointing at another credential's key
+            raise _StepFailedError(step, f"refusing to revoke key {key.id}: not of this credential")
+        try:
+            self._ctx.provider.revoke_key(key.id)
+        except (ApiNotFoundError, ApiRequestError):
+            pass  # perhaps already gone: the closing list decides
+        except ApiError as exc:
+            raise _StepFailedError(step, str(exc)) from exc
+        self._tally.revoked.append(key.id)
+
+    def _catch_up(self, state: SinkState) -> None:
+        """Copy the credential's key to the targets that lag behind, then read them all again."""
+        sink = self._ctx.sink
+        try:
+            sink.catch_up(self._credential, state)
+            self._state = sink.read(self._credential)
+        except SinkError as exc:
+            raise _StepFailedError(Step.DELIVER, f"bringing a target up to date: {exc}") from exc
+        self._log.info("rotation.caught_up", targets=list(state.lagging))
+        self._ctx.checkpoint("caught-up", self._credential)
+
+    def _write_record(self, record: SinkRecord, step: Step) -> None:
+        state = self._require_state()
+        try:
+            self._ctx.sink.write_record(self._credential, record, expected_version=state.version)
+            self._state = self._ctx.sink.read(self._credential)
+        except SinkError as exc:
+            raise _StepFailedError(step, str(exc)) from exc
+        if self._state.record != record or self._state.lagging:
+            raise _StepFailedError(step, "read-back: the metadata is not what was written")
+
+    def _require_state(self) -> SinkState:
+        if self._state is None:  # a blocked view never reaches an action that needs it
+            raise _StepFailedError(Step.RECONCILE, "the sink's state is unknown")
+        return self._state
+
+    def _key(self, key_id: str | None) -> ApiKey | None:
+        view = self._view
+        for key in (view.current, view.previous, view.pending, *view.orphans):
+            if key is not None and key.id == key_id:
+                return key
+        return None
+
+    def _fail(self, step: Step, error: str) -> None:
+        t = self._tally
+        t.outcome = Outcome.FAILED
+        t.failed_step = step
+        t.error = error
+        self._log.error("rotation.failed", step=str(step), error=error)
+        self._record_step("rotation.failed", None, f"{step}: {error}")
+
+    def _record_step(self, event: str, key_id: str | None, detail: str = "") -> None:
+        self._ctx.steps.append(StepRecord(self._ctx.name, self._credential, event, key_id, detail))
+
+
+class CredentialWork(_CredentialSteps):
     """Executes the planned actions of one credential, in order, and returns its result.
 
     ``before_create`` is asked just before a create: it returns why the rotation must not start
@@ -217,31 +405,6 @@ class CredentialWork:
     grace period says, so that a sink target the rotator does not read leaves two working keys,
     never none.
     """
-
-    def __init__(
-        self,
-        ctx: WorkspaceContext,
-        view: CredentialView,
-        actions: Sequence[PlannedAction],
-        *,
-        before_create: Callable[[], str | None] = lambda: None,
-        own_key_source: Callable[[], Secret] | None = None,
-    ) -> None:
-        self._ctx = ctx
-        self._own_key_source = own_key_source
-        self._view = view
-        self._actions = actions
-        self._before_create = before_create
-        self._credential = view.credential
-        self._log = ctx.log.bind(credential=view.credential)
-        self._sink_kind = ctx.sink.kind_of(view.credential)
-        self._tally = _Tally()
-        self._state: SinkState | None = view.state
-        self._current: ApiKey | None = view.current
-        #: A retire waited for consumers' restarts: no rotation may replace its record now.
-        self._retire_deferred = False
-        #: This pass's rotation, delivered: a grace-0 retire that follows completes it.
-        self._machine: Rotation | None = None
 
     def run(self) -> CredentialResult:
         for action in self._actions:
@@ -384,7 +547,7 @@ class CredentialWork:
     # ------------------------------------------------------------------ rotation
 
     def _rotate(self) -> None:
-        reason = "rollout-waiting" if self._retire_deferred else self._before_create()
+        reason = Skip.ROLLOUT_WAITING if self._retire_deferred else self._before_create()
         if reason is not None:
             self._tally.skipped = reason
             return
@@ -422,111 +585,29 @@ class CredentialWork:
         self._machine = machine
         self._start_rollout(delivered)
 
-    def _verify(self, new: NewKey) -> None:
-        """``me`` with the new key answers for this workspace (retried briefly: propagation)."""
-        config = self._ctx.config
-        try:
-            for attempt in Retrying(
-                stop=stop_after_attempt(config.verify_attempts),
-                wait=wait_exponential(multiplier=config.verify_first_wait_seconds, max=8),
-                retry=retry_if_exception_type(ApiAuthError),
-                sleep=self._ctx.sleep,
-                reraise=True,
-            ):
-                with attempt:
-                    identity = self._ctx.provider.me(new.secret)
-        except ApiError as exc:
-            raise _StepFailedError(Step.VERIFY, str(exc)) from exc
-        own = self._ctx.identity
-        if identity.workspace_id is None or identity.workspace_id != own.workspace_id:
-            raise _StepFailedError(Step.VERIFY, "the new key does not answer for this workspace")
-        if own.user_id is not None and identity.user_id != own.user_id:
-            raise _StepFailedError(Step.VERIFY, "the new key answers for another user")
 
-    def _deliver(
-        self, machine: Rotation, state: SinkState, new: NewKey, old: ApiKey | None
-    ) -> SinkRecord:
-        """Two-phase delivery (rotator.delivery); a failure is this rotation's ``deliver``."""
-        delivery = TwoPhaseDelivery(
-            self._ctx.sink, self._credential, machine,
-            rollback=lambda key: self._rollback(machine, key),
-            clock=self._ctx.clock, grace=self._ctx.config.grace,
-        )  # fmt: skip
-        try:
-            record, self._state = delivery.deliver(state, new, old)
-        except DeliveryError as exc:
-            raise _StepFailedError(Step.DELIVER, str(exc)) from exc
-        return record
+class Consumers:
+    """The programs reading one credential, as its sink restarts them (Kubernetes workloads;
+    none elsewhere): each call restarts those not yet restarted since the delivery of a record,
+    logs ``rollout.*``, and says where they are as one state."""
 
-    def _rollback(self, machine: Rotation, key: ApiKey) -> None:
-        try:
-            self._revoke(key, Step.CREATE)
-        except _StepFailedError as exc:
-            self._log.error("rotation.rollback_failed", key_id=key.id, error=exc.error)
-            return
-        self._tally.rolled_back += 1
-        machine.enter(State.ROLLED_BACK, key.id)
+    def __init__(
+        self,
+        sink: Sink,
+        credential: str,
+        clock: Callable[[], datetime],
+        log: structlog.typing.FilteringBoundLogger,
+    ) -> None:
+        self._sink = sink
+        self._credential = credential
+        self._clock = clock
+        self._log = log
 
-    # ------------------------------------------------------------------ helpers
-
-    def _own_key_switched(self, record: SinkRecord) -> bool:
-        """For the rotator's own key: whether the process's credential source now holds the key
-        the sink holds and that key answers ``me`` here (always True for other credentials)."""
-        if self._own_key_source is None:
-            return True
-        reason = None
-        try:
-            held = self._own_key_source()
-        except RotatorError:
-            reason = "the credential source cannot be read"
-        else:
-            if record.secret_sha256 is None or held.sha256() != record.secret_sha256:
-                reason = "the credential source does not hold the new key yet"
-            else:
-                try:
-                    identity = self._ctx.provider.me(held)
-                except ApiError:
-                    reason = "the credential source's key does not answer yet"
-                else:
-                    if identity.workspace_id != self._ctx.identity.workspace_id:
-                        reason = "the credential source's key answers for another workspace"
-        if reason is None:
-            return True
-        self._tally.own_key_waiting = True
-        self._log.warning("self.waiting", key_id=record.key_id, reason=reason)
-        return False
-
-    def _consumers_ready(self, record: SinkRecord) -> bool:
-        """Whether every consumer runs with the delivery of ``record`` (else the previous key
-        stays: ``rollout.stalled`` past the deadline fails the credential)."""
-        delivered_at = record.delivered_at or self._ctx.clock()
-        try:
-            workloads = self._ctx.sink.rollout(self._credential, delivered_at, self._ctx.clock())
-        except SinkError as exc:
-            raise _StepFailedError(Step.RETIRE, f"consumers' restart: {exc}") from exc
-        self._log_rollout(workloads)
-        state = rollout_state(workloads)
-        if state is RolloutState.STALLED:
-            self._tally.stalled = True
-            raise _StepFailedError(Step.RETIRE, "a consumer's restart stalled; the old key stays")
-        if state is RolloutState.WAITING:
-            self._log.info("rotation.deferred", reason="rollout-waiting")
-        return state is RolloutState.READY
-
-    def _start_rollout(self, record: SinkRecord) -> bool:
-        """Restart the consumers after a delivery; True when they are all ready already."""
-        try:
-            workloads = self._ctx.sink.rollout(
-                self._credential, record.delivered_at or self._ctx.clock(), self._ctx.clock()
-            )
-        except SinkError as exc:
-            # The delivery stands; the retire waits until a later pass sees the restarts done.
-            self._log.error("rollout.failed", error=str(exc))
-            return False
-        self._log_rollout(workloads)
-        return rollout_state(workloads) is RolloutState.READY
-
-    def _log_rollout(self, workloads: Sequence[WorkloadRollout]) -> None:
+    def state_after(self, record: SinkRecord) -> RolloutState:
+        """Restart what must be, for the delivery of ``record``; ``SinkError`` if the sink
+        could not be asked."""
+        now = self._clock()
+        workloads = self._sink.rollout(self._credential, record.delivered_at or now, now)
         for w in workloads:
             if w.started:
                 self._log.info("rollout.started", kind=w.kind, name=w.name)
@@ -534,62 +615,27 @@ class CredentialWork:
                 self._log.info("rollout.completed", kind=w.kind, name=w.name)
             elif w.state is RolloutState.STALLED:
                 self._log.error("rollout.stalled", kind=w.kind, name=w.name)
+        return rollout_state(workloads)
 
-    def _revoke(self, key: ApiKey, step: Step) -> None:
-        """Revoke ``key`` by id; the workspace's closing list confirms it is gone."""
-        if key.base_name != self._credential:  # metadata pointing at another credential's key
-            raise _StepFailedError(step, f"refusing to revoke key {key.id}: not of this credential")
-        try:
-            self._ctx.provider.revoke_key(key.id)
-        except (ApiNotFoundError, ApiRequestError):
-            pass  # perhaps already gone: the closing list decides
-        except ApiError as exc:
-            raise _StepFailedError(step, str(exc)) from exc
-        self._tally.revoked.append(key.id)
 
-    def _catch_up(self, state: SinkState) -> None:
-        """Copy the credential's key to the targets that lag behind, then read them all again."""
-        sink = self._ctx.sink
-        try:
-            sink.catch_up(self._credential, state)
-            self._state = sink.read(self._credential)
-        except SinkError as exc:
-            raise _StepFailedError(Step.DELIVER, f"bringing a target up to date: {exc}") from exc
-        self._log.info("rotation.caught_up", targets=list(state.lagging))
-        self._ctx.checkpoint("caught-up", self._credential)
-
-    def _write_record(self, record: SinkRecord, step: Step) -> None:
-        state = self._require_state()
-        try:
-            self._ctx.sink.write_record(self._credential, record, expected_version=state.version)
-            self._state = self._ctx.sink.read(self._credential)
-        except SinkError as exc:
-            raise _StepFailedError(step, str(exc)) from exc
-        if self._state.record != record or self._state.lagging:
-            raise _StepFailedError(step, "read-back: the metadata is not what was written")
-
-    def _require_state(self) -> SinkState:
-        if self._state is None:  # a blocked view never reaches an action that needs it
-            raise _StepFailedError(Step.RECONCILE, "the sink's state is unknown")
-        return self._state
-
-    def _key(self, key_id: str | None) -> ApiKey | None:
-        view = self._view
-        for key in (view.current, view.previous, view.pending, *view.orphans):
-            if key is not None and key.id == key_id:
-                return key
-        return None
-
-    def _fail(self, step: Step, error: str) -> None:
-        t = self._tally
-        t.outcome = Outcome.FAILED
-        t.failed_step = step
-        t.error = error
-        self._log.error("rotation.failed", step=str(step), error=error)
-        self._record_step("rotation.failed", None, f"{step}: {error}")
-
-    def _record_step(self, event: str, key_id: str | None, detail: str = "") -> None:
-        self._ctx.steps.append(StepRecord(self._ctx.name, self._credential, event, key_id, detail))
+def own_key_switch_problem(
+    source: Callable[[], Secret], record: SinkRecord, provider: KeyProvider, identity: Identity
+) -> str | None:
+    """Why the process does not run on the own key ``record`` names yet, or None: its
+    credential source must hold that key (by hash) and the key must answer ``me`` here."""
+    try:
+        held = source()
+    except RotatorError:
+        return "the credential source cannot be read"
+    if record.secret_sha256 is None or held.sha256() != record.secret_sha256:
+        return "the credential source does not hold the new key yet"
+    try:
+        answered = provider.me(held)
+    except ApiError:
+        return "the credential source's key does not answer yet"
+    if answered.workspace_id != identity.workspace_id:
+        return "the credential source's key answers for another workspace"
+    return None
 
 
 def expired_or_gone(key_id: str, keys: Sequence[ApiKey], now: datetime) -> bool:
@@ -607,6 +653,7 @@ __all__ = [
     "Outcome",
     "Rotation",
     "RotationConfig",
+    "Skip",
     "State",
     "Step",
     "StepRecord",

@@ -10,18 +10,21 @@ submits jobs to one thread pool: at most ``concurrency`` in flight over all work
 pool thread ever sits waiting for a slot, and the pool stays full while any workspace has work.
 A slow or broken workspace only ever holds its own slots.
 
-Rules held here:
+Rules held here (the plan decides what to do; the runner decides only when, and stops):
 
-- the budget (ROTATOR_MAX_ROTATIONS_PER_PASS) is taken when a rotating job is submitted, in
-  each workspace's most-urgent-first order, so it is exact under any concurrency;
-- the breaker: once at least 3 rotations of a workspace were attempted and more than
-  ROTATOR_MAX_FAILURE_RATIO of them failed, no new create starts there; settling, retiring and
-  orphan revokes go on (invariant 7);
-- a lost lock (a Lease not renewed) stops the workspace before its next create;
-- a stop (SIGTERM) submits nothing new; jobs in flight finish (never between create and
-  deliver), and every opened workspace is still closed, so its lock is released;
+- the whole plan is settled once every workspace is open: workspaces listed twice are refused,
+  and the budget goes to the most urgent rotations over all of them (:func:`rotator.plan.
+  allocate`); what it leaves out is logged with why, and fails the pass when it cannot wait;
+- :class:`Gates`, asked just before each create: the circuit breaker (once at least 3
+  rotations of a workspace were attempted and more than ROTATOR_MAX_FAILURE_RATIO of them
+  failed, no new create starts there; settling, retiring and orphan revokes go on), a stop
+  (SIGTERM: nothing new is submitted; jobs in flight finish, never between create and
+  deliver, and every opened workspace is still closed, so its lock is released), a lost lock;
 - the rotator's own credential (``self_key_name``) rotates last in its workspace, after every
   other job of that workspace finished.
+
+A workspace moves through :class:`Phase` (new, opening, open, closing, closed) by the moves
+:data:`PHASES` allows; a job is a :class:`JobKind`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -45,19 +49,18 @@ from rotator.errors import (
     ApiError,
     LockError,
     LockHeldError,
-    RotatorError,
     SinkError,
 )
 from rotator.locks.base import HeldLock
 from rotator.logging import get_logger
-from rotator.models import ApiKey, Reason, Secret, utc
+from rotator.models import ApiKey, Reason
 from rotator.plan import Action, Deferral, PlannedAction, allocate
-from rotator.policy import decide
 from rotator.report import KeyStatus, PassReport, WorkspaceReport
 from rotator.rotation import (
     CredentialResult,
     CredentialWork,
     Outcome,
+    Skip,
     Step,
     StepRecord,
     WorkspaceContext,
@@ -73,26 +76,105 @@ from rotator.survey import (
     duplicates,
     inventory,
     never_switched,
+    own_key_running_out,
     plan_of,
     read_only,
     survey,
     survey_keys,
-    workspace_policy,
 )
+
+
+class JobKind(StrEnum):
+    """What a job of the pool does for its workspace."""
+
+    OPEN = "open"
+    CREDENTIAL = "credential"
+    CLOSE = "close"
+
+
+class Phase(StrEnum):
+    """Where a workspace is in a pass; :data:`PHASES` says where it may go next."""
+
+    NEW = "new"
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+#: A workspace's allowed moves: opened (or stopped before that), then closed once.
+PHASES: dict[Phase, frozenset[Phase]] = {
+    Phase.NEW: frozenset({Phase.OPENING, Phase.CLOSED}),
+    Phase.OPENING: frozenset({Phase.OPEN, Phase.CLOSED}),
+    Phase.OPEN: frozenset({Phase.CLOSING}),
+    Phase.CLOSING: frozenset({Phase.CLOSED}),
+    Phase.CLOSED: frozenset(),
+}
 
 
 @dataclass
 class _Job:
     workspace: _WorkspaceRun
-    kind: str  # "open", "credential", "close"
+    kind: JobKind
     credential: str | None = None
     actions: tuple[PlannedAction, ...] = ()
 
 
 @dataclass
+class Gates:
+    """The runtime gates of one workspace's creates, in one place.
+
+    The budget and the own key's turn are settled before any job runs (the plan's
+    :func:`~rotator.plan.allocate`; the scheduler holds the own key's job until the workspace's
+    other jobs are done). What can still change while jobs run is asked here just before each
+    create: the circuit breaker (at least 3 rotations attempted and more than
+    ROTATOR_MAX_FAILURE_RATIO of them failed), a stop asked for, a lost lock. Jobs of the
+    workspace share it from several threads.
+    """
+
+    max_failure_ratio: float
+    stop: threading.Event
+    #: The workspace's lock, once held (None: a dry run, or no lock).
+    held: Callable[[], HeldLock | None]
+    attempts: int = 0
+    failures: int = 0
+    tripped: bool = False
+    _tally: threading.Lock = field(default_factory=threading.Lock)
+
+    def before_create(self) -> Skip | None:
+        """Why a create must not start now, or None."""
+        if self.tripped:
+            return Skip.BREAKER
+        if self.stop.is_set():
+            return Skip.STOPPED
+        held = self.held()
+        if held is not None:
+            try:
+                held.check()
+            except LockError:
+                return Skip.LOCK_LOST
+        return None
+
+    def count(self, result: CredentialResult) -> bool:
+        """Count a finished rotation (in its job's thread, so the next create anywhere sees it
+        at once); True when it trips the breaker."""
+        if not result.attempted_rotation:
+            return False
+        with self._tally:
+            self.attempts += 1
+            self.failures += result.outcome is Outcome.FAILED
+            if self.tripped or not _breaker_trips(
+                self.attempts, self.failures, self.max_failure_ratio
+            ):
+                return False
+            self.tripped = True
+            return True
+
+
+@dataclass
 class _WorkspaceRun:
     """The scheduler's bookkeeping for one workspace; touched by the scheduler thread only,
-    except ``breaker_tripped`` and ``held`` which jobs read."""
+    except ``gates`` and ``held`` which jobs use."""
 
     ws: Workspace
     report: WorkspaceReport
@@ -107,20 +189,19 @@ class _WorkspaceRun:
     queue: deque[_Job] = field(default_factory=deque)
     last: list[_Job] = field(default_factory=list)
     in_flight: int = 0
-    opened: bool = False
-    opening: bool = False
-    closing: bool = False
-    closed: bool = False
-    attempts: int = 0
-    failures: int = 0
-    breaker_tripped: bool = False
+    phase: Phase = Phase.NEW
     changed: bool = False
-    #: Guards attempts, failures and breaker_tripped, which credential jobs update.
-    tally: threading.Lock = field(default_factory=threading.Lock)
+    #: What may still stop a create once jobs run (breaker, stop, lost lock).
+    gates: Gates | None = None
 
     @property
     def idle(self) -> bool:
         return self.in_flight == 0 and not self.queue and not self.last
+
+    def enter(self, phase: Phase) -> None:
+        if phase not in PHASES[self.phase]:
+            raise RuntimeError(f"a workspace cannot go from {self.phase} to {phase}")
+        self.phase = phase
 
 
 class Runner:
@@ -240,6 +321,8 @@ class Runner:
                 _WorkspaceRun(ws, WorkspaceReport(name=ws.name), self._log.bind(workspace=ws.name))
                 for ws in workspaces
             ]
+            for run in runs:
+                run.gates = self._gates(run)
             report.workspaces = [r.report for r in runs]
             _Scheduler(self, runs, report, forced).run()
             report.duration_s = round(time.monotonic() - started, 3)
@@ -254,16 +337,6 @@ class Runner:
         return report
 
     # ------------------------------------------------------------- jobs (pool threads)
-
-    @staticmethod
-    def _fail_late(run: _WorkspaceRun, credential: str, error: str) -> None:
-        """A credential's revoke was not confirmed by the closing list: it failed after all."""
-        result = run.report.results[credential]
-        step = result.failed_step or Step.RETIRE
-        run.log.error("rotation.failed", credential=credential, step=str(step), error=error)
-        run.report.results[credential] = replace(
-            result, outcome=Outcome.FAILED, failed_step=step, error=error
-        )
 
     def _open(self, run: _WorkspaceRun, forced: Collection[str] | None) -> list[PlannedAction]:
         """Take the lock, survey and plan: this workspace's actions, before the budget."""
@@ -318,118 +391,6 @@ class Runner:
                 )
         return plan_of(ws, found, now, self._config, forced)
 
-    def _jobs(self, run: _WorkspaceRun, actions: Sequence[PlannedAction]) -> list[_Job]:
-        """The credential jobs of one workspace, once the budget was handed out: settling-only
-        credentials first, then rotating ones in urgency order. A rotation the budget left out
-        is named; one whose key expires before the next pass is a failure (exit 1)."""
-        log = run.log
-        for action in actions:
-            if action.deferred is None or action.action is not Action.ROTATE:
-                continue
-            log.log(
-                logging.ERROR if action.overdue
-                else logging.WARNING if action.deferred == Deferral.BUDGET else logging.INFO,
-                "rotation.deferred", credential=action.credential, key_id=action.key_id,
-                reason=action.deferred, rotation_reason=action.reason,
-                days_left=action.days_left, expires_before_next_pass=action.overdue,
-            )  # fmt: skip
-            if action.overdue:
-                # Left out, and it cannot wait (the plan says why): a failure, never a 0.
-                run.budget_failures[action.credential] = (
-                    "left out by ROTATOR_MAX_ROTATIONS_PER_PASS, and it cannot wait: "
-                    + {
-                        Reason.MISSING: "its key is gone",
-                        Reason.FORCED: "its rotation was asked for now",
-                    }.get(Reason(action.reason), "its key expires before the next scheduled pass")
-                )
-        if self._config.dry_run:
-            for action in actions:
-                log.info(
-                    "rotation.planned", credential=action.credential, key_id=action.key_id,
-                    action=str(action.action), reason=action.reason, deferred=action.deferred,
-                    dry_run=True,
-                )  # fmt: skip
-            return []
-        by_credential: dict[str, list[PlannedAction]] = {}
-        for action in actions:
-            by_credential.setdefault(action.credential, [])
-            if action.deferred is None:
-                by_credential[action.credential].append(action)
-        for credential, acts in list(by_credential.items()):
-            if not acts:
-                del by_credential[credential]
-                if any(a.credential == credential and a.deferred == Deferral.BUDGET
-                       for a in actions):  # fmt: skip
-                    run.report.results[credential] = self._left_out(run, credential)
-        rotating = {a.credential for a in actions if a.creates}
-        order = {a.credential: i for i, a in enumerate(actions)}
-        return [
-            _Job(run, "credential", c, tuple(acts))
-            for c, acts in sorted(
-                by_credential.items(), key=lambda item: (item[0] in rotating, order[item[0]])
-            )
-        ]
-
-    def _own_key_running_out(self, run: _WorkspaceRun) -> str | None:
-        """Why the pass fails although each rotation went well: the rotator does not run on the
-        own key its sink holds (its credential source never got it), that key was delivered
-        before this pass (so a mounted Secret had a whole interval to catch up), and the keys
-        it may still run on expire within ROTATOR_ROTATE_BEFORE_DAYS. None while it is fine.
-
-        Checked at the end of every pass, whatever was planned: a switch that never happens
-        must not hide behind a pass with nothing to do for the own credential.
-        """
-        found, own = run.found, run.ws.self_key_name
-        if found is None or own is None or run.report.failed:
-            return None
-        try:
-            record = run.ws.sink.read(own).record
-        except SinkError:
-            return None  # the credential's own failure says so
-        if record is None or record.secret_sha256 is None or record.delivered_at is None:
-            return None
-        try:
-            held: Secret | None = (run.ws.credential_source or never_switched)()
-        except RotatorError:
-            held = None
-        if held is not None and held.sha256() == record.secret_sha256:
-            return None  # it runs on the key its sink holds
-        if utc(record.delivered_at) >= utc(self._pass_started):
-            return None  # delivered in this pass: give the source until the next one
-        now = self._clock()
-        policy = workspace_policy(self._config.reconcile, run.ws)
-        # The key it runs on is one of its other live keys; which one, only its secret says.
-        others = [
-            k for k in found.keys if k.base_name == own and k.id != record.key_id
-            and not expired_or_gone(k.id, found.keys, now)
-        ]  # fmt: skip
-        if not others:
-            return None
-        soonest = min(others, key=lambda k: k.expires)
-        left = decide(soonest, now, policy).days_left
-        if left >= policy.rotate_before_days:
-            return None
-        error = (
-            f"the rotator does not run on its key {record.key_id} that its sink holds, and its "
-            f"other key {soonest.id} expires in {left:.1f} days: the new key was delivered where "
-            "the rotator does not read its credential (point its credential file at it)"
-        )
-        run.log.error(
-            "self.waiting", credential=own, key_id=soonest.id, days_left=round(left, 3),
-            error=error,
-        )  # fmt: skip
-        return error
-
-    @staticmethod
-    def _left_out(run: _WorkspaceRun, credential: str) -> CredentialResult:
-        """The result of a credential whose only action, a rotation, the budget left out."""
-        error = run.budget_failures.get(credential)
-        if error is None:
-            return CredentialResult(credential, Outcome.UNCHANGED, skipped="budget")
-        return CredentialResult(
-            credential, Outcome.FAILED, failed_step=Step.CREATE, error=error, skipped="budget"
-        )
-
     def _credential(self, job: _Job, steps: list[StepRecord]) -> CredentialResult:
         run = job.workspace
         if run.found is None or job.credential is None:
@@ -447,44 +408,28 @@ class Runner:
             log=run.log,
         )
 
-        def before_create() -> str | None:
-            if run.breaker_tripped:
-                return "breaker"
-            if self._stop.is_set():
-                return "stopped"
-            if run.held is not None:
-                try:
-                    run.held.check()
-                except LockError:
-                    return "lock-lost"
-            return None
-
+        gates = run.gates
+        if gates is None:
+            raise RuntimeError("a credential job of a workspace without its gates")
         own = job.credential == run.ws.self_key_name
         work = CredentialWork(
             ctx,
             run.found.views[job.credential],
             job.actions,
-            before_create=before_create,
+            before_create=gates.before_create,
             own_key_source=(run.ws.credential_source or never_switched) if own else None,
         )
         result = work.run()
-        if result.attempted_rotation:
-            # Counted here, in the job's thread, so the next create anywhere sees it at once.
-            with run.tally:
-                run.attempts += 1
-                run.failures += result.outcome is Outcome.FAILED
-                if not run.breaker_tripped and _breaker_trips(
-                    run.attempts, run.failures, self._config.max_failure_ratio
-                ):
-                    run.breaker_tripped = True
-                    run.report.breaker_tripped = True
-                    run.log.error(
-                        "breaker.tripped",
-                        attempts=run.attempts,
-                        failures=run.failures,
-                        max_failure_ratio=self._config.max_failure_ratio,
-                    )
+        if gates.count(result):
+            run.report.breaker_tripped = True
+            run.log.error(
+                "breaker.tripped", attempts=gates.attempts, failures=gates.failures,
+                max_failure_ratio=self._config.max_failure_ratio,
+            )  # fmt: skip
         return result
+
+    def _gates(self, run: _WorkspaceRun) -> Gates:
+        return Gates(self._config.max_failure_ratio, self._stop, lambda: run.held)
 
     def _close(self, run: _WorkspaceRun) -> None:
         """Confirm every revoke with one list, build the inventory, release the lock."""
@@ -506,7 +451,7 @@ class Runner:
                         error = problem if keys is None else (
                             f"key {still[0]} is still listed after its revoke"
                         )  # fmt: skip
-                        self._fail_late(run, credential, error)
+                        _fail_late(run, credential, error)
                 if keys is not None:
                     found = survey_keys(
                         run.ws,
@@ -516,7 +461,14 @@ class Runner:
                         config=self._config.reconcile,
                         log=run.log,
                     )
-            stuck = self._own_key_running_out(run)
+            stuck = (
+                None
+                if run.report.failed or run.found is None
+                else own_key_running_out(
+                    run.ws, run.found, now=self._clock(), pass_started=self._pass_started,
+                    config=self._config.reconcile, log=run.log,
+                )
+            )  # fmt: skip
             own = run.ws.self_key_name
             if stuck is not None and own is not None:
                 earlier = run.report.results.get(own, CredentialResult(own, Outcome.UNCHANGED))
@@ -526,6 +478,81 @@ class Runner:
             run.report.inventory = inventory(run.ws, found, self._clock(), self._config.reconcile)
         finally:
             run.stack.close()
+
+
+def credential_jobs(
+    run: _WorkspaceRun, actions: Sequence[PlannedAction], *, dry_run: bool
+) -> list[_Job]:
+    """The credential jobs of one workspace, once the budget was handed out: settling-only
+    credentials first, then rotating ones in urgency order. A rotation the budget left out
+    is named; one whose key expires before the next pass is a failure (exit 1)."""
+    log = run.log
+    for action in actions:
+        if action.deferred is None or action.action is not Action.ROTATE:
+            continue
+        log.log(
+            logging.ERROR if action.overdue
+            else logging.WARNING if action.deferred == Deferral.BUDGET else logging.INFO,
+            "rotation.deferred", credential=action.credential, key_id=action.key_id,
+            reason=action.deferred, rotation_reason=action.reason,
+            days_left=action.days_left, expires_before_next_pass=action.overdue,
+        )  # fmt: skip
+        if action.overdue:
+            # Left out, and it cannot wait (the plan says why): a failure, never a 0.
+            run.budget_failures[action.credential] = (
+                "left out by ROTATOR_MAX_ROTATIONS_PER_PASS, and it cannot wait: "
+                + {
+                    Reason.MISSING: "its key is gone",
+                    Reason.FORCED: "its rotation was asked for now",
+                }.get(Reason(action.reason), "its key expires before the next scheduled pass")
+            )
+    if dry_run:
+        for action in actions:
+            log.info(
+                "rotation.planned", credential=action.credential, key_id=action.key_id,
+                action=str(action.action), reason=action.reason, deferred=action.deferred,
+                dry_run=True,
+            )  # fmt: skip
+        return []
+    by_credential: dict[str, list[PlannedAction]] = {}
+    for action in actions:
+        by_credential.setdefault(action.credential, [])
+        if action.deferred is None:
+            by_credential[action.credential].append(action)
+    for credential, acts in list(by_credential.items()):
+        if not acts:
+            del by_credential[credential]
+            if any(a.credential == credential and a.deferred == Deferral.BUDGET
+                   for a in actions):  # fmt: skip
+                run.report.results[credential] = _left_out(run, credential)
+    rotating = {a.credential for a in actions if a.creates}
+    order = {a.credential: i for i, a in enumerate(actions)}
+    return [
+        _Job(run, JobKind.CREDENTIAL, c, tuple(acts))
+        for c, acts in sorted(
+            by_credential.items(), key=lambda item: (item[0] in rotating, order[item[0]])
+        )
+    ]
+
+
+def _left_out(run: _WorkspaceRun, credential: str) -> CredentialResult:
+    """The result of a credential whose only action, a rotation, the budget left out."""
+    error = run.budget_failures.get(credential)
+    if error is None:
+        return CredentialResult(credential, Outcome.UNCHANGED, skipped=Skip.BUDGET)
+    return CredentialResult(
+        credential, Outcome.FAILED, failed_step=Step.CREATE, error=error, skipped=Skip.BUDGET
+    )
+
+
+def _fail_late(run: _WorkspaceRun, credential: str, error: str) -> None:
+    """A credential's revoke was not confirmed by the closing list: it failed after all."""
+    result = run.report.results[credential]
+    step = result.failed_step or Step.RETIRE
+    run.log.error("rotation.failed", credential=credential, step=str(step), error=error)
+    run.report.results[credential] = replace(
+        result, outcome=Outcome.FAILED, failed_step=step, error=error
+    )
 
 
 class _Scheduler:
@@ -593,7 +620,7 @@ class _Scheduler:
                         self._runner._stop.set()
                         raise error
                     self._finished(job, future)
-        if self._runner._stop.is_set() and any(not r.closed for r in self._runs):
+        if self._runner._stop.is_set() and any(r.phase is not Phase.CLOSED for r in self._runs):
             self._report.stopped_early = True
 
     # -- the plan over every workspace (scheduler thread) -------------------------------
@@ -602,7 +629,7 @@ class _Scheduler:
         """Once every workspace is open: refuse workspaces listed twice, hand out the budget
         over the whole plan, and queue each workspace's jobs."""
         self._allocated = True
-        opened = [r for r in self._runs if r.opened and not r.closed and r.found is not None]
+        opened = [r for r in self._runs if r.phase is Phase.OPEN and r.found is not None]
         twice = duplicates((r.ws.name, r.found) for r in opened if r.found is not None)
         for run in opened:
             if run.ws.name in twice and run.found is not None:
@@ -629,7 +656,9 @@ class _Scheduler:
         for action in everything:
             by_workspace.setdefault(action.workspace, []).append(action)
         for run in opened:
-            jobs = self._runner._jobs(run, by_workspace.get(run.ws.name, []))
+            jobs = credential_jobs(
+                run, by_workspace.get(run.ws.name, []), dry_run=self._config.dry_run
+            )
             run.planned = []
             own = run.ws.self_key_name
             run.last = [
@@ -645,7 +674,9 @@ class _Scheduler:
         count = len(self._runs)
         for offset in range(count):
             run = self._runs[(self._cursor + offset) % count]
-            if run.closed or run.closing or run.in_flight >= self._config.workspace_concurrency:
+            if run.phase in (Phase.CLOSING, Phase.CLOSED) or (
+                run.in_flight >= self._config.workspace_concurrency
+            ):
                 continue
             job = self._job_of(run, stopping)
             if job is not None:
@@ -654,14 +685,14 @@ class _Scheduler:
         return None
 
     def _job_of(self, run: _WorkspaceRun, stopping: bool) -> _Job | None:
-        if not run.opened:
-            if run.opening or stopping:
-                if stopping and not run.opening:
+        if run.phase in (Phase.NEW, Phase.OPENING):
+            if run.phase is Phase.OPENING or stopping:
+                if stopping and run.phase is Phase.NEW:
                     self._report.stopped_early = True
-                    run.closed = True
+                    run.enter(Phase.CLOSED)
                 return None
-            run.opening = True
-            return _Job(run, "open")
+            run.enter(Phase.OPENING)
+            return _Job(run, JobKind.OPEN)
         if not self._allocated:
             return None  # the plan over every workspace is not settled yet
         if run.queue and not stopping:
@@ -674,17 +705,17 @@ class _Scheduler:
             run.last.clear()
             return self._job_of(run, stopping)
         if run.idle or (stopping and run.in_flight == 0):
-            run.closing = True
+            run.enter(Phase.CLOSING)
             run.last.clear()
-            return _Job(run, "close")
+            return _Job(run, JobKind.CLOSE)
         return None
 
     # -- running (pool threads) -----------------------------------------------------------
 
     def _execute(self, job: _Job) -> object:
-        if job.kind == "open":
+        if job.kind is JobKind.OPEN:
             return self._runner._open(job.workspace, self._forced)
-        if job.kind == "credential":
+        if job.kind is JobKind.CREDENTIAL:
             return self._runner._credential(job, self._report.steps)
         self._runner._close(job.workspace)
         return None
@@ -695,16 +726,15 @@ class _Scheduler:
         run = job.workspace
         run.in_flight -= 1
         error = future.exception()
-        if job.kind == "open":
-            run.opening = False
+        if job.kind is JobKind.OPEN:
             if error is not None:
                 self._open_failed(run, error)
                 return
-            run.opened = True
+            run.enter(Phase.OPEN)
             run.planned = future.result()
             return
-        if job.kind == "close":
-            run.closed = True
+        if job.kind is JobKind.CLOSE:
+            run.enter(Phase.CLOSED)
             if error is not None:
                 run.report.failed = True
                 run.report.error = f"closing failed: {_describe(error)}"
@@ -727,15 +757,15 @@ class _Scheduler:
         # list confirms the revokes and the inventory is read again.
         if any(a.action is not Action.BLOCKED for a in job.actions):
             run.changed = True
-        if result.skipped == "lock-lost" and not run.report.lock_lost:
+        if result.skipped is Skip.LOCK_LOST and not run.report.lock_lost:
             run.report.lock_lost = True
             run.log.error("pass.lock_lost", credential=credential)
-        if result.skipped == "stopped":
+        if result.skipped is Skip.STOPPED:
             self._report.stopped_early = True
 
     def _open_failed(self, run: _WorkspaceRun, error: BaseException) -> None:
         run.stack.close()
-        run.closed = True
+        run.enter(Phase.CLOSED)
         if isinstance(error, LockHeldError):
             run.report.locked = True
             run.report.error = str(error)

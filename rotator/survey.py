@@ -18,7 +18,7 @@ import structlog
 
 from rotator.errors import ApiAuthError, ApiError, RotatorError, SinkError
 from rotator.locks.base import PassLock
-from rotator.models import ApiKey, Identity, Role, Secret
+from rotator.models import ApiKey, Identity, Role, Secret, utc
 from rotator.plan import Action, PlanConfig, PlannedAction, plan_workspace
 from rotator.policy import RotationPolicy, decide, is_managed
 from rotator.reconcile import (
@@ -30,7 +30,7 @@ from rotator.reconcile import (
     sort_keys,
 )
 from rotator.report import KeyStatus
-from rotator.rotation import KeyProvider, RotationConfig
+from rotator.rotation import KeyProvider, RotationConfig, expired_or_gone
 from rotator.sinks.base import Sink
 from rotator.upcoming import next_action
 
@@ -407,3 +407,61 @@ def read_only(
             result.unmatched[ws.name] = found.unmatched
         result.rows.extend(rows_of(ws, found))
     return result
+
+
+def own_key_running_out(  # noqa: PLR0913 - what the check reads, each named at the call
+    ws: Workspace,
+    found: Survey,
+    *,
+    now: datetime,
+    pass_started: datetime,
+    config: ReconcileConfig,
+    log: structlog.typing.FilteringBoundLogger,
+) -> str | None:
+    """Why the pass fails although each rotation went well: the rotator does not run on the
+    own key its sink holds (its credential source never got it), that key was delivered
+    before this pass (so a mounted Secret had a whole interval to catch up), and the keys
+    it may still run on expire within ROTATOR_ROTATE_BEFORE_DAYS. None while it is fine.
+
+    Checked at the end of every pass, whatever was planned: a switch that never happens
+    must not hide behind a pass with nothing to do for the own credential.
+    """
+    own = ws.self_key_name
+    if own is None:
+        return None
+    try:
+        record = ws.sink.read(own).record
+    except SinkError:
+        return None  # the credential's own failure says so
+    if record is None or record.secret_sha256 is None or record.delivered_at is None:
+        return None
+    try:
+        held: Secret | None = (ws.credential_source or never_switched)()
+    except RotatorError:
+        held = None
+    if held is not None and held.sha256() == record.secret_sha256:
+        return None  # it runs on the key its sink holds
+    if utc(record.delivered_at) >= utc(pass_started):
+        return None  # delivered in this pass: give the source until the next one
+    policy = workspace_policy(config, ws)
+    # The key it runs on is one of its other live keys; which one, only its secret says.
+    others = [
+        k for k in found.keys if k.base_name == own and k.id != record.key_id
+        and not expired_or_gone(k.id, found.keys, now)
+    ]  # fmt: skip
+    if not others:
+        return None
+    soonest = min(others, key=lambda k: k.expires)
+    left = decide(soonest, now, policy).days_left
+    if left >= policy.rotate_before_days:
+        return None
+    error = (
+        f"the rotator does not run on its key {record.key_id} that its sink holds, and its "
+        f"other key {soonest.id} expires in {left:.1f} days: the new key was delivered where "
+        "the rotator does not read its credential (point its credential file at it)"
+    )
+    log.error(
+        "self.waiting", credential=own, key_id=soonest.id, days_left=round(left, 3),
+        error=error,
+    )  # fmt: skip
+    return error

@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeVar
 
@@ -261,6 +262,16 @@ class _Calls:
         return self.connection.call(f"{verb} Lease {self.namespace}/{self.name}", call, read=read)
 
 
+class Renewal(StrEnum):
+    """What one renewal of a held Lease came to."""
+
+    RENEWED = "renewed"
+    #: Not this time (a timeout, a conflict that left the Lease ours): try again soon.
+    FAILED = "failed"
+    #: Another holder has it, or it was deleted: the lock is lost.
+    LOST = "lost"
+
+
 class _LeaseHeld:
     """A Lease this pass holds, renewed by a background thread until :meth:`release`."""
 
@@ -323,12 +334,12 @@ class _LeaseHeld:
         wait = self._period
         while not self._stop.wait(wait):
             outcome = self._renew()
-            if outcome == "lost":
+            if outcome is Renewal.LOST:
                 return
             # After a failure, try again sooner: the deadline is only two periods away.
-            wait = self._period if outcome == "renewed" else self._period / 3
+            wait = self._period if outcome is Renewal.RENEWED else self._period / 3
 
-    def _renew(self) -> str:
+    def _renew(self) -> Renewal:
         """One renewal: ``renewed``, ``failed`` (try again soon) or ``lost``."""
         with self._state:
             lease = self._lease
@@ -346,23 +357,23 @@ class _LeaseHeld:
                 return self._lose(f"taken over by {holder or 'nobody (released)'}")
             with self._state:
                 self._lease = current
-            return "failed"
+            return Renewal.FAILED
         if isinstance(renewed, Failure):
             return self._failed(renewed)
         with self._state:
             self._lease = renewed
             self._renewed_at = sent_at
-        return "renewed"
+        return Renewal.RENEWED
 
-    def _failed(self, failure: Failure) -> str:
+    def _failed(self, failure: Failure) -> Renewal:
         if failure.kind is FailureKind.NOT_FOUND:
             return self._lose("the Lease was deleted")
-        return "failed"
+        return Renewal.FAILED
 
-    def _lose(self, reason: str) -> str:
+    def _lose(self, reason: str) -> Renewal:
         with self._state:
             self._lost = reason
-        return "lost"
+        return Renewal.LOST
 
 
 def _expires_at(lease: Lease) -> datetime | None:
