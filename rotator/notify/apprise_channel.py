@@ -80,7 +80,11 @@ class AppriseChannel:
 
     def _notify(self, url: str, title: str, body: str) -> str | None:
         """One URL's notification: None when Apprise says it was delivered, else its status."""
-        notifier: Any = self._apprise.Apprise()
+        # Nothing on disk (a pod's root file system is read-only); the sender's name is ours.
+        asset = self._apprise.AppriseAsset(
+            app_id="key-rotator", app_desc="key-rotator", storage_mode="memory"
+        )
+        notifier: Any = self._apprise.Apprise(asset=asset)
         if not notifier.add(url):
             return "Apprise cannot use this URL"
         for service in notifier:
