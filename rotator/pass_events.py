@@ -140,7 +140,8 @@ def _expiring(report: PassReport, ws: WorkspaceReport, now: datetime) -> Iterato
                 credential=status.credential,
                 key_id=status.key_id,
                 reason="expired" if days < 0 else "expiring",
-                detail=f"the current key expires {when} ({status.expires.isoformat()})",
+                detail=f"the current key expires {when} "
+                f"({status.expires.replace(microsecond=0).isoformat()})",
             )
 
 

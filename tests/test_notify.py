@@ -19,7 +19,19 @@ from standardwebhooks.webhooks import Webhook
 
 from rotator.emulator import Emulator
 from tests.cli_support import CliResult, Seeded, run_cli, seed
-from tests.servers.receivers import HttpRecorder, http_recorder, smtp_server
+from tests.servers.receivers import HttpRecorder, http_recorder, silent_server, smtp_server
+from tests.test_service import (
+    Deployment,
+    Labels,
+    deployment,  # noqa: F401 - serve's own fixture, shared
+    lbl,
+    scrape,
+    series,
+    serving,
+    stop,
+    wait_for,
+    wait_ready,
+)
 
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 #: What one pass may spend telling a channel that hangs (rotator.notify.BUDGET_SECONDS), plus
@@ -311,3 +323,67 @@ def test_notify_test_sends_one_message_on_each_channel(emulator: Emulator, tmp_p
     alone = run_cli(["check-config", "--notify-test"], env, tmp_path)
     assert alone.returncode == 2, alone.describe()
     assert "--online" in alone.stderr
+
+
+@pytest.mark.slow
+def test_serve_tells_each_pass_and_counts_what_it_could_not_deliver(
+    deployment: Deployment,  # noqa: F811 - the fixture imported above
+) -> None:
+    deployment.add_key("app-billing", days_left=5)
+    people = HttpRecorder(status=500).start()
+    machines = HttpRecorder().start()
+    variables = {
+        "ROTATOR_NOTIFY_ON": "rotation",
+        "ROTATOR_NOTIFY_URLS": f"json://127.0.0.1:{people.port}/",
+        "ROTATOR_WEBHOOK_URL": machines.url,
+        "ROTATOR_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+
+    def counted() -> dict[Labels, float]:
+        return series(scrape(deployment), "rotator_notifications_total")
+
+    try:
+        with serving(deployment, **variables) as process:
+            wait_ready(deployment, process)
+            wait_for(lambda: sum(counted().values()) >= 2, "both channels to be counted")
+            assert counted() == {
+                lbl(channel="apprise", result="sent"): 0,
+                lbl(channel="apprise", result="failed"): 1,
+                lbl(channel="webhook", result="sent"): 1,
+                lbl(channel="webhook", result="failed"): 0,
+            }
+            success = series(scrape(deployment), "rotator_last_pass_success")
+            assert success == {lbl(workspace="default"): 1}
+            assert stop(process) == 0
+    finally:
+        people.stop()
+        machines.stop()
+
+    assert [d["type"] for d in _signed_events(machines)] == ["rotation.delivered"]
+    assert len(people.requests) == 1
+    failed = [e for e in deployment.events() if e["event"] == "notify.failed"]
+    assert [(e["channel"], e["error"]) for e in failed] == [("apprise", "Apprise: failure")]
+    assert all(e.get("run_id") for e in failed)
+
+
+def test_a_mail_server_that_never_answers_costs_the_pass_its_budget_at_most(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    acme = seed(emulator)
+    acme.add_key("app-billing", days_left=5)
+    with silent_server() as port:
+        env = acme.env(
+            tmp_path / "secrets",
+            ROTATOR_NOTIFY_ON="all",
+            ROTATOR_NOTIFY_URLS=f"mailto://127.0.0.1:{port}?from=r@example.com&to=o@example.com",
+        )
+        started = time.monotonic()
+        result = run_cli(["run-once"], env, tmp_path)
+        elapsed = time.monotonic() - started
+
+    assert result.returncode == 0, result.describe()
+    assert "default/app-billing: rotated" in result.stdout
+    assert elapsed < BOUNDED_SECONDS, f"the pass took {elapsed:.1f} s"
+    assert [(e["event"], e["channel"]) for e in _notify_lines(result)] == [
+        ("notify.failed", "apprise")
+    ]

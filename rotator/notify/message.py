@@ -59,7 +59,7 @@ _TEXTS: Final[dict[str, tuple[str, str, str]]] = {
         "KEY ABOUT TO EXPIRE: {key_id}",
         "when it expires, its consumers stop working",
         "find why it was not rotated (docs/runbooks.md, RotatorManagedKeyExpiringSoon) or "
-        "rotate it now: rotator rotate NAME --now",
+        "rotate it now: rotator rotate {credential} --now",
     ),
     "workspace.locked": (
         "workspace skipped: another pass holds its lock",
@@ -73,7 +73,7 @@ _TEXTS: Final[dict[str, tuple[str, str, str]]] = {
     ),
     "pass.failed": (
         "PASS FAILED",
-        "something was left undone (exit code {reason})",
+        "the pass ended with exit code {reason}; the lines above say what went wrong",
         "read the log lines of this run (docs/runbooks.md, RotatorPassFailed)",
     ),
     "leak.matched": (
@@ -96,6 +96,7 @@ _TEXTS: Final[dict[str, tuple[str, str, str]]] = {
 
 def _fill(text: str, event: Event) -> str:
     return text.format(
+        credential=event.credential or "NAME",
         key_id=event.key_id or "?",
         previous_key_id=event.previous_key_id or "?",
         reason=(event.reason or "?").removeprefix("exit-"),

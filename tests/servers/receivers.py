@@ -8,6 +8,7 @@ it for the test to search. Must not know: the rotator; what a request should con
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -128,3 +129,31 @@ def smtp_server() -> Iterator[tuple[SmtpRecorder, int]]:
         yield recorder, port
     finally:
         controller.stop()
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """A loopback TCP server that accepts connections and never says a word (an SMTP server
+    that hangs before its greeting): its port."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[socket.socket] = []
+    stopping = threading.Event()
+
+    def accept() -> None:
+        while not stopping.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(connection)
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        stopping.set()
+        listener.close()
+        for connection in accepted:
+            connection.close()
