@@ -24,7 +24,7 @@ from typing import Final
 
 from rotator.client import ProjectManagerClient
 from rotator.errors import ConfigError
-from rotator.events import Channel
+from rotator.events import Channel, Event
 from rotator.locks.base import PassLock
 from rotator.locks.file import FileLock
 from rotator.logging import get_logger
@@ -373,10 +373,21 @@ def run_pass(
         report = runner.run_pass(workspaces, forced=forced)
     except Exception as exc:
         run_id = uuid.uuid4().hex
-        notifier.send([crashed_pass_event(run_id, utc_now(), exc)], run_id=run_id)
+        crashed = partial(crashed_pass_event, run_id, utc_now(), exc)
+        _tell(notifier, lambda: [crashed()], run_id)
         raise
-    notifier.send(pass_events(report), run_id=report.run_id)
+    _tell(notifier, partial(pass_events, report), report.run_id)
     return report
+
+
+def _tell(notifier: Notifier, events_of: Callable[[], list[Event]], run_id: str) -> None:
+    """Send what ``events_of`` makes; a bug in making them is logged, never raised."""
+    try:
+        made = events_of()
+    except Exception as exc:  # noqa: BLE001 - telling must never change a pass's result
+        get_logger().error("notify.failed", channel="all", run_id=run_id, error=type(exc).__name__)
+        return
+    notifier.send(made, run_id=run_id)
 
 
 # ------------------------------------------------------------------ notifications

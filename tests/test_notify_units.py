@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from rotator.app import Hooks, build_runner, run_pass
 from rotator.events import Event, event_id, selected
 from rotator.metrics import Metrics
 from rotator.models import Role, Secret
@@ -24,6 +25,7 @@ from rotator.notify.webhook import WebhookChannel
 from rotator.pass_events import crashed_pass_event, pass_events
 from rotator.report import KeyStatus, PassReport, WorkspaceReport
 from rotator.rotation import CredentialResult, Outcome, Step, StepRecord
+from rotator.settings import parse_settings
 from rotator.settings.notify import redacted_notify_url
 from tests.servers.receivers import http_recorder
 
@@ -308,3 +310,25 @@ def test_the_test_message_reports_each_channel() -> None:
         ("raising", False, "RuntimeError"),
     ]
     assert broken.got == [event]
+
+
+def test_a_pass_that_crashes_is_told_and_its_error_goes_on_up() -> None:
+    readings: list[datetime] = []
+
+    def broken_clock() -> datetime:
+        # Read once as the runner is built; gone when the pass starts.
+        if readings:
+            raise RuntimeError("the clock is gone: token=Sup3rSecretValue")
+        readings.append(STARTED)
+        return STARTED
+
+    settings = parse_settings({"ROTATOR_API_KEY": "admin-key", "ROTATOR_KEY_NAMES": "app-*"})
+    runner = build_runner(settings, hooks=Hooks(clock=broken_clock))
+    with http_recorder() as receiver:
+        channel = WebhookChannel(receiver.url, Secret(WEBHOOK_SECRET), budget_seconds=2)
+        with pytest.raises(RuntimeError, match="the clock is gone"):
+            run_pass(runner, [], Notifier([channel], ["failure"]))
+    [request] = receiver.requests
+    document = Webhook(WEBHOOK_SECRET).verify(request.body, request.headers)
+    assert (document["type"], document["reason"]) == ("pass.failed", "crashed")
+    assert b"Sup3rSecretValue" not in request.body

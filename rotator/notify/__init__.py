@@ -52,6 +52,12 @@ class Notifier:
     def send(self, events: Sequence[Event], *, run_id: str | None = None) -> None:
         """Tell every channel the selected ``events``; never raises, never waits much longer
         than the budget."""
+        try:
+            self._send(events, run_id)
+        except Exception as exc:  # noqa: BLE001 - telling must never change a pass's result
+            get_logger().error("notify.failed", channel="all", error=type(exc).__name__)
+
+    def _send(self, events: Sequence[Event], run_id: str | None) -> None:
         chosen = selected(events, self._notify_on)
         if not chosen or not self._channels:
             return
