@@ -80,6 +80,8 @@ FAILURE_EVENTS: Final = frozenset(
 #: ``rotation``: each rotation delivered and each key revoked (a previous key retired, an
 #: orphan revoked).
 ROTATION_EVENTS: Final = frozenset({"rotation.delivered", "rotation.revoked", "orphan.revoked"})
+#: Only ``all`` selects the rest: ``rotation.rolled_back`` (its credential's ``rotation.failed``
+#: already tells), ``notify.test``, and any type added later until a word selects it.
 #: ``leak``: a leak report received, matched or not.
 LEAK_EVENTS: Final = frozenset({"leak.matched", "leak.unmatched"})
 #: Each word of ROTATOR_NOTIFY_ON and the event types it selects (``all``: every type).

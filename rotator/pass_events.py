@@ -91,6 +91,22 @@ def _from_actions(report: PassReport) -> Iterator[Event]:
         )
 
 
+def _rolled_back(report: PassReport) -> Iterator[Event]:
+    """Each replacement revoked because a later step failed (its credential's failure is an
+    event of its own)."""
+    for step in report.steps:
+        if step.event == "rotation.rolled_back":
+            yield _event(
+                report,
+                "rotation.rolled_back",
+                workspace=step.workspace,
+                credential=step.credential,
+                key_id=step.key_id,
+                reason="rolled-back",
+                detail="the replacement was revoked, undelivered; the current key stays",
+            )
+
+
 def _from_results(report: PassReport, ws: WorkspaceReport) -> Iterator[Event]:
     for credential, result in sorted(ws.results.items()):
         if result.rollout_stalled:
@@ -176,6 +192,7 @@ def pass_events(report: PassReport) -> list[Event]:
     (``pass.failed`` when its exit code is not 0)."""
     ended = report.started_at + timedelta(seconds=report.duration_s)
     events = list(_from_actions(report))
+    events.extend(_rolled_back(report))
     for ws in report.workspaces:
         events.extend(_from_results(report, ws))
     for ws in report.workspaces:

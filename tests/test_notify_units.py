@@ -85,6 +85,8 @@ def _report() -> PassReport:
         StepRecord("acme", "app-a", "rotation.verified", "new-a"),
         StepRecord("acme", "app-a", "rotation.delivered", "new-a"),
         StepRecord("acme", "app-a", "rotation.revoked", "old-a", "grace 0"),
+        StepRecord("acme", "app-b", "rotation.created", "new-b"),
+        StepRecord("acme", "app-b", "rotation.rolled_back", "new-b"),
         StepRecord("acme", "app-x", "orphan.revoked", "orphan-1", "no sink holds it"),
         StepRecord("acme", "rotator", "rotation.created", "own-new"),
         StepRecord("acme", "rotator", "rotation.delivered", "own-new"),
@@ -105,6 +107,7 @@ def test_a_report_makes_one_event_per_thing_people_or_machines_must_know() -> No
             ("rotation.delivered", "acme", "app-a", "new-a"),
             ("rotation.revoked", "acme", "app-a", "old-a"),
             ("rotation.failed", "acme", "app-b", None),
+            ("rotation.rolled_back", "acme", "app-b", "new-b"),
             ("credential.blocked", "acme", "app-c", None),
             ("orphan.revoked", "acme", "app-x", "orphan-1"),
             ("rotation.delivered", "acme", "rotator", "own-new"),
@@ -270,15 +273,21 @@ def test_every_channel_ends_within_its_budget_when_the_receiver_hangs() -> None:
 
 
 class _Broken:
-    """A channel that breaks its promise: it raises, or it never returns."""
+    """A channel that breaks its promise: it raises, or it never returns (or, ``works``, a
+    channel that keeps what it is told)."""
 
-    def __init__(self, name: str, *, hang: threading.Event | None = None) -> None:
+    def __init__(
+        self, name: str, *, hang: threading.Event | None = None, works: bool = False
+    ) -> None:
         self.name = name
         self.hang = hang
+        self.works = works
         self.got: list[Event] = []
 
     def send(self, events: Sequence[Event]) -> None:
         self.got.extend(events)
+        if self.works:
+            return
         if self.hang is not None:
             self.hang.wait(30)
             return
@@ -288,15 +297,20 @@ class _Broken:
 def test_the_notifier_survives_channels_that_raise_or_never_return() -> None:
     release = threading.Event()
     raising, hanging = _Broken("raising"), _Broken("hanging", hang=release)
-    notifier = Notifier([raising, hanging], ["failure"], budget_seconds=0.5)
+    recording = _Broken("kubernetes-events", works=True)
+    notifier = Notifier(
+        [raising, hanging], ["failure"], every_event=[recording], budget_seconds=0.5
+    )
     failure = Event("rotation.failed", event_id("f"), STARTED)
+    delivered = Event("rotation.delivered", event_id("d"), STARTED)
     started = time.monotonic()
     try:
-        notifier.send([failure, Event("rotation.delivered", event_id("d"), STARTED)])
+        notifier.send([failure, delivered])
     finally:
         release.set()
     assert time.monotonic() - started < 2.5
     assert raising.got == [failure] and hanging.got == [failure]  # only what NOTIFY_ON selects
+    assert recording.got == [failure, delivered]  # a record of objects gets every event
 
 
 def test_the_test_message_reports_each_channel() -> None:

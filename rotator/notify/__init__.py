@@ -39,15 +39,20 @@ class Notifier:
         channels: Sequence[Channel],
         notify_on: Iterable[str],
         *,
+        every_event: Sequence[Channel] = (),
         budget_seconds: float = BUDGET_SECONDS,
     ) -> None:
+        """``channels`` are told what ``notify_on`` selects; ``every_event`` channels are told
+        every event (a record of what happened to an object, such as its Kubernetes Events,
+        is not news to choose from)."""
         self._channels = tuple(channels)
+        self._every_event = tuple(every_event)
         self._notify_on = tuple(notify_on)
         self._budget = budget_seconds
 
     @property
     def channels(self) -> tuple[Channel, ...]:
-        return self._channels
+        return self._channels + self._every_event
 
     def send(self, events: Sequence[Event], *, run_id: str | None = None) -> None:
         """Tell every channel the selected ``events``; never raises, never waits much longer
@@ -59,16 +64,18 @@ class Notifier:
 
     def _send(self, events: Sequence[Event], run_id: str | None) -> None:
         chosen = selected(events, self._notify_on)
-        if not chosen or not self._channels:
+        told = [(c, chosen) for c in self._channels if chosen]
+        told += [(c, list(events)) for c in self._every_event if events]
+        if not told:
             return
         with structlog.contextvars.bound_contextvars(
             **({"run_id": run_id} if run_id is not None else {})
         ):
             outcomes = bounded(
-                [partial(channel.send, chosen) for channel in self._channels],
+                [partial(channel.send, these) for channel, these in told],
                 self._budget + _SLACK_SECONDS,
             )
-            for channel, outcome in zip(self._channels, outcomes, strict=True):
+            for (channel, _), outcome in zip(told, outcomes, strict=True):
                 if outcome.error is not None or not outcome.finished:
                     # The channel broke its own promise (a bug, or a library that ignored its
                     # timeout): said once here, as it cannot have said it itself.

@@ -39,6 +39,11 @@ _TEXTS: Final[dict[str, tuple[str, str, str]]] = {
         "read the log lines of this run (rotation.failed), fix the cause before the key "
         "expires (docs/runbooks.md, RotatorPassFailed)",
     ),
+    "rotation.rolled_back": (
+        "replacement {key_id} rolled back",
+        "a later step failed, so the new key was revoked before any consumer read it",
+        "see the rotation's failure",
+    ),
     "rollout.stalled": (
         "consumer restart stalled",
         "the restarted workload did not become ready in time; the previous key stays valid",
