@@ -270,6 +270,8 @@ def test_every_channel_ends_within_its_budget_when_the_receiver_hangs() -> None:
     assert deliveries[-1].error == "no time was left in the channel's budget"
     assert apprise_took < 2.5, apprise_took
     assert [(d.ok, d.events) for d in told] == [(False, 3)]
+    # Each reached the receiver (then waited for it), rather than failing before it tried.
+    assert [r.headers.get("webhook-id") is not None for r in receiver.requests] == [True, False]
 
 
 class _Broken:
@@ -346,3 +348,24 @@ def test_a_pass_that_crashes_is_told_and_its_error_goes_on_up() -> None:
     document = Webhook(WEBHOOK_SECRET).verify(request.body, request.headers)
     assert (document["type"], document["reason"]) == ("pass.failed", "crashed")
     assert b"Sup3rSecretValue" not in request.body
+
+
+def test_notify_urls_are_split_on_spaces_and_commas_but_not_inside_a_query() -> None:
+    settings = parse_settings(
+        {
+            "ROTATOR_API_KEY": "admin-key",
+            "ROTATOR_KEY_NAMES": "app-*",
+            "ROTATOR_NOTIFY_URLS": (
+                "mailto://127.0.0.1:2525?from=r@example.com&to=a@example.com,b@example.com,"
+                "json://127.0.0.1:9/hook  slack://TokenA/TokenB/TokenC"
+            ),
+            "ROTATOR_NOTIFY_ON": " Rotation , failure,rotation",
+        }
+    )
+    assert [url.get_secret_value() for url in settings.notify_urls] == [
+        "mailto://127.0.0.1:2525?from=r@example.com&to=a@example.com,b@example.com",
+        "json://127.0.0.1:9/hook",
+        "slack://TokenA/TokenB/TokenC",
+    ]
+    assert "TokenA" not in repr(settings)
+    assert settings.notify_on == ("rotation", "failure")

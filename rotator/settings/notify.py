@@ -21,6 +21,7 @@ import binascii
 import ipaddress
 import logging
 import re
+import warnings
 from typing import Annotated, Any, Final
 from urllib.parse import urlsplit
 
@@ -50,10 +51,16 @@ def apprise_module() -> Any:
     """Apprise, imported now, with its own logging silenced: its log lines quote URLs with
     parts of their tokens, and the rotator logs what it sends itself. ImportError names the
     extra that brings it."""
-    try:
-        import apprise  # noqa: PLC0415 - the optional extra, only when configured
-    except ImportError:
-        raise ImportError(_MISSING_EXTRA) from None
+    with warnings.catch_warnings():
+        # Apprise loads its plugins on first use; one of them imports the standard library's
+        # deprecated imghdr (a DeprecationWarning that is Apprise's to fix, not ops' to read).
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            import apprise  # noqa: PLC0415 - the optional extra, only when configured
+        except ImportError:
+            raise ImportError(_MISSING_EXTRA) from None
+        manager: Any = apprise.manager_plugins.NotificationManager  # untyped; a singleton
+        manager().load_modules()
     quiet = logging.getLogger("apprise")
     quiet.propagate = False
     quiet.handlers = [logging.NullHandler()]
