@@ -8,7 +8,7 @@ inventory the pass ended with (a managed key within :data:`EXPIRY_WARNING` of it
 Each event's id is a hash of its run, type, place and key (rotator.events.event_id): the same
 report always gives the same ids, and two passes never share one. No event carries a secret:
 the texts come from the report, which holds key ids, names and error texts that never quote a
-key.
+key, and each detail is scrubbed as a log line is.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from rotator.events import Event, event_id
+from rotator.logging import scrub_text
 from rotator.models import Role
 from rotator.report import PassReport, WorkspaceReport, actions_taken
 
@@ -181,7 +182,9 @@ def _event(  # noqa: PLR0913 - an event's fields, each named at the call
         key_id=key_id,
         previous_key_id=previous_key_id,
         reason=reason,
-        detail=detail,
+        # Error texts never quote a key; blanked as a log line is all the same (a second line
+        # of defence: a bearer token or a ``secret=...`` an SDK put in its message).
+        detail=scrub_text(detail) if detail else detail,
         run_id=report.run_id,
     )
 

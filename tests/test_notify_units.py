@@ -68,6 +68,13 @@ def _report() -> PassReport:
         "app-c": CredentialResult(
             "app-c", Outcome.FAILED, failed_step=Step.RECONCILE, error="two records disagree"
         ),
+        "app-e": CredentialResult(
+            "app-e",
+            Outcome.FAILED,
+            attempted_rotation=True,
+            failed_step=Step.DELIVER,
+            error="the sink said: Authorization: Bearer Sup3rSecretSinkToken",
+        ),
         "app-x": CredentialResult("app-x", Outcome.UNCHANGED),
         "rotator": CredentialResult("rotator", Outcome.ROTATED, own_key_waiting=True),
     }
@@ -107,6 +114,7 @@ def test_a_report_makes_one_event_per_thing_people_or_machines_must_know() -> No
             ("rotation.delivered", "acme", "app-a", "new-a"),
             ("rotation.revoked", "acme", "app-a", "old-a"),
             ("rotation.failed", "acme", "app-b", None),
+            ("rotation.failed", "acme", "app-e", None),
             ("rotation.rolled_back", "acme", "app-b", "new-b"),
             ("credential.blocked", "acme", "app-c", None),
             ("orphan.revoked", "acme", "app-x", "orphan-1"),
@@ -128,6 +136,7 @@ def test_a_report_makes_one_event_per_thing_people_or_machines_must_know() -> No
     assert failed.detail is not None and "did not authenticate" in failed.detail
     assert "revoked" in failed.detail  # the rollback is said
     assert by["key.expiring", "app-d"].reason == "expiring"
+    assert "Sup3rSecretSinkToken" not in str(by["rotation.failed", "app-e"].detail)
     assert by["pass.failed", None].reason == "exit-1"
     assert {e.time for e in events} == {STARTED + timedelta(seconds=2)}
     assert {e.run_id for e in events} == {"run-1"}
@@ -179,7 +188,7 @@ def test_notify_on_selects_its_events(notify_on: tuple[str, ...], types: set[str
 def test_the_message_says_what_where_what_it_means_and_what_to_do() -> None:
     title, body = message(pass_events(_report()))
 
-    assert title == "key-rotator: 7 problems, 4 key changes"
+    assert title == "key-rotator: 8 problems, 4 key changes"
     assert "- ROTATION FAILED (workspace acme / credential app-b)" in body
     assert "  the new key did not authenticate" in body
     assert "Means: the credential's current key still works" in body
