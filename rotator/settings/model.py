@@ -12,6 +12,7 @@ It must not read anything itself: ``load_settings`` gives it its sources.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -517,8 +518,16 @@ class Settings(BaseSettings):
     @field_validator("webhook_secret")
     @classmethod
     def _secret_with_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        if value is None and info.data.get("webhook_url") is not None:
+        if info.data.get("webhook_url") is None:
+            return value
+        if value is None:
             raise complete("required with ROTATOR_WEBHOOK_URL: the webhook's signing secret")
+        if importlib.util.find_spec("standardwebhooks") is None:
+            # Refused at start, as a missing sink SDK is: not at the end of every pass of serve.
+            raise complete(
+                "ROTATOR_WEBHOOK_URL needs the notify extra (standardwebhooks): "
+                "pip install 'key-rotator[notify]'"
+            )
         return value
 
     @field_validator("workspaces", mode="before")
