@@ -13,6 +13,7 @@ import hashlib
 import os
 import signal
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -23,12 +24,14 @@ from typing import Final
 
 from rotator.client import ProjectManagerClient
 from rotator.errors import ConfigError
-from rotator.events import Channel
+from rotator.events import Channel, Event
 from rotator.locks.base import PassLock
 from rotator.locks.file import FileLock
 from rotator.logging import get_logger
 from rotator.metrics import ManagedKeySample, Metrics, UnmanagedKeySample
 from rotator.models import ApiKey, Secret
+from rotator.notify import BUDGET_SECONDS, Notifier
+from rotator.pass_events import crashed_pass_event, pass_events
 from rotator.policy import RotationPolicy, rotation_due_at
 from rotator.reconcile import ReconcileConfig
 from rotator.report import PassReport
@@ -455,17 +458,91 @@ def run_pass_with_metrics(
     """
     names = [ws.name for ws in my_workspaces(settings)]
     metrics.start_workspaces(names)
+    notifier = build_notifier(settings, metrics)
     report_unconfigured(settings)
     try:
         with open_workspaces(
             settings, on_response=metrics.observe_api, stop=stop, sinks=sinks
         ) as workspaces:
-            report = runner.run_pass(workspaces)
+            report = run_pass(runner, workspaces, notifier)
     except BaseException:
         metrics.record_crashed_pass(names, ended_at=utc_now())
         raise
     record_report(metrics, report, settings)
     return report
+
+
+def run_pass(
+    runner: Runner,
+    workspaces: list[Workspace],
+    notifier: Notifier,
+    *,
+    forced: set[str] | None = None,
+) -> PassReport:
+    """The one place every pass goes through (``run-once``, ``serve``, ``rotate``): the
+    runner's pass, then its events out to the configured channels (a crash too, before it goes
+    on up). Telling never changes the report, nor raises."""
+    try:
+        report = runner.run_pass(workspaces, forced=forced)
+    except Exception as exc:
+        run_id = uuid.uuid4().hex
+        crashed = partial(crashed_pass_event, run_id, utc_now(), exc)
+        _tell(notifier, lambda: [crashed()], run_id)
+        raise
+    _tell(notifier, partial(pass_events, report), report.run_id)
+    return report
+
+
+def _tell(notifier: Notifier, events_of: Callable[[], list[Event]], run_id: str) -> None:
+    """Send what ``events_of`` makes; a bug in making them is logged, never raised."""
+    try:
+        made = events_of()
+    except Exception as exc:  # noqa: BLE001 - telling must never change a pass's result
+        get_logger().error("notify.failed", channel="all", run_id=run_id, error=type(exc).__name__)
+        return
+    notifier.send(made, run_id=run_id)
+
+
+# ------------------------------------------------------------------ notifications
+
+
+def build_channels(settings: Settings, metrics: Metrics | None = None) -> list[Channel]:
+    """The configured channels (Apprise, the webhook); each library is imported only now.
+    ``metrics`` counts their deliveries (``rotator_notifications_total``)."""
+    count = metrics.record_notification if metrics is not None else None
+    channels: list[Channel] = []
+    try:
+        if settings.notify_urls:
+            from rotator.notify.apprise_channel import AppriseChannel  # noqa: PLC0415
+
+            urls = [url.get_secret_value() for url in settings.notify_urls]
+            channels.append(AppriseChannel(urls, budget_seconds=BUDGET_SECONDS, count=count))
+        if settings.webhook_url is not None and settings.webhook_secret is not None:
+            from rotator.notify.webhook import WebhookChannel  # noqa: PLC0415
+
+            secret = Secret(settings.webhook_secret.get_secret_value())
+            channels.append(
+                WebhookChannel(
+                    settings.webhook_url, secret, budget_seconds=BUDGET_SECONDS, count=count
+                )
+            )
+    except ImportError as exc:
+        raise ConfigError([str(exc)]) from None
+    if metrics is not None:
+        metrics.start_channels(c.name for c in channels)
+    return channels
+
+
+def build_notifier(settings: Settings, metrics: Metrics | None = None) -> Notifier:
+    """What a pass's end tells its events to (no channel: nothing is sent). Kubernetes Events
+    are a record kept on the objects involved: they get every event, whatever
+    ROTATOR_NOTIFY_ON selects for people and machines."""
+    kubernetes = kubernetes_events_channel(settings)
+    return Notifier(
+        build_channels(settings, metrics),
+        settings.notify_on,
+        every_event=[kubernetes] if kubernetes is not None else [],
+    )
 
 
 def deployment_id(settings: Settings) -> str:

@@ -136,7 +136,7 @@ def _print_pass(
 
 
 def _cmd_rotate(args: argparse.Namespace, environ: dict[str, str]) -> int:
-    from rotator.app import build_runner, open_workspaces  # noqa: PLC0415
+    from rotator.app import build_notifier, build_runner, open_workspaces, run_pass  # noqa: PLC0415
 
     settings = _load(environ)
     if not args.now:
@@ -161,6 +161,7 @@ def _cmd_rotate(args: argparse.Namespace, environ: dict[str, str]) -> int:
     wanted = set(args.name)
     hooks = _hooks(args)
     runner = build_runner(settings, emergency=True, grace_hours=args.grace_hours, hooks=hooks)
+    notifier = build_notifier(settings)
     with open_workspaces(settings, sinks=hooks.sinks) as workspaces:
         chosen = [w for w in workspaces if args.workspace in (None, w.name)]
         if args.all:
@@ -169,7 +170,7 @@ def _cmd_rotate(args: argparse.Namespace, environ: dict[str, str]) -> int:
             wanted = {row.credential for row in rows if row.managed}
         elif args.workspace is None and len(chosen) > 1:
             _refuse_ambiguous(build_runner(settings, dry_run=True, hooks=hooks), chosen, wanted)
-        report = runner.run_pass(chosen, forced=wanted)
+        report = run_pass(runner, chosen, notifier, forced=wanted)
     _print_pass(args, environ, report, dry_run=False)
     usable = [w for w in report.workspaces if w.usable and not w.locked]
     unknown = sorted(n for n in wanted if usable and all(n in w.not_found for w in usable))
@@ -355,6 +356,8 @@ def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:
     from rotator.schedule import next_fire_times, parse_schedule  # noqa: PLC0415
     from rotator.settings import credential_problems, redacted  # noqa: PLC0415
 
+    if args.notify_test and not args.online:
+        raise ConfigError(["check-config: --notify-test sends messages: give --online with it"])
     settings = _load(environ)
     # A pass fails only the workspace whose credential it cannot read; checking, it is an error.
     unreadable = credential_problems(settings.workspaces)
@@ -375,6 +378,8 @@ def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:
 
         document["workspace_settings"] = redacted_workspaces(settings)
     code = _check_online(settings, document) if args.online else EXIT_OK
+    if args.notify_test:
+        code = max(code, _notify_test(settings, document))
     if args.output in ("json", "yaml"):
         from rotator.render import dump  # noqa: PLC0415
 
@@ -386,6 +391,22 @@ def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:
         f"Workspaces this process takes (shard {settings.shard_index} of {settings.shards}): "
         + (", ".join(mine) or "none")
     )
+    _print_settings(document)
+    print(f"Next times ROTATOR_SCHEDULE ({settings.schedule!r} in {settings.timezone}) fires:")
+    for fire in fires:
+        print(f"  {fire}")
+    if args.online:
+        from rotator.render import checks_table  # noqa: PLC0415
+
+        print("Online checks (GET requests and read-only sink calls; nothing changed):")
+        print(checks_table(document["online"], wants_colour(sys.stdout, environ)))
+    if args.notify_test:
+        _print_notify_test(document["notify_test"])
+    return code
+
+
+def _print_settings(document: Mapping[str, Any]) -> None:
+    """check-config's settings, and with ``-o wide`` each workspace's and its routes'."""
     print("Effective settings (secrets redacted):")
     for name, value in document["settings"].items():
         print(f"  {name}={'' if value is None else value}")
@@ -400,15 +421,49 @@ def _cmd_check_config(args: argparse.Namespace, environ: dict[str, str]) -> int:
             for target in route["targets"]:
                 shown = ", ".join(f"{k}={v}" for k, v in target.items() if v is not None)
                 print(f"    {shown}")
-    print(f"Next times ROTATOR_SCHEDULE ({settings.schedule!r} in {settings.timezone}) fires:")
-    for fire in fires:
-        print(f"  {fire}")
-    if args.online:
-        from rotator.render import checks_table  # noqa: PLC0415
 
-        print("Online checks (GET requests and read-only sink calls; nothing changed):")
-        print(checks_table(document["online"], wants_colour(sys.stdout, environ)))
-    return code
+
+def _print_notify_test(rows: list[dict[str, Any]]) -> None:
+    print("Notification test (one test message on each channel):")
+    if not rows:
+        print("  WARN  no channel is configured (ROTATOR_NOTIFY_URLS, ROTATOR_WEBHOOK_URL)")
+    for row in rows:
+        mark = "ok" if row["status"] == "ok" else "FAIL"
+        print(f"  {mark:<4}  {row['channel']:<8}  {row['detail']}")
+
+
+def _notify_test(settings: Any, document: dict[str, Any]) -> int:
+    """``check-config --online --notify-test``: one test event through every channel; each
+    result into ``document``, each failure also on stderr; 1 when one failed."""
+    import uuid  # noqa: PLC0415
+
+    from rotator.app import build_channels, utc_now  # noqa: PLC0415
+    from rotator.events import Event, event_id  # noqa: PLC0415
+    from rotator.notify import send_test_event  # noqa: PLC0415
+
+    test_id = uuid.uuid4().hex
+    event = Event(
+        type="notify.test",
+        id=event_id(test_id, "notify.test"),
+        time=utc_now(),
+        reason="test",
+        detail="a test message from rotator check-config --notify-test: nothing happened",
+        run_id=test_id,
+    )
+    deliveries = send_test_event(build_channels(settings), event)
+    document["notify_test"] = [
+        {
+            "channel": d.channel,
+            "target": d.target,
+            "status": "ok" if d.ok else "error",
+            "detail": f"{d.target}: " + ("delivered" if d.ok else f"failed: {d.error}"),
+        }
+        for d in deliveries
+    ]
+    for d in deliveries:
+        if not d.ok:
+            print(f"rotator: notification {d.channel} {d.target}: {d.error}", file=sys.stderr)
+    return EXIT_OK if all(d.ok for d in deliveries) else EXIT_UNDONE
 
 
 def _check_online(settings: Any, document: dict[str, Any]) -> int:
@@ -503,14 +558,23 @@ _PASS = ("ROTATOR_DRY_RUN", "ROTATOR_MAX_FAILURE_RATIO", "ROTATOR_MAX_ROTATIONS_
          "ROTATOR_CONCURRENCY", "ROTATOR_WORKSPACE_CONCURRENCY")  # fmt: skip
 _SERVE = ("ROTATOR_HTTP_PORT", "ROTATOR_HTTP_HOST", "ROTATOR_RUN_ON_START",
           "ROTATOR_SHUTDOWN_TIMEOUT_SECONDS")  # fmt: skip
+_NOTIFY = ("ROTATOR_NOTIFY_URLS", "ROTATOR_NOTIFY_ON", "ROTATOR_WEBHOOK_URL",
+           "ROTATOR_WEBHOOK_SECRET")  # fmt: skip
 _OWN = {
-    "run-once": (*_PASS, "ROTATOR_GRACE_HOURS", *_LOCK, *_SCHEDULE, "ROTATOR_PUSHGATEWAY_URL"),
-    "serve": (*_PASS, "ROTATOR_GRACE_HOURS", *_LOCK, *_SCHEDULE, *_SERVE),
-    "rotate": (*_PASS, "ROTATOR_EMERGENCY_GRACE_HOURS", *_LOCK),
+    "run-once": (
+        *_PASS,
+        "ROTATOR_GRACE_HOURS",
+        *_LOCK,
+        *_SCHEDULE,
+        "ROTATOR_PUSHGATEWAY_URL",
+        *_NOTIFY,
+    ),
+    "serve": (*_PASS, "ROTATOR_GRACE_HOURS", *_LOCK, *_SCHEDULE, *_SERVE, *_NOTIFY),
+    "rotate": (*_PASS, "ROTATOR_EMERGENCY_GRACE_HOURS", *_LOCK, *_NOTIFY),
     "plan": ("ROTATOR_GRACE_HOURS", "ROTATOR_MAX_ROTATIONS_PER_PASS"),
     "status": (),
 }
-_NOT_COMMON = {*_LOCK, *_SCHEDULE, *_PASS, *_SERVE, "ROTATOR_GRACE_HOURS",
+_NOT_COMMON = {*_LOCK, *_SCHEDULE, *_PASS, *_SERVE, *_NOTIFY, "ROTATOR_GRACE_HOURS",
                "ROTATOR_PUSHGATEWAY_URL", "ROTATOR_EMERGENCY_GRACE_HOURS"}  # fmt: skip
 
 
@@ -690,6 +754,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also check, changing nothing, each workspace for real: its credential (me), the "
         "keys each pattern selects, the sink's list and reads, the lock (taken and released), "
         "and where the own key is delivered; exit 1 when a workspace is not usable",
+    )
+    check.add_argument(
+        "--notify-test",
+        action="store_true",
+        help="with --online: send one test message on every configured channel "
+        "(ROTATOR_NOTIFY_URLS, ROTATOR_WEBHOOK_URL) and report each; exit 1 when one fails",
     )
     emulator = add(
         "emulator",

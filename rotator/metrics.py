@@ -56,6 +56,8 @@ class UnmanagedKeySample:
 
 #: The values of ``rotator_rotations_total``'s ``result`` label.
 ROTATION_RESULTS: Final = ("succeeded", "failed", "rolled_back")
+#: The values of ``rotator_notifications_total``'s ``result`` label.
+NOTIFICATION_RESULTS: Final = ("sent", "failed")
 
 
 class Metrics:
@@ -132,6 +134,13 @@ class Metrics:
             ["workspace"],
             registry=r,
         )
+        self.notifications = Counter(
+            "rotator_notifications",
+            "Notifications (apprise: one message per URL) and webhooks (one per event) by "
+            "channel and result (sent, failed); a failed one never changes a pass's result.",
+            ["channel", "result"],
+            registry=r,
+        )
         self.shards = Gauge(
             "rotator_shards",
             "ROTATOR_SHARDS of the process that pushed (an alert compares it with the shards "
@@ -181,6 +190,17 @@ class Metrics:
         for workspace in workspaces:
             for result in ROTATION_RESULTS:
                 self.rotations.labels(workspace=workspace, result=result)
+
+    def start_channels(self, channels: Iterable[str]) -> None:
+        """Create each configured channel's notification counters at 0 (as
+        :meth:`start_workspaces` does, so that the first failure shows in ``increase()``)."""
+        for channel in channels:
+            for result in NOTIFICATION_RESULTS:
+                self.notifications.labels(channel=channel, result=result)
+
+    def record_notification(self, channel: str, result: str) -> None:
+        """One notification or webhook ``sent`` or ``failed`` (a channel's counter hook)."""
+        self.notifications.labels(channel=channel, result=result).inc()
 
     def record_rotations(self, workspace: str, result: str, count: int) -> None:
         counter = self.rotations.labels(workspace=workspace, result=result)

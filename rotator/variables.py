@@ -128,6 +128,16 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "Most rotations in one pass, most urgent first.",
         "",
     ),
+    "ROTATOR_NOTIFY_ON": (
+        "failure",
+        "Which events notify (people and the webhook): comma-separated of failure, rotation, leak, all.",
+        "",
+    ),
+    "ROTATOR_NOTIFY_URLS": (
+        "empty",
+        "Where people are told: Apprise URLs (slack://, msteams://, mailto://, json://, ...) separated by spaces or commas; one message per pass.",
+        "",
+    ),
     "ROTATOR_ORPHAN_MIN_AGE_MINUTES": (
         "10",
         "Minutes: a rotator-made key no sink holds is revoked once this old.",
@@ -316,6 +326,16 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
     "ROTATOR_VALIDITY_DAYS": (
         "730",
         "Days: a key's lifetime; its creation time is `expires` minus this.",
+        "",
+    ),
+    "ROTATOR_WEBHOOK_SECRET": (
+        "required with ROTATOR_WEBHOOK_URL",
+        "The Standard Webhooks signing secret, whsec_ + base64; usually as ROTATOR_WEBHOOK_SECRET_FILE.",
+        "",
+    ),
+    "ROTATOR_WEBHOOK_URL": (
+        "unset",
+        "Where machines are told: each event is POSTed there as JSON, signed per Standard Webhooks. https unless the host is loopback.",
         "",
     ),
     "ROTATOR_WORKSPACES_FILE": (

@@ -52,6 +52,7 @@ from rotator.settings._values import (
     NotWith,
     Required,
 )
+from rotator.settings.notify import NotifyUrl
 
 PREFIX = "ROTATOR_"
 FILE_SUFFIX = "_FILE"
@@ -538,6 +539,8 @@ def arrange(problems: Iterable[str], unreadable: Iterable[str]) -> list[str]:
 
 def plain(value: object) -> object:
     """A JSON-serialisable form of one setting's value, secrets masked."""
+    if isinstance(value, NotifyUrl):
+        return value.shown  # an Apprise URL with every part that may be a credential masked
     if isinstance(value, SecretStr):
         return REDACTED
     if isinstance(value, Path):

@@ -12,6 +12,7 @@ It must not read anything itself: ``load_settings`` gives it its sources.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -34,11 +35,13 @@ from rotator.settings._values import (
     NotWith,
     Patterns,
     PushgatewayUrl,
+    SecureUrl,
     Shown,
     SomePatterns,
     WorkspaceName,
     complete,
 )
+from rotator.settings.notify import NotifyOn, NotifyUrls, WebhookSecret
 from rotator.settings.sinks import FileSinkSettings, SinkSettings
 from rotator.settings.workspaces import (
     SinkVariable,
@@ -436,6 +439,40 @@ class Settings(BaseSettings):
         ),
     )
 
+    # --- telling people and machines (rotator.events) ----------------------------------------
+
+    notify_urls: NotifyUrls = Field(
+        default=(),
+        description=(
+            "Where people are told: Apprise URLs (slack://, msteams://, mailto://, json://, ...) "
+            "separated by spaces or commas; one message per pass. Unset by default: nobody is "
+            "told but the logs and metrics. Needs the notify extra; shown with every part that "
+            "may be a credential masked."
+        ),
+    )
+    notify_on: NotifyOn = Field(
+        default=("failure",),
+        description=(
+            "Which events notify (people and the webhook): comma-separated of failure, rotation, "
+            "leak, all. Default failure: people hear when they must act, not of every success."
+        ),
+    )
+    webhook_url: SecureUrl | None = Field(
+        default=None,
+        description=(
+            "Where machines are told: each event is POSTed there as JSON, signed per Standard "
+            "Webhooks. https unless the host is loopback. Unset by default: no webhook."
+        ),
+    )
+    webhook_secret: Annotated[WebhookSecret, Shown("required with ROTATOR_WEBHOOK_URL")] = Field(
+        default=None,
+        validate_default=True,
+        description=(
+            "The Standard Webhooks signing secret, whsec_ + base64; usually as "
+            "ROTATOR_WEBHOOK_SECRET_FILE. No default: required with ROTATOR_WEBHOOK_URL."
+        ),
+    )
+
     # Last: built from the fields above (the file's entries, or the single workspace's).
     workspaces: Annotated[tuple[WorkspaceSettings, ...], NotAVariable()] = Field(
         default=(),
@@ -492,6 +529,21 @@ class Settings(BaseSettings):
         ):
             raise complete(
                 f"required with ROTATOR_LOCK=file when ROTATOR_SINK is not file (it is {sink.kind})"
+            )
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_with_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if info.data.get("webhook_url") is None:
+            return value
+        if value is None:
+            raise complete("required with ROTATOR_WEBHOOK_URL: the webhook's signing secret")
+        if importlib.util.find_spec("standardwebhooks") is None:
+            # Refused at start, as a missing sink SDK is: not at the end of every pass of serve.
+            raise complete(
+                "ROTATOR_WEBHOOK_URL needs the notify extra (standardwebhooks): "
+                "pip install 'key-rotator[notify]'"
             )
         return value
 
