@@ -330,6 +330,7 @@ class CredentialWork:
             delivered_at=now,
             secret_sha256=record.pending_secret_sha256,
             previous_key_id=record.key_id,
+            previous_secret_sha256=record.secret_sha256,
             retire_previous_after=now + self._ctx.config.grace,
         )
         self._write_record(finished, Step.RECONCILE)
@@ -499,13 +500,16 @@ class CredentialWork:
             raise _StepFailedError(Step.DELIVER, "read-back: the sink does not hold the new key")
 
         now = self._ctx.clock()
+        previous_id = old.id if old else base.key_id
         current = SinkRecord(
             key_id=new.key.id,
             key_name=new.key.name,
             expires=new.key.expires,
             delivered_at=now,
             secret_sha256=digest,
-            previous_key_id=old.id if old else base.key_id,
+            previous_key_id=previous_id,
+            # The hash the record held for that key: a leak of it is recognised after it is gone.
+            previous_secret_sha256=base.secret_sha256 if base.key_id == previous_id else None,
             retire_previous_after=now + self._ctx.config.grace,
         )
         try:
