@@ -12,6 +12,7 @@ It must not read anything itself: ``load_settings`` gives it its sources.
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -60,6 +61,35 @@ def _check_schedule(value: str) -> str:
         parse_schedule(value, "UTC")
     except ConfigError as exc:
         raise ValueError("; ".join(p.split(": ", 1)[-1] for p in exc.problems)) from None
+    return value
+
+
+#: A trigger token shorter than this is refused: it could be guessed.
+_MIN_TOKEN_LENGTH = 16
+_WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - the format's prefix, not a secret
+
+
+def _check_trigger_token(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value()) < _MIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"must be at least {_MIN_TOKEN_LENGTH} characters (a short token can be guessed)"
+        )
+    return value
+
+
+def _check_webhook_secret(value: SecretStr | None) -> SecretStr | None:
+    """``whsec_`` + base64 of at least one byte, as Standard Webhooks defines the secret."""
+    if value is None:
+        return value
+    text = value.get_secret_value()
+    body = text.removeprefix(_WEBHOOK_SECRET_PREFIX)
+    try:
+        decoded = base64.b64decode(body, validate=True)
+    except ValueError:
+        decoded = b""
+    if not text.startswith(_WEBHOOK_SECRET_PREFIX) or not decoded:
+        # Never the value: it is the secret.
+        raise ValueError("must be whsec_ followed by base64 (the Standard Webhooks secret)")
     return value
 
 
@@ -347,6 +377,30 @@ class Settings(BaseSettings):
         description=(
             "Seconds `serve` may take after SIGTERM to finish the credential in flight. Default "
             "60: fits a raised terminationGracePeriodSeconds; at most 3600 (an hour)."
+        ),
+    )
+    trigger_token: Annotated[
+        SecretStr | None,
+        HeaderSafe,
+        AfterValidator(_check_trigger_token),
+        Shown("unset: no trigger endpoints"),
+    ] = Field(
+        default=None,
+        description=(
+            "Bearer token that `serve`'s POST /v1/rotate and POST /v1/leaks require (usually "
+            "given as ROTATOR_TRIGGER_TOKEN_FILE); at least 16 characters: a short token is "
+            "guessed. Unset by default: those paths answer 404, as if they did not exist."
+        ),
+    )
+    webhook_secret: Annotated[
+        SecretStr | None, AfterValidator(_check_webhook_secret), Shown("unset")
+    ] = Field(
+        default=None,
+        description=(
+            "The Standard Webhooks secret, whsec_ + base64 (usually given as "
+            "ROTATOR_WEBHOOK_SECRET_FILE): `serve`'s trigger endpoints also accept a request "
+            "signed with it (webhook-id, webhook-timestamp, webhook-signature), for scanners "
+            "that sign. Unset by default: only the bearer token."
         ),
     )
     pushgateway_url: PushgatewayUrl | None = Field(
