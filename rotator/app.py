@@ -13,13 +13,16 @@ import hashlib
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Final
+
+import structlog
 
 from rotator.client import ProjectManagerClient
 from rotator.errors import ConfigError
@@ -285,6 +288,168 @@ def credential_provider(ws: WorkspaceSettings) -> Callable[[], Secret]:
         return last[0]
 
     return provide
+
+
+# ------------------------------------------------------------------- rotate --now
+
+
+class RotateRefusedError(ConfigError):
+    """``rotate --now`` (or a trigger of ``serve``) refused before anything changed.
+
+    A ConfigError, so the CLI shows it as one (exit 2); ``reason`` tells the trigger endpoints
+    which answer it is: ``dry-run``, ``unknown-workspace``, ``unknown-credential`` (404),
+    ``ambiguous`` (a name in several workspaces without one named).
+    """
+
+    def __init__(self, problems: list[str], *, reason: str) -> None:
+        super().__init__(problems)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RotateResult:
+    """What ``rotate_now`` did: the pass's report, and the names no workspace manages."""
+
+    report: PassReport
+    unknown: tuple[str, ...] = ()
+
+
+#: Between two tries of a workspace whose lock another process holds (``lock_wait_seconds``).
+_LOCK_RETRY_SECONDS: Final = 1.0
+
+
+def rotate_now(  # noqa: PLR0913 - each what a caller of `rotate --now` chooses, named at the call
+    settings: Settings,
+    names: Collection[str],
+    *,
+    all_managed: bool = False,
+    workspace: str | None = None,
+    grace_hours: float | None = None,
+    trigger: str = "forced",
+    refuse_unknown_first: bool = False,
+    lock_wait_seconds: float = 0.0,
+    stop: threading.Event | None = None,
+    on_response: Callable[[str, str], None] | None = None,
+    hooks: Hooks = NO_HOOKS,
+) -> RotateResult:
+    """``rotate NAME... --now`` and ``rotate --all --now``: the named credentials (or every
+    managed one of ``workspace``, else of every workspace) rotated at once, whatever the policy,
+    with ROTATOR_EMERGENCY_GRACE_HOURS (or ``grace_hours``). The one code path of the command and
+    of ``serve``'s triggers.
+
+    ``trigger`` says who asked (``forced``: the command; ``api``, ``leak``: ``serve``); it is on
+    every log line of the pass. Refused, with nothing changed (RotateRefusedError): under
+    ROTATOR_DRY_RUN, an unknown ``workspace``, a name managed in several workspaces without
+    ``workspace``; and with ``refuse_unknown_first``, a name that is not managed (checked before
+    the lock is taken; otherwise such names are only reported, in ``RotateResult.unknown``).
+    ``lock_wait_seconds``: a workspace whose lock another process holds is tried again, once a
+    second, for that long (unless ``stop`` is set) before the pass reports it locked.
+    """
+    if settings.dry_run:
+        # An emergency action (a leaked key) must never look done while nothing changed.
+        raise RotateRefusedError(
+            ["ROTATOR_DRY_RUN: is true, and rotate changes keys: unset it to rotate, or use "
+             "`rotator plan` to see what a pass would do"],
+            reason="dry-run",
+        )  # fmt: skip
+    configured = [ws.name for ws in settings.workspaces]
+    if workspace is not None and workspace not in configured:
+        raise RotateRefusedError(
+            [f"--workspace: no workspace {workspace!r} is configured (there are: "
+             f"{', '.join(configured)})"],
+            reason="unknown-workspace",
+        )  # fmt: skip
+    wanted = set(names)
+    runner = build_runner(settings, emergency=True, grace_hours=grace_hours, hooks=hooks)
+    reader = build_runner(settings, dry_run=True, hooks=hooks)
+    deadline = time.monotonic() + lock_wait_seconds
+    with (
+        structlog.contextvars.bound_contextvars(trigger=trigger),
+        open_workspaces(
+            settings, on_response=on_response, stop=stop, sinks=hooks.sinks
+        ) as workspaces,
+    ):
+        chosen = [w for w in workspaces if workspace in (None, w.name)]
+        if workspace is not None and not chosen:
+            raise RotateRefusedError(
+                [f"--workspace: workspace {workspace!r} is another shard's (ROTATOR_SHARDS)"],
+                reason="unknown-workspace",
+            )
+        if all_managed:
+            # Every credential managed in the chosen workspaces, as status shows them now.
+            wanted = {row.credential for row in reader.inventory(chosen).rows if row.managed}
+        else:
+            if workspace is None and len(chosen) > 1:
+                refuse_ambiguous(reader, chosen, wanted)
+            if refuse_unknown_first:
+                refuse_unmanaged(reader, chosen, wanted)
+        report = runner.run_pass(chosen, forced=wanted)
+        while (
+            any(w.locked for w in report.workspaces)
+            and time.monotonic() < deadline
+            and not (stop is not None and stop.is_set())
+        ):
+            # Another process's pass holds a lock: nothing was done there; try again shortly.
+            (stop or threading.Event()).wait(min(_LOCK_RETRY_SECONDS, deadline - time.monotonic()))
+            report = runner.run_pass(chosen, forced=wanted)
+    usable = [w for w in report.workspaces if w.usable and not w.locked]
+    unknown = sorted(n for n in wanted if usable and all(n in w.not_found for w in usable))
+    return RotateResult(report, () if all_managed else tuple(unknown))
+
+
+def refuse_ambiguous(reader: Runner, workspaces: list[Workspace], wanted: set[str]) -> None:
+    """Without a workspace named, a name managed in several workspaces is refused before
+    anything changes: rotating it everywhere would revoke every one of those keys at once."""
+    holders: dict[str, list[str]] = {}
+    found = reader.inventory(workspaces)
+    for row in [*found.rows, *found.refused_rows]:
+        if (
+            row.managed
+            and row.credential in wanted
+            and row.workspace not in holders.get(row.credential, [])
+        ):
+            holders.setdefault(row.credential, []).append(row.workspace)
+    problems = [
+        f"{name}: is managed in several workspaces ({', '.join(sorted(where))}): name one with "
+        "--workspace; nothing was changed"
+        for name, where in sorted(holders.items())
+        if len(where) > 1
+    ]
+    unknown = {**found.unusable, **found.incomplete, **found.refused}
+    if not problems and unknown:
+        # A workspace that could not be read (or whose sink could not list what it holds, or
+        # that is refused as listed twice) may hold the name too: not knowing is refusing.
+        unread = ", ".join(sorted(unknown))
+        problems = [
+            f"{name}: workspace {unread} could not be read, so it is not known whether the name "
+            "is managed in more than one workspace: name one with --workspace; nothing was "
+            "changed"
+            for name in sorted(wanted)
+        ]
+    if problems:
+        raise RotateRefusedError(problems, reason="ambiguous")
+
+
+def refuse_unmanaged(reader: Runner, workspaces: list[Workspace], wanted: set[str]) -> None:
+    """A name no readable workspace manages is refused before anything changes. A workspace that
+    could not be read (or listed only in part) may manage it: then the pass decides."""
+    found = reader.inventory(workspaces)
+    if found.unusable or found.incomplete or found.refused:
+        return
+    managed = {row.credential for row in found.rows if row.managed}
+    unknown = sorted(wanted - managed)
+    if unknown:
+        raise RotateRefusedError(
+            [f"{name}: {NOT_MANAGED}; nothing was changed" for name in unknown],
+            reason="unknown-credential",
+        )
+
+
+#: Why a name given to ``rotate`` is not rotated.
+NOT_MANAGED: Final = (
+    "no credential of that name is managed here (no listed key has that base name, or "
+    "ROTATOR_KEY_NAMES / ROTATOR_EXCLUDE_KEY_NAMES leave it out)"
+)
 
 
 # ------------------------------------------------------------------------ metrics
