@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -25,7 +25,7 @@ from typing import Final
 import structlog
 
 from rotator.client import ProjectManagerClient
-from rotator.errors import ConfigError
+from rotator.errors import ConfigError, RotatorError, SinkError
 from rotator.locks.base import PassLock
 from rotator.locks.file import FileLock
 from rotator.logging import get_logger
@@ -360,7 +360,9 @@ def rotate_now(  # noqa: PLR0913 - each what a caller of `rotate --now` chooses,
             reason="unknown-workspace",
         )  # fmt: skip
     wanted = set(names)
-    runner = build_runner(settings, emergency=True, grace_hours=grace_hours, hooks=hooks)
+    runner = build_runner(
+        settings, emergency=True, grace_hours=grace_hours, stop_requested=stop, hooks=hooks
+    )
     reader = build_runner(settings, dry_run=True, hooks=hooks)
     deadline = time.monotonic() + lock_wait_seconds
     with (
@@ -450,6 +452,89 @@ NOT_MANAGED: Final = (
     "no credential of that name is managed here (no listed key has that base name, or "
     "ROTATOR_KEY_NAMES / ROTATOR_EXCLUDE_KEY_NAMES leave it out)"
 )
+
+
+# ------------------------------------------------------------------------- leaks
+
+
+@dataclass(frozen=True)
+class LeakMatch:
+    """A key a leak report's secret is: a credential's current key, or its previous one."""
+
+    workspace: str
+    credential: str
+    key_id: str | None
+    #: ``current`` (what the sink holds, or the key its record names current) or ``previous``.
+    role: str
+    #: Whether the API still lists the key (a previous key already revoked is harmless now).
+    live: bool
+
+
+@dataclass
+class LeakSearch:
+    """What a leak report matched, and the workspaces whose sinks could not all be read (a key
+    of theirs may have leaked unseen)."""
+
+    matches: list[LeakMatch] = field(default_factory=list)
+    unread: dict[str, str] = field(default_factory=dict)
+
+
+def match_leak(
+    settings: Settings,
+    secret_sha256: str,
+    *,
+    on_response: Callable[[str, str], None] | None = None,
+    stop: threading.Event | None = None,
+    hooks: Hooks = NO_HOOKS,
+) -> LeakSearch:
+    """Every credential of every workspace whose sink holds ``secret_sha256`` as the hash of its
+    current key (the stored secret's, or the record's ``secret_sha256``) or of its previous key
+    (``previous_secret_sha256``). Reads only: sinks' lists and records, and the API's key list
+    of a workspace with a previous key matched (whether that key is still alive)."""
+    found = LeakSearch()
+    with open_workspaces(settings, on_response=on_response, stop=stop, sinks=hooks.sinks) as opened:
+        for ws in opened:
+            if ws.unusable is not None:
+                found.unread[ws.name] = ws.unusable
+                continue
+            try:
+                matches = _sink_matches(ws, secret_sha256, found)
+                if any(m.role == "previous" for m in matches):
+                    listed = {key.id for key in ws.provider.list_keys()}
+                    matches = [
+                        replace(m, live=m.key_id in listed) if m.role == "previous" else m
+                        for m in matches
+                    ]
+            except RotatorError as exc:
+                found.unread[ws.name] = str(exc)
+                continue
+            found.matches.extend(matches)
+    return found
+
+
+def _sink_matches(ws: Workspace, secret_sha256: str, found: LeakSearch) -> list[LeakMatch]:
+    """The credentials of ``ws``'s sink holding that hash; a credential that cannot be read is
+    noted in ``found.unread`` and the others still searched."""
+    matches: list[LeakMatch] = []
+    for credential in ws.sink.list_credentials():
+        try:
+            state = ws.sink.read(credential)
+        except SinkError as exc:
+            found.unread.setdefault(ws.name, f"{credential}: {exc}")
+            continue
+        record = state.record
+        if state.secret_sha256 == secret_sha256 or (
+            record is not None and record.secret_sha256 == secret_sha256
+        ):
+            # The stored secret may be a pending key whose delivery was not finished yet.
+            pending = record is not None and record.pending_secret_sha256 == secret_sha256
+            key_id = (record.pending_key_id if pending else record.key_id) if record else None
+            matches.append(LeakMatch(ws.name, credential, key_id, "current", live=True))
+        elif record is not None and record.previous_secret_sha256 == secret_sha256:
+            matches.append(
+                LeakMatch(ws.name, credential, record.previous_key_id, "previous", live=True)
+            )
+    return matches
 
 
 # ------------------------------------------------------------------------ metrics
