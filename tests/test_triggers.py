@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -428,3 +429,60 @@ def test_a_secret_no_sink_holds_changes_nothing(deployment: Deployment) -> None:
     assert "pm-key-nobody-has-this-one" not in deployment.log_path.read_text()
     assert key_id not in {k["id"] for k in live(deployment, "app-billing")}
     assert secret not in deployment.log_path.read_text()
+
+
+# ------------------------------------------------------------- config/leak-adapter, a scanner
+
+
+ADAPTER = Path(__file__).resolve().parents[1] / "config" / "leak-adapter" / "leak-adapter.py"
+
+
+def adapt(
+    deployment: Deployment, alert: object, token_file: Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ADAPTER), "--token-file", str(token_file), deployment.url("")],
+        input=json.dumps(alert),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_leak_adapter_reports_a_github_alert(deployment: Deployment, tmp_path: Path) -> None:
+    deployment.add_key("app-billing", days_left=300)
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    with start(deployment) as process:
+        wait_ready(deployment, process)
+        assert post(deployment, "/v1/rotate", {"credentials": ["app-billing"]}, BEARER).is_success
+        delivered = (deployment.sink_dir / "app-billing").read_text()
+        leaked_id = json.loads((deployment.sink_dir / "app-billing.meta.json").read_text())[
+            "key_id"
+        ]
+        # As `gh api repos/OWNER/REPO/secret-scanning/alerts/NUMBER` prints it.
+        alert = {
+            "number": 42,
+            "state": "open",
+            "secret_type": "projectmanager_api_key",
+            "secret": delivered,
+            "html_url": "https://github.com/acme/app/security/secret-scanning/42",
+        }
+        matched = adapt(deployment, alert, token_file)
+        unknown = adapt(deployment, {"alert": {**alert, "secret": "pm-key-nobody-has"}}, token_file)
+        empty = adapt(deployment, {"alert": {"number": 43}}, token_file)
+        assert stop(process) == 0
+    assert matched.returncode == 0, matched.stderr
+    (match,) = json.loads(matched.stdout)["matched"]
+    assert (match["credential"], match["key_id"], match["rotated"]) == (
+        "app-billing",
+        leaked_id,
+        True,
+    )
+    assert "matched default/app-billing" in matched.stderr
+    assert not deployment.works(delivered)
+    assert unknown.returncode == 0 and json.loads(unknown.stdout)["matched"] == []
+    assert empty.returncode == 2 and "holds no secret" in empty.stderr
+    for run in (matched, unknown, empty):
+        assert delivered not in run.stdout + run.stderr
