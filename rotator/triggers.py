@@ -28,9 +28,9 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
 import structlog
@@ -42,6 +42,7 @@ from rotator.app import (
     match_leak,
     rotate_now,
 )
+from rotator.events import Event
 from rotator.logging import get_logger
 from rotator.metrics import Metrics
 from rotator.models import Secret
@@ -189,8 +190,11 @@ class Triggers:
         work: threading.Lock,
         stop: threading.Event,
         metrics: Metrics,
+        send_events: Callable[[Sequence[Event]], None] | None = None,
     ) -> None:
         self._settings = settings
+        # Where a leak report's events go (notifications, webhooks: ROTATOR_NOTIFY_ON `leak`).
+        self._send_events = send_events or (lambda _events: None)
         self._work = work
         self._stop = stop
         self._metrics = metrics
@@ -232,7 +236,11 @@ class Triggers:
         def work() -> Answer:
             with structlog.contextvars.bound_contextvars(trigger_id=trigger_id):
                 self._log.info("trigger.received", id=trigger_id, source=source)
-                done = self._leak(parsed) if isinstance(parsed, str) else self._rotate(parsed)
+                done = (
+                    self._leak(parsed, trigger_id)
+                    if isinstance(parsed, str)
+                    else self._rotate(parsed)
+                )
             return Answer(done.status, done.body, (*done.headers, ("Trigger-Id", trigger_id)))
 
         if key is None:
@@ -325,7 +333,7 @@ class Triggers:
 
     # ------------------------------------------------------------------------ leaks
 
-    def _leak(self, secret_sha256: str) -> Answer:
+    def _leak(self, secret_sha256: str, trigger_id: str) -> Answer:
         def search_and_rotate(wait: float) -> tuple[list[LeakMatch], dict[str, str], list[Any]]:
             deadline = time.monotonic() + wait
             found = match_leak(
@@ -382,6 +390,7 @@ class Triggers:
             )
         if not matches:
             self._log.info("leak.unmatched", unread=sorted(unread))
+        self._send_events(_leak_events(trigger_id, matches, rotated))
         body: dict[str, Any] = {
             "matched": [
                 {
@@ -451,6 +460,35 @@ _STOPPING: Final = Answer(503, {"error": "serve is stopping; nothing was changed
 #: The answer to each reason ``rotate_now`` refuses for: an unknown name is 404; under
 #: ROTATOR_DRY_RUN this serve changes no key, whoever asks (403).
 _REFUSED_STATUS: Final = {"unknown-workspace": 404, "unknown-credential": 404, "dry-run": 403}
+
+
+def _leak_events(
+    trigger_id: str, matches: Sequence[LeakMatch], rotated: set[tuple[str, str]]
+) -> list[Event]:
+    """What people and machines are told of a leak report: a ``leak.matched`` per credential it
+    matched, or one ``leak.unmatched``; never the secret nor its hash."""
+    now = datetime.now(UTC)
+    if not matches:
+        return [Event("leak.unmatched", trigger_id, now, detail="no sink holds this secret")]
+    return [
+        Event(
+            "leak.matched",
+            f"{trigger_id}-{number}",
+            now,
+            workspace=m.workspace,
+            credential=m.credential,
+            key_id=m.key_id,
+            reason=m.role,
+            detail=(
+                "replaced"
+                if (m.workspace, m.credential) in rotated
+                else "already revoked"
+                if not m.live
+                else "not replaced: see the log"
+            ),
+        )
+        for number, m in enumerate(matches, 1)
+    ]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import hmac
 import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,10 @@ from typing import Any
 import httpx
 import pytest
 
+from rotator.events import Event
+from rotator.metrics import Metrics
+from rotator.settings import load_settings
+from rotator.triggers import Triggers
 from tests.test_service import (
     CREATE_PATH,
     Deployment,
@@ -486,3 +491,35 @@ def test_the_leak_adapter_reports_a_github_alert(deployment: Deployment, tmp_pat
     assert empty.returncode == 2 and "holds no secret" in empty.stderr
     for run in (matched, unknown, empty):
         assert delivered not in run.stdout + run.stderr
+
+
+# --------------------------------------------------------------- told to people and machines
+
+
+def test_a_leak_report_is_told_to_the_event_channels(tmp_path: Path) -> None:
+    with emulated_deployment(tmp_path) as made:
+        made.add_key("app-billing", days_left=300)
+        settings = load_settings(made.env(ROTATOR_TRIGGER_TOKEN=TOKEN))
+        sent: list[Event] = []
+        triggers = Triggers(
+            settings,
+            work=threading.Lock(),
+            stop=threading.Event(),
+            metrics=Metrics(),
+            send_events=sent.extend,
+        )
+        rotate = json.dumps({"credentials": ["app-billing"]}).encode()
+        assert triggers.handle("/v1/rotate", BEARER, rotate).status == 200
+        delivered = (made.sink_dir / "app-billing").read_text()
+        leaked_id = json.loads((made.sink_dir / "app-billing.meta.json").read_text())["key_id"]
+        for secret in (delivered, "pm-key-nobody-has-this-one"):
+            body = json.dumps({"secret": secret}).encode()
+            assert triggers.handle("/v1/leaks", BEARER, body).status == 200
+    assert [(e.type, e.credential, e.key_id, e.reason, e.detail) for e in sent] == [
+        ("leak.matched", "app-billing", leaked_id, "current", "replaced"),
+        ("leak.unmatched", None, None, None, "no sink holds this secret"),
+    ]
+    assert len({e.id for e in sent}) == 2
+    for event in sent:
+        assert delivered not in repr(event)
+        assert hashlib.sha256(delivered.encode()).hexdigest() not in repr(event)
