@@ -162,6 +162,9 @@ def _handler_for(service: Service) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
+        # A client that stops sending (a half-sent trigger body, an idle connection) frees its
+        # thread after this many seconds instead of holding it for ever.
+        timeout = 30
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
             """Quiet: health probes every few seconds would drown the rotation events."""

@@ -138,7 +138,8 @@ class IdempotencyKeys:
         self._lock = threading.Lock()
 
     def run(self, key: str, fingerprint: str, work: Callable[[], Answer]) -> tuple[Answer, bool]:
-        """The answer of ``key``: the kept one (True: a replay), or ``work()``'s (False)."""
+        """The answer of ``key``: the kept one (True: a replay), or ``work()``'s, or 422 for a
+        key already used with another ``fingerprint`` (False: not a replay)."""
         while True:
             with self._lock:
                 self._forget_expired()
@@ -150,7 +151,7 @@ class IdempotencyKeys:
             if entry.fingerprint != fingerprint:
                 return Answer(
                     422, {"error": "this Idempotency-Key was used with another request"}
-                ), True
+                ), False
             entry.done.wait()
             if entry.answer is not None:
                 return entry.answer, True
@@ -438,6 +439,10 @@ class Triggers:
                 return Answer(
                     _REFUSED_STATUS.get(exc.reason, 400), {"error": "; ".join(exc.problems)}
                 )
+            except Exception as exc:  # noqa: BLE001 - serve answers; the error's text stays out
+                # By class only, as rotator.crashed: an unforeseen error's text could hold anything.
+                self._log.error("trigger.crashed", error_type=type(exc).__name__)
+                return Answer(500, {"error": f"unexpected {type(exc).__name__}; see the log"})
         finally:
             self._work.release()
         if isinstance(result, RotateResult):
