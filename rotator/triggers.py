@@ -227,6 +227,9 @@ class Triggers:
             )
         except BadRequestError as exc:
             return Answer(400, {"error": str(exc)})
+        if self._settings.dry_run:
+            # An emergency action must never look done while nothing changed (as `rotate`).
+            return Answer(403, {"error": "ROTATOR_DRY_RUN is true: this serve changes no key"})
         trigger_id = uuid.uuid4().hex
         # A signed request's webhook-id is its idempotency key unless it names one: a replayed
         # signed message (within the signature's five minutes) rotates nothing again.

@@ -16,22 +16,25 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from rotator.emulator import Emulator
 from rotator.events import Event
 from rotator.metrics import Metrics
 from rotator.settings import load_settings
-from rotator.triggers import Triggers
+from rotator.triggers import Answer, Triggers
 from tests.test_service import (
     CREATE_PATH,
     Deployment,
@@ -523,3 +526,71 @@ def test_a_leak_report_is_told_to_the_event_channels(tmp_path: Path) -> None:
     for event in sent:
         assert delivered not in repr(event)
         assert hashlib.sha256(delivered.encode()).hexdigest() not in repr(event)
+
+
+# ------------------------------------------------------------------------ several workspaces
+
+
+def _two_workspaces(tmp_path: Path, emu: Emulator, **env: str) -> Triggers:
+    entries = []
+    for name in ("acme", "globex"):
+        workspace_id = emu.add_workspace(name.title())
+        _admin_id, admin_secret = emu.add_key(
+            workspace_id, "rotator-admin", expires=emu.now() + timedelta(days=700)
+        )
+        emu.add_key(workspace_id, "app-billing", expires=emu.now() + timedelta(days=300))
+        key_file = tmp_path / f"{name}.key"
+        key_file.write_text(admin_secret)
+        entries.append(f"  - {{name: {name}, api_key_file: {key_file}}}\n")
+    workspaces = tmp_path / "workspaces.yaml"
+    workspaces.write_text("workspaces:\n" + "".join(entries))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ROTATOR_")}
+    environ.update(
+        ROTATOR_API_URL=emu.url,
+        ROTATOR_WORKSPACES_FILE=str(workspaces),
+        ROTATOR_KEY_NAMES="app-*",
+        ROTATOR_SINK_FILE_DIR=str(tmp_path / "secrets"),
+        ROTATOR_HTTP_MAX_RETRIES="0",
+        ROTATOR_TRIGGER_TOKEN=TOKEN,
+        **env,
+    )
+    return Triggers(
+        load_settings(environ), work=threading.Lock(), stop=threading.Event(), metrics=Metrics()
+    )
+
+
+def _call(triggers: Triggers, path: str, body: object) -> Answer:
+    return triggers.handle(path, BEARER, json.dumps(body).encode())
+
+
+def test_a_leak_is_matched_in_the_one_workspace_that_holds_it(tmp_path: Path) -> None:
+    with Emulator() as emu:
+        triggers = _two_workspaces(tmp_path, emu)
+        unnamed = _call(triggers, "/v1/rotate", {"credentials": ["app-billing"]})
+        assert unnamed.status == 400
+        assert "name the workspace" in str(unnamed.body)
+        for name in ("acme", "globex"):
+            body = {"workspace": name, "credentials": ["app-billing"]}
+            assert _call(triggers, "/v1/rotate", body).status == 200
+        held = {
+            n: (tmp_path / "secrets" / n / "app-billing").read_text() for n in ("acme", "globex")
+        }
+        answer = _call(triggers, "/v1/leaks", {"secret": held["globex"]})
+        assert answer.status == 200
+        body = answer.body
+        assert isinstance(body, dict)
+        assert [(m["workspace"], m["credential"]) for m in body["matched"]] == [
+            ("globex", "app-billing")
+        ]
+        # The other workspace's credential of the same name is untouched.
+        assert (tmp_path / "secrets" / "acme" / "app-billing").read_text() == held["acme"]
+        assert (tmp_path / "secrets" / "globex" / "app-billing").read_text() != held["globex"]
+
+
+def test_under_dry_run_a_trigger_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    with Emulator() as emu:
+        triggers = _two_workspaces(tmp_path, emu, ROTATOR_DRY_RUN="true")
+        body = {"workspace": "acme", "credentials": ["app-billing"]}
+        assert _call(triggers, "/v1/rotate", body).status == 403
+        assert _call(triggers, "/v1/leaks", {"secret": "pm-anything"}).status == 403
+        assert [r for r in emu.request_log() if r["method"] != "GET"] == []
