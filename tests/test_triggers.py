@@ -265,6 +265,8 @@ def test_a_repeated_idempotency_key_rotates_once(deployment: Deployment) -> None
 def test_a_signed_request_is_accepted_and_its_replay_rotates_nothing(
     deployment: Deployment,
 ) -> None:
+    # The library comes with the extra `notify`; without it serve accepts only the token.
+    pytest.importorskip("standardwebhooks", reason="the notify extra is not installed")
     deployment.add_key("app-billing", days_left=300)
     raw = json.dumps({"credentials": ["app-billing"]}).encode()
     headers = sign(raw)
