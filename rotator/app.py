@@ -290,6 +290,73 @@ def credential_provider(ws: WorkspaceSettings) -> Callable[[], Secret]:
     return provide
 
 
+# ------------------------------------------------------------------------ metrics
+
+
+def record_report(metrics: Metrics, report: PassReport, settings: Settings) -> None:
+    """Translate a pass's report into metric updates."""
+    policies = {w.name: policy_of(settings, w) for w in settings.workspaces}
+    for ws in report.workspaces:
+        policy = policies.get(ws.name) or policy_of(settings)
+        if ws.usable and not ws.locked:
+            metrics.selector_unmatched.labels(workspace=ws.name).set(len(ws.unmatched_patterns))
+            managed = [
+                ManagedKeySample(
+                    credential=s.credential,
+                    key_id=s.key_id or "",
+                    role=str(s.role),
+                    expires=s.expires or report.started_at,
+                    rotation_due=rotation_due_at(
+                        ApiKey(s.key_id or "", s.name, s.expires or report.started_at), policy
+                    ),
+                )
+                for s in ws.inventory
+                if s.managed and s.expires is not None
+            ]
+            unmanaged = [
+                UnmanagedKeySample(key_name=s.name, key_id=s.key_id or "", expires=s.expires)
+                for s in ws.inventory
+                if not s.managed and s.expires is not None
+            ]
+            metrics.set_keys(ws.name, managed, unmanaged)
+        outcomes = list(ws.outcomes.values())
+        metrics.record_rotations(ws.name, "succeeded", outcomes.count(Outcome.ROTATED))
+        metrics.record_rotations(ws.name, "failed", outcomes.count(Outcome.FAILED))
+        metrics.record_rotations(ws.name, "rolled_back", ws.rolled_back)
+        metrics.record_pass(ws.name, ended_at=utc_now(), succeeded=ws.succeeded, duration_s=None)
+        if ws.usable and not ws.locked:
+            metrics.own_key_waiting.labels(workspace=ws.name).set(1 if ws.own_key_waiting else 0)
+    metrics.pass_duration.observe(report.duration_s)
+
+
+def run_pass_with_metrics(
+    settings: Settings,
+    runner: Runner,
+    metrics: Metrics,
+    *,
+    stop: threading.Event | None = None,
+    sinks: Mapping[str, Sink] | None = None,
+) -> PassReport:
+    """One pass with the API requests counted and the outcome recorded in ``metrics``.
+
+    A pass that crashed (an error no rule foresaw, a credential file gone) counts as failed in
+    every workspace's metrics before the error goes on up.
+    """
+    names = [ws.name for ws in my_workspaces(settings)]
+    metrics.start_workspaces(names)
+    report_unconfigured(settings)
+    try:
+        with open_workspaces(
+            settings, on_response=metrics.observe_api, stop=stop, sinks=sinks
+        ) as workspaces:
+            report = runner.run_pass(workspaces)
+    except BaseException:
+        metrics.record_crashed_pass(names, ended_at=utc_now())
+        raise
+    record_report(metrics, report, settings)
+    return report
+
+
 # ------------------------------------------------------------------- rotate --now
 
 
@@ -535,73 +602,6 @@ def _sink_matches(ws: Workspace, secret_sha256: str, found: LeakSearch) -> list[
                 LeakMatch(ws.name, credential, record.previous_key_id, "previous", live=True)
             )
     return matches
-
-
-# ------------------------------------------------------------------------ metrics
-
-
-def record_report(metrics: Metrics, report: PassReport, settings: Settings) -> None:
-    """Translate a pass's report into metric updates."""
-    policies = {w.name: policy_of(settings, w) for w in settings.workspaces}
-    for ws in report.workspaces:
-        policy = policies.get(ws.name) or policy_of(settings)
-        if ws.usable and not ws.locked:
-            metrics.selector_unmatched.labels(workspace=ws.name).set(len(ws.unmatched_patterns))
-            managed = [
-                ManagedKeySample(
-                    credential=s.credential,
-                    key_id=s.key_id or "",
-                    role=str(s.role),
-                    expires=s.expires or report.started_at,
-                    rotation_due=rotation_due_at(
-                        ApiKey(s.key_id or "", s.name, s.expires or report.started_at), policy
-                    ),
-                )
-                for s in ws.inventory
-                if s.managed and s.expires is not None
-            ]
-            unmanaged = [
-                UnmanagedKeySample(key_name=s.name, key_id=s.key_id or "", expires=s.expires)
-                for s in ws.inventory
-                if not s.managed and s.expires is not None
-            ]
-            metrics.set_keys(ws.name, managed, unmanaged)
-        outcomes = list(ws.outcomes.values())
-        metrics.record_rotations(ws.name, "succeeded", outcomes.count(Outcome.ROTATED))
-        metrics.record_rotations(ws.name, "failed", outcomes.count(Outcome.FAILED))
-        metrics.record_rotations(ws.name, "rolled_back", ws.rolled_back)
-        metrics.record_pass(ws.name, ended_at=utc_now(), succeeded=ws.succeeded, duration_s=None)
-        if ws.usable and not ws.locked:
-            metrics.own_key_waiting.labels(workspace=ws.name).set(1 if ws.own_key_waiting else 0)
-    metrics.pass_duration.observe(report.duration_s)
-
-
-def run_pass_with_metrics(
-    settings: Settings,
-    runner: Runner,
-    metrics: Metrics,
-    *,
-    stop: threading.Event | None = None,
-    sinks: Mapping[str, Sink] | None = None,
-) -> PassReport:
-    """One pass with the API requests counted and the outcome recorded in ``metrics``.
-
-    A pass that crashed (an error no rule foresaw, a credential file gone) counts as failed in
-    every workspace's metrics before the error goes on up.
-    """
-    names = [ws.name for ws in my_workspaces(settings)]
-    metrics.start_workspaces(names)
-    report_unconfigured(settings)
-    try:
-        with open_workspaces(
-            settings, on_response=metrics.observe_api, stop=stop, sinks=sinks
-        ) as workspaces:
-            report = runner.run_pass(workspaces)
-    except BaseException:
-        metrics.record_crashed_pass(names, ended_at=utc_now())
-        raise
-    record_report(metrics, report, settings)
-    return report
 
 
 def deployment_id(settings: Settings) -> str:
