@@ -187,7 +187,12 @@ def _handler_for(service: Service) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             path = self.path.split("?", 1)[0]
             if path not in PATHS or not service.triggers.enabled:
+                self.close_connection = True  # its body is left unread
                 self._answer(NOT_FOUND)
+                return
+            if self.headers.get("Transfer-Encoding"):
+                self.close_connection = True  # a chunked body is not read
+                self._answer(Answer(411, {"error": "send the body with a Content-Length"}))
                 return
             try:
                 length = int(self.headers.get("Content-Length") or 0)

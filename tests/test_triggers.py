@@ -235,6 +235,15 @@ def test_unknown_names_are_404_and_bad_bodies_400_with_nothing_changed(
         for body in [{}, {"secret": ""}, {"secret_sha256": "abc"}, {"secret": 1}]:
             assert post(deployment, "/v1/leaks", body, BEARER).status_code == 400
         assert httpx.get(deployment.url("/v1/rotate")).status_code == 405
+        too_big = {"credentials": ["app-billing"], "pad": "x" * 70_000}
+        assert post(deployment, "/v1/rotate", too_big, BEARER).status_code == 413
+        chunked = httpx.post(
+            deployment.url("/v1/rotate"),
+            content=iter([b'{"credentials": ["app-billing"]}']),
+            headers=BEARER,
+            timeout=10,
+        )
+        assert chunked.status_code == 411
         assert stop(process) == 0
     assert changing_requests(deployment) == []
     assert [k["id"] for k in live(deployment, "app-billing")] == [key_id]
