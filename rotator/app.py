@@ -13,17 +13,20 @@ import hashlib
 import os
 import signal
 import threading
+import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Final
 
+import structlog
+
 from rotator.client import ProjectManagerClient
-from rotator.errors import ConfigError
+from rotator.errors import ConfigError, RotatorError, SinkError
 from rotator.events import Channel, Event
 from rotator.locks.base import PassLock
 from rotator.locks.file import FileLock
@@ -543,6 +546,254 @@ def build_notifier(settings: Settings, metrics: Metrics | None = None) -> Notifi
         settings.notify_on,
         every_event=[kubernetes] if kubernetes is not None else [],
     )
+
+
+# ------------------------------------------------------------------- rotate --now
+
+
+class RotateRefusedError(ConfigError):
+    """``rotate --now`` (or a trigger of ``serve``) refused before anything changed.
+
+    A ConfigError, so the CLI shows it as one (exit 2); ``reason`` tells the trigger endpoints
+    which answer it is: ``dry-run``, ``unknown-workspace``, ``unknown-credential`` (404),
+    ``ambiguous`` (a name in several workspaces without one named).
+    """
+
+    def __init__(self, problems: list[str], *, reason: str) -> None:
+        super().__init__(problems)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RotateResult:
+    """What ``rotate_now`` did: the pass's report, and the names no workspace manages."""
+
+    report: PassReport
+    unknown: tuple[str, ...] = ()
+
+
+#: Between two tries of a workspace whose lock another process holds (``lock_wait_seconds``).
+_LOCK_RETRY_SECONDS: Final = 1.0
+
+
+def rotate_now(  # noqa: PLR0913 - each what a caller of `rotate --now` chooses, named at the call
+    settings: Settings,
+    names: Collection[str],
+    *,
+    all_managed: bool = False,
+    workspace: str | None = None,
+    grace_hours: float | None = None,
+    trigger: str = "forced",
+    refuse_unknown_first: bool = False,
+    lock_wait_seconds: float = 0.0,
+    stop: threading.Event | None = None,
+    on_response: Callable[[str, str], None] | None = None,
+    hooks: Hooks = NO_HOOKS,
+) -> RotateResult:
+    """``rotate NAME... --now`` and ``rotate --all --now``: the named credentials (or every
+    managed one of ``workspace``, else of every workspace) rotated at once, whatever the policy,
+    with ROTATOR_EMERGENCY_GRACE_HOURS (or ``grace_hours``). The one code path of the command and
+    of ``serve``'s triggers.
+
+    ``trigger`` says who asked (``forced``: the command; ``api``, ``leak``: ``serve``); it is on
+    every log line of the pass. Refused, with nothing changed (RotateRefusedError): under
+    ROTATOR_DRY_RUN, an unknown ``workspace``, a name managed in several workspaces without
+    ``workspace``; and with ``refuse_unknown_first``, a name that is not managed (checked before
+    the lock is taken; otherwise such names are only reported, in ``RotateResult.unknown``).
+    ``lock_wait_seconds``: a workspace whose lock another process holds is tried again, once a
+    second, for that long (unless ``stop`` is set) before the pass reports it locked.
+    """
+    if settings.dry_run:
+        # An emergency action (a leaked key) must never look done while nothing changed.
+        raise RotateRefusedError(
+            ["ROTATOR_DRY_RUN: is true, and rotate changes keys: unset it to rotate, or use "
+             "`rotator plan` to see what a pass would do"],
+            reason="dry-run",
+        )  # fmt: skip
+    configured = [ws.name for ws in settings.workspaces]
+    if workspace is not None and workspace not in configured:
+        raise RotateRefusedError(
+            [f"--workspace: no workspace {workspace!r} is configured (there are: "
+             f"{', '.join(configured)})"],
+            reason="unknown-workspace",
+        )  # fmt: skip
+    wanted = set(names)
+    runner = build_runner(
+        settings, emergency=True, grace_hours=grace_hours, stop_requested=stop, hooks=hooks
+    )
+    reader = build_runner(settings, dry_run=True, hooks=hooks)
+    deadline = time.monotonic() + lock_wait_seconds
+    with (
+        structlog.contextvars.bound_contextvars(trigger=trigger),
+        open_workspaces(
+            settings, on_response=on_response, stop=stop, sinks=hooks.sinks
+        ) as workspaces,
+    ):
+        chosen = [w for w in workspaces if workspace in (None, w.name)]
+        if workspace is not None and not chosen:
+            raise RotateRefusedError(
+                [f"--workspace: workspace {workspace!r} is another shard's (ROTATOR_SHARDS)"],
+                reason="unknown-workspace",
+            )
+        if all_managed:
+            # Every credential managed in the chosen workspaces, as status shows them now.
+            wanted = {row.credential for row in reader.inventory(chosen).rows if row.managed}
+        else:
+            if workspace is None and len(chosen) > 1:
+                refuse_ambiguous(reader, chosen, wanted)
+            if refuse_unknown_first:
+                refuse_unmanaged(reader, chosen, wanted)
+        notifier = build_notifier(settings)
+        report = run_pass(runner, chosen, notifier, forced=wanted)
+        while (
+            any(w.locked for w in report.workspaces)
+            and time.monotonic() < deadline
+            and not (stop is not None and stop.is_set())
+        ):
+            # Another process's pass holds a lock: nothing was done there; try again shortly.
+            (stop or threading.Event()).wait(min(_LOCK_RETRY_SECONDS, deadline - time.monotonic()))
+            report = run_pass(runner, chosen, notifier, forced=wanted)
+    usable = [w for w in report.workspaces if w.usable and not w.locked]
+    unknown = sorted(n for n in wanted if usable and all(n in w.not_found for w in usable))
+    return RotateResult(report, () if all_managed else tuple(unknown))
+
+
+def refuse_ambiguous(reader: Runner, workspaces: list[Workspace], wanted: set[str]) -> None:
+    """Without a workspace named, a name managed in several workspaces is refused before
+    anything changes: rotating it everywhere would revoke every one of those keys at once."""
+    holders: dict[str, list[str]] = {}
+    found = reader.inventory(workspaces)
+    for row in [*found.rows, *found.refused_rows]:
+        if (
+            row.managed
+            and row.credential in wanted
+            and row.workspace not in holders.get(row.credential, [])
+        ):
+            holders.setdefault(row.credential, []).append(row.workspace)
+    problems = [
+        f"{name}: is managed in several workspaces ({', '.join(sorted(where))}): name one with "
+        "--workspace; nothing was changed"
+        for name, where in sorted(holders.items())
+        if len(where) > 1
+    ]
+    unknown = {**found.unusable, **found.incomplete, **found.refused}
+    if not problems and unknown:
+        # A workspace that could not be read (or whose sink could not list what it holds, or
+        # that is refused as listed twice) may hold the name too: not knowing is refusing.
+        unread = ", ".join(sorted(unknown))
+        problems = [
+            f"{name}: workspace {unread} could not be read, so it is not known whether the name "
+            "is managed in more than one workspace: name one with --workspace; nothing was "
+            "changed"
+            for name in sorted(wanted)
+        ]
+    if problems:
+        raise RotateRefusedError(problems, reason="ambiguous")
+
+
+def refuse_unmanaged(reader: Runner, workspaces: list[Workspace], wanted: set[str]) -> None:
+    """A name no readable workspace manages is refused before anything changes. A workspace that
+    could not be read (or listed only in part) may manage it: then the pass decides."""
+    found = reader.inventory(workspaces)
+    if found.unusable or found.incomplete or found.refused:
+        return
+    managed = {row.credential for row in found.rows if row.managed}
+    unknown = sorted(wanted - managed)
+    if unknown:
+        raise RotateRefusedError(
+            [f"{name}: {NOT_MANAGED}; nothing was changed" for name in unknown],
+            reason="unknown-credential",
+        )
+
+
+#: Why a name given to ``rotate`` is not rotated.
+NOT_MANAGED: Final = (
+    "no credential of that name is managed here (no listed key has that base name, or "
+    "ROTATOR_KEY_NAMES / ROTATOR_EXCLUDE_KEY_NAMES leave it out)"
+)
+
+
+# ------------------------------------------------------------------------- leaks
+
+
+@dataclass(frozen=True)
+class LeakMatch:
+    """A key a leak report's secret is: a credential's current key, or its previous one."""
+
+    workspace: str
+    credential: str
+    key_id: str | None
+    #: ``current`` (what the sink holds, or the key its record names current) or ``previous``.
+    role: str
+    #: Whether the API still lists the key (a previous key already revoked is harmless now).
+    live: bool
+
+
+@dataclass
+class LeakSearch:
+    """What a leak report matched, and the workspaces whose sinks could not all be read (a key
+    of theirs may have leaked unseen)."""
+
+    matches: list[LeakMatch] = field(default_factory=list)
+    unread: dict[str, str] = field(default_factory=dict)
+
+
+def match_leak(
+    settings: Settings,
+    secret_sha256: str,
+    *,
+    on_response: Callable[[str, str], None] | None = None,
+    stop: threading.Event | None = None,
+    hooks: Hooks = NO_HOOKS,
+) -> LeakSearch:
+    """Every credential of every workspace whose sink holds ``secret_sha256`` as the hash of its
+    current key (the stored secret's, or the record's ``secret_sha256``) or of its previous key
+    (``previous_secret_sha256``). Reads only: sinks' lists and records, and the API's key list
+    of a workspace with a previous key matched (whether that key is still alive)."""
+    found = LeakSearch()
+    with open_workspaces(settings, on_response=on_response, stop=stop, sinks=hooks.sinks) as opened:
+        for ws in opened:
+            if ws.unusable is not None:
+                found.unread[ws.name] = ws.unusable
+                continue
+            try:
+                matches = _sink_matches(ws, secret_sha256, found)
+                if any(m.role == "previous" for m in matches):
+                    listed = {key.id for key in ws.provider.list_keys()}
+                    matches = [
+                        replace(m, live=m.key_id in listed) if m.role == "previous" else m
+                        for m in matches
+                    ]
+            except RotatorError as exc:
+                found.unread[ws.name] = str(exc)
+                continue
+            found.matches.extend(matches)
+    return found
+
+
+def _sink_matches(ws: Workspace, secret_sha256: str, found: LeakSearch) -> list[LeakMatch]:
+    """The credentials of ``ws``'s sink holding that hash; a credential that cannot be read is
+    noted in ``found.unread`` and the others still searched."""
+    matches: list[LeakMatch] = []
+    for credential in ws.sink.list_credentials():
+        try:
+            state = ws.sink.read(credential)
+        except SinkError as exc:
+            found.unread.setdefault(ws.name, f"{credential}: {exc}")
+            continue
+        record = state.record
+        if state.secret_sha256 == secret_sha256 or (
+            record is not None and record.secret_sha256 == secret_sha256
+        ):
+            # The stored secret may be a pending key whose delivery was not finished yet.
+            pending = record is not None and record.pending_secret_sha256 == secret_sha256
+            key_id = (record.pending_key_id if pending else record.key_id) if record else None
+            matches.append(LeakMatch(ws.name, credential, key_id, "current", live=True))
+        elif record is not None and record.previous_secret_sha256 == secret_sha256:
+            matches.append(
+                LeakMatch(ws.name, credential, record.previous_key_id, "previous", live=True)
+            )
+    return matches
 
 
 def deployment_id(settings: Settings) -> str:

@@ -136,7 +136,7 @@ def _print_pass(
 
 
 def _cmd_rotate(args: argparse.Namespace, environ: dict[str, str]) -> int:
-    from rotator.app import build_notifier, build_runner, open_workspaces, run_pass  # noqa: PLC0415
+    from rotator.app import NOT_MANAGED, rotate_now  # noqa: PLC0415
 
     settings = _load(environ)
     if not args.now:
@@ -146,43 +146,18 @@ def _cmd_rotate(args: argparse.Namespace, environ: dict[str, str]) -> int:
             ["rotate: name the credentials to rotate, or give --all (every managed credential), "
              "not both"]
         )  # fmt: skip
-    if settings.dry_run:
-        # An emergency action (a leaked key) must never look done while nothing changed.
-        raise ConfigError(
-            ["ROTATOR_DRY_RUN: is true, and rotate changes keys: unset it to rotate, or use "
-             "`rotator plan` to see what a pass would do"]
-        )  # fmt: skip
-    names = [ws.name for ws in settings.workspaces]
-    if args.workspace is not None and args.workspace not in names:
-        raise ConfigError(
-            [f"--workspace: no workspace {args.workspace!r} is configured (there are: "
-             f"{', '.join(names)})"]
-        )  # fmt: skip
-    wanted = set(args.name)
-    hooks = _hooks(args)
-    runner = build_runner(settings, emergency=True, grace_hours=args.grace_hours, hooks=hooks)
-    notifier = build_notifier(settings)
-    with open_workspaces(settings, sinks=hooks.sinks) as workspaces:
-        chosen = [w for w in workspaces if args.workspace in (None, w.name)]
-        if args.all:
-            # Every credential managed in the chosen workspaces, as status shows them now.
-            rows = build_runner(settings, dry_run=True, hooks=hooks).inventory(chosen).rows
-            wanted = {row.credential for row in rows if row.managed}
-        elif args.workspace is None and len(chosen) > 1:
-            _refuse_ambiguous(build_runner(settings, dry_run=True, hooks=hooks), chosen, wanted)
-        report = run_pass(runner, chosen, notifier, forced=wanted)
-    _print_pass(args, environ, report, dry_run=False)
-    usable = [w for w in report.workspaces if w.usable and not w.locked]
-    unknown = sorted(n for n in wanted if usable and all(n in w.not_found for w in usable))
-    if unknown and not args.all:
-        raise ConfigError(
-            [
-                f"{name}: no credential of that name is managed here (no listed key has "
-                "that base name, or ROTATOR_KEY_NAMES / ROTATOR_EXCLUDE_KEY_NAMES leave it out)"
-                for name in unknown
-            ]
-        )
-    return report.exit_code
+    result = rotate_now(
+        settings,
+        args.name,
+        all_managed=args.all,
+        workspace=args.workspace,
+        grace_hours=args.grace_hours,
+        hooks=_hooks(args),
+    )
+    _print_pass(args, environ, result.report, dry_run=False)
+    if result.unknown:
+        raise ConfigError([f"{name}: {NOT_MANAGED}" for name in result.unknown])
+    return int(result.report.exit_code)
 
 
 def _grace_hours(text: str) -> float:
@@ -194,39 +169,6 @@ def _grace_hours(text: str) -> float:
     if not 0 <= hours <= 8760:  # also refuses nan and inf
         raise argparse.ArgumentTypeError(f"must be a number of hours from 0 to 8760, got {text!r}")
     return hours
-
-
-def _refuse_ambiguous(reader: Any, workspaces: list[Any], wanted: set[str]) -> None:
-    """Without --workspace, a name managed in several workspaces is refused before anything
-    changes: rotating it everywhere would revoke every one of those keys at once."""
-    holders: dict[str, list[str]] = {}
-    found = reader.inventory(workspaces)
-    for row in [*found.rows, *found.refused_rows]:
-        if (
-            row.managed
-            and row.credential in wanted
-            and row.workspace not in holders.get(row.credential, [])
-        ):
-            holders.setdefault(row.credential, []).append(row.workspace)
-    problems = [
-        f"{name}: is managed in several workspaces ({', '.join(sorted(where))}): name one with "
-        "--workspace; nothing was changed"
-        for name, where in sorted(holders.items())
-        if len(where) > 1
-    ]
-    unknown = {**found.unusable, **found.incomplete, **found.refused}
-    if not problems and unknown:
-        # A workspace that could not be read (or whose sink could not list what it holds, or
-        # that is refused as listed twice) may hold the name too: not knowing is refusing.
-        unread = ", ".join(sorted(unknown))
-        problems = [
-            f"{name}: workspace {unread} could not be read, so it is not known whether the name "
-            "is managed in more than one workspace: name one with --workspace; nothing was "
-            "changed"
-            for name in sorted(wanted)
-        ]
-    if problems:
-        raise ConfigError(problems)
 
 
 def _cmd_serve(args: argparse.Namespace, environ: dict[str, str]) -> int:
@@ -557,7 +499,9 @@ _SCHEDULE = ("ROTATOR_SCHEDULE", "ROTATOR_TIMEZONE")
 _PASS = ("ROTATOR_DRY_RUN", "ROTATOR_MAX_FAILURE_RATIO", "ROTATOR_MAX_ROTATIONS_PER_PASS",
          "ROTATOR_CONCURRENCY", "ROTATOR_WORKSPACE_CONCURRENCY")  # fmt: skip
 _SERVE = ("ROTATOR_HTTP_PORT", "ROTATOR_HTTP_HOST", "ROTATOR_RUN_ON_START",
-          "ROTATOR_SHUTDOWN_TIMEOUT_SECONDS")  # fmt: skip
+          "ROTATOR_SHUTDOWN_TIMEOUT_SECONDS", "ROTATOR_TRIGGER_TOKEN",
+          # serve's triggers rotate as `rotate --now` does, with its grace period
+          "ROTATOR_EMERGENCY_GRACE_HOURS")  # fmt: skip
 _NOTIFY = ("ROTATOR_NOTIFY_URLS", "ROTATOR_NOTIFY_ON", "ROTATOR_WEBHOOK_URL",
            "ROTATOR_WEBHOOK_SECRET")  # fmt: skip
 _OWN = {

@@ -103,13 +103,16 @@ class TwoPhaseDelivery:
             raise DeliveryError("read-back: the sink does not hold the new key")
 
         now = self._clock()
+        previous_id = old.id if old else base.key_id
         current = SinkRecord(
             key_id=new.key.id,
             key_name=new.key.name,
             expires=new.key.expires,
             delivered_at=now,
             secret_sha256=digest,
-            previous_key_id=old.id if old else base.key_id,
+            previous_key_id=previous_id,
+            # The hash the record held for that key: a leak of it is recognised after it is gone.
+            previous_secret_sha256=base.secret_sha256 if base.key_id == previous_id else None,
             retire_previous_after=now + self._grace,
         )
         try:

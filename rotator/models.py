@@ -136,7 +136,10 @@ class SinkRecord:
     """A credential's metadata as a sink stores it beside the secret; never the secret.
 
     ``key_id`` is the key the sink holds; ``pending_*`` is set between the two phases of a
-    delivery; ``previous_key_id`` stays after that key is revoked (README).
+    delivery; ``previous_key_id`` stays after that key is revoked (README), and so does
+    ``previous_secret_sha256``, the hash of the previous key's secret (what the record's
+    ``secret_sha256`` was before the delivery): a leak report of a key already replaced is still
+    recognised by it.
     """
 
     key_id: str | None = None
@@ -145,6 +148,7 @@ class SinkRecord:
     delivered_at: datetime | None = None
     secret_sha256: str | None = None
     previous_key_id: str | None = None
+    previous_secret_sha256: str | None = None
     retire_previous_after: datetime | None = None
     pending_key_id: str | None = None
     pending_secret_sha256: str | None = None

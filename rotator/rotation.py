@@ -480,6 +480,7 @@ class CredentialWork(_CredentialSteps):
             delivered_at=now,
             secret_sha256=record.pending_secret_sha256,
             previous_key_id=record.key_id,
+            previous_secret_sha256=record.secret_sha256,
             retire_previous_after=now + self._ctx.config.grace,
         )
         self._write_record(finished, Step.RECONCILE)

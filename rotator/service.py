@@ -8,9 +8,12 @@ and a graceful stop on SIGTERM, SIGINT or SIGHUP.
   scheduler is running; the API's health is deliberately not part of readiness (a pod taken out
   of its Service could no longer be scraped just when its alerts matter): it goes into metrics.
   ``/metrics``: the Prometheus text format.
-- On a signal, scheduling stops; a pass in flight finishes the credential it is on (the engine
-  never stops between create and deliver) and then stops. Exit 0, or 1 when the pass had not
-  finished after ROTATOR_SHUTDOWN_TIMEOUT_SECONDS.
+- With ROTATOR_TRIGGER_TOKEN set, ``POST /v1/rotate`` and ``POST /v1/leaks``
+  (``rotator.triggers``). A scheduled pass and a trigger never run at once: both hold the
+  service's work lock, which a trigger waits for up to ROTATOR_SHUTDOWN_TIMEOUT_SECONDS.
+- On a signal, scheduling stops and triggers are refused (503); the pass or trigger in flight
+  finishes the credential it is on (the engine never stops between create and deliver) and then
+  stops. Exit 0, or 1 when it had not finished after ROTATOR_SHUTDOWN_TIMEOUT_SECONDS.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from rotator.logging import get_logger
 from rotator.metrics import Metrics
 from rotator.schedule import parse_schedule
 from rotator.settings import Settings
+from rotator.triggers import MAX_BODY_BYTES, NOT_FOUND, PATHS, Answer, Triggers
 
 #: A pass that could not start on time (the process was busy or suspended) may still start this
 #: long after its fire time; later than that it is skipped and the next one runs.
@@ -49,8 +53,11 @@ class Service:
         self._metrics = Metrics()
         # Set once on a stop signal: stops scheduling, and the engine's pass after its credential.
         self._stopping = threading.Event()
-        self._pass_running = threading.Event()
-        self._pass_done = threading.Condition()
+        # Held by a scheduled pass or a trigger: one at a time, and what a stop waits for.
+        self._work = threading.Lock()
+        self.triggers = Triggers(
+            settings, work=self._work, stop=self._stopping, metrics=self._metrics
+        )
         self._engine = build_runner(settings, stop_requested=self._stopping)
         self._trigger = parse_schedule(settings.schedule, settings.timezone)
         self._zone = ZoneInfo(settings.timezone)
@@ -95,15 +102,15 @@ class Service:
     # --------------------------------------------------------------- lifecycle
 
     def _run_pass(self) -> None:
-        self._pass_running.set()
-        try:
-            run_pass_with_metrics(self._settings, self._engine, self._metrics, stop=self._stopping)
-        except Exception as exc:  # noqa: BLE001 - a pass must never kill the scheduler
-            self._log.error("pass.crashed", error=type(exc).__name__)
-        finally:
-            with self._pass_done:
-                self._pass_running.clear()
-                self._pass_done.notify_all()
+        with self._work:  # a trigger in flight finishes first
+            if self._stopping.is_set():
+                return
+            try:
+                run_pass_with_metrics(
+                    self._settings, self._engine, self._metrics, stop=self._stopping
+                )
+            except Exception as exc:  # noqa: BLE001 - a pass must never kill the scheduler
+                self._log.error("pass.crashed", error=type(exc).__name__)
         # From the trigger, not the job: the scheduler may not have advanced the job yet.
         next_fire = self._trigger.get_next_fire_time(None, datetime.now(self._zone))
         self._log.info("schedule.next", next_fire_time=next_fire.isoformat() if next_fire else None)
@@ -137,13 +144,11 @@ class Service:
     def wait_and_stop(self) -> int:
         """Block until a stop is requested, then shut down; returns the exit code."""
         self._stopping.wait()
-        self._log.info("service.stopping", pass_in_flight=self._pass_running.is_set())
+        self._log.info("service.stopping", pass_in_flight=self._work.locked())
         self._scheduler.shutdown(wait=False)
         timeout = self._settings.shutdown_timeout_seconds
-        with self._pass_done:
-            finished = self._pass_done.wait_for(
-                lambda: not self._pass_running.is_set(), timeout=timeout
-            )
+        # The pass or trigger in flight stops after its credential and lets go of the lock.
+        finished = self._work.acquire(timeout=timeout)
         self._http.shutdown()
         self._http.server_close()
         if not finished:
@@ -157,6 +162,9 @@ def _handler_for(service: Service) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
+        # A client that stops sending (a half-sent trigger body, an idle connection) frees its
+        # thread after this many seconds instead of holding it for ever.
+        timeout = 30
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
             """Quiet: health probes every few seconds would drown the rotation events."""
@@ -171,11 +179,46 @@ def _handler_for(service: Service) -> type[BaseHTTPRequestHandler]:
             elif path == "/readyz":
                 ok = service.ready()
                 self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
+            elif path in PATHS and service.triggers.enabled:
+                self._answer(Answer(405, "method not allowed\n", (("Allow", "POST"),)))
             else:
-                self._send(404, b"not found\n")
+                self._answer(NOT_FOUND)
+
+        def do_POST(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path not in PATHS or not service.triggers.enabled:
+                self.close_connection = True  # its body is left unread
+                self._answer(NOT_FOUND)
+                return
+            if self.headers.get("Transfer-Encoding"):
+                self.close_connection = True  # a chunked body is not read
+                self._answer(Answer(411, {"error": "send the body with a Content-Length"}))
+                return
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if not 0 <= length <= MAX_BODY_BYTES:
+                self.close_connection = True  # the body is left unread
+                self._answer(
+                    Answer(413, {"error": f"the body must be 0 to {MAX_BODY_BYTES} bytes"})
+                )
+                return
+            body = self.rfile.read(length)
+            self._answer(service.triggers.handle(path, dict(self.headers.items()), body))
+
+        def _answer(self, answer: Answer) -> None:
+            body, content_type = answer.encoded()
+            self.send_response(answer.status)
+            for name, value in answer.headers:
+                self.send_header(name, value)
+            self._send_body(body, content_type)
 
         def _send(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
             self.send_response(status)
+            self._send_body(body, content_type)
+
+        def _send_body(self, body: bytes, content_type: str) -> None:
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -323,6 +323,11 @@ VARIABLES: dict[str, tuple[str, str, str]] = {
         "IANA zone of the schedule.",
         "",
     ),
+    "ROTATOR_TRIGGER_TOKEN": (
+        "unset: no trigger endpoints",
+        "Bearer token that `serve`'s POST /v1/rotate and POST /v1/leaks require (usually given as ROTATOR_TRIGGER_TOKEN_FILE); at least 16 characters: a short token is guessed.",
+        "",
+    ),
     "ROTATOR_VALIDITY_DAYS": (
         "730",
         "Days: a key's lifetime; its creation time is `expires` minus this.",

@@ -126,6 +126,13 @@ class Deployment:
 
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    with emulated_deployment(tmp_path) as made:
+        yield made
+
+
+@contextmanager
+def emulated_deployment(tmp_path: Path) -> Iterator[Deployment]:
+    """A fresh emulator with one workspace and the rotator's admin key, files under tmp_path."""
     with Emulator() as emu:
         workspace_id = emu.add_workspace("Acme")
         admin_id, admin_secret = emu.add_key(

@@ -71,6 +71,18 @@ def _check_schedule(value: str) -> str:
     return value
 
 
+#: A trigger token shorter than this is refused: it could be guessed.
+_MIN_TOKEN_LENGTH = 16
+
+
+def _check_trigger_token(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and len(value.get_secret_value()) < _MIN_TOKEN_LENGTH:
+        raise ValueError(
+            f"must be at least {_MIN_TOKEN_LENGTH} characters (a short token can be guessed)"
+        )
+    return value
+
+
 class Settings(BaseSettings):
     """Every setting of one rotator process; frozen, passed down as a value.
 
@@ -369,6 +381,19 @@ class Settings(BaseSettings):
             "60: fits a raised terminationGracePeriodSeconds; at most 3600 (an hour)."
         ),
     )
+    trigger_token: Annotated[
+        SecretStr | None,
+        HeaderSafe,
+        AfterValidator(_check_trigger_token),
+        Shown("unset: no trigger endpoints"),
+    ] = Field(
+        default=None,
+        description=(
+            "Bearer token that `serve`'s POST /v1/rotate and POST /v1/leaks require (usually "
+            "given as ROTATOR_TRIGGER_TOKEN_FILE); at least 16 characters: a short token is "
+            "guessed. Unset by default: those paths answer 404, as if they did not exist."
+        ),
+    )
     pushgateway_url: PushgatewayUrl | None = Field(
         default=None,
         description=(
@@ -469,7 +494,9 @@ class Settings(BaseSettings):
         validate_default=True,
         description=(
             "The Standard Webhooks signing secret, whsec_ + base64; usually as "
-            "ROTATOR_WEBHOOK_SECRET_FILE. No default: required with ROTATOR_WEBHOOK_URL."
+            "ROTATOR_WEBHOOK_SECRET_FILE. No default: required with ROTATOR_WEBHOOK_URL. "
+            "`serve`'s trigger endpoints also accept a request signed with it, for scanners "
+            "that sign."
         ),
     )
 

@@ -278,7 +278,9 @@ def parse_time(text: str) -> datetime:
 
 #: The fields of a SinkRecord, as each sink stores them.
 RECORD_FIELDS: Final = tuple(f.name for f in fields(SinkRecord))
-_HASH_FIELDS: Final = frozenset({"secret_sha256", "pending_secret_sha256"})
+_HASH_FIELDS: Final = frozenset(
+    {"secret_sha256", "previous_secret_sha256", "pending_secret_sha256"}
+)
 _TIME_FIELDS: Final = frozenset({"expires", "delivered_at", "retire_previous_after"})
 _PENDING_FIELDS: Final = ("pending_key_id", "pending_secret_sha256")
 _SHA256_HEX: Final = re.compile(r"[0-9a-f]{64}")

@@ -40,8 +40,9 @@ Standard error is logged as ``sink.exec.stderr`` (info for a write, debug for ``
 sink can recognise is blanked (``rotator.sinks.exec_stderr``). A program may well print the key it
 holds (``debug: holding <key>``), so the sink remembers, for its lifetime (one pass), the
 SHA-256 of every secret it meets: the hashes of every record it reads or writes
-(``secret_sha256``, ``pending_secret_sha256``), the hash ``get`` prints, and every secret it
-writes, which it also keeps (as :class:`~rotator.models.Secret`) to find it split over lines.
+(``secret_sha256``, ``previous_secret_sha256``, ``pending_secret_sha256``), the hash ``get``
+prints, and every secret it writes, which it also keeps (as :class:`~rotator.models.Secret`) to
+find it split over lines.
 ``get``'s standard error is blanked after its answer is read, so the hashes of that very answer
 count. ``list`` runs before a pass has read anything, when the sink knows no hash yet: what it
 prints is held and logged when the sink is closed at the end of the pass, by when every
@@ -274,7 +275,9 @@ class ExecSink(BaseSink):
     def write_record(
         self, credential: str, record: SinkRecord, *, expected_version: str | None
     ) -> str | None:
-        self._recognise(record.secret_sha256, record.pending_secret_sha256)
+        self._recognise(
+            record.secret_sha256, record.previous_secret_sha256, record.pending_secret_sha256
+        )
         document = record_to_document(record, credential=credential, workspace=self._workspace)
         data = (json.dumps(document) + "\n").encode()
         return self._put(credential, "put-metadata", data, expected_version)
@@ -356,7 +359,10 @@ class ExecSink(BaseSink):
         # workspace's) names a live key all the same.
         hashes = [document.get("secret_sha256")]
         if isinstance(metadata, dict):
-            hashes += [metadata.get("secret_sha256"), metadata.get("pending_secret_sha256")]
+            hashes += [
+                metadata.get(name)
+                for name in ("secret_sha256", "previous_secret_sha256", "pending_secret_sha256")
+            ]
         self._recognise(*hashes)
         for field in ("metadata", "secret_sha256"):
             if field not in document:

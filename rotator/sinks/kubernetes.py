@@ -119,6 +119,7 @@ _STRING_FIELDS: Final = {
 }
 _HASH_FIELDS: Final = {
     "secret_sha256": "secret-sha256",
+    "previous_secret_sha256": "previous-secret-sha256",
     "pending_secret_sha256": "pending-secret-sha256",
 }
 _TIME_FIELDS: Final = {

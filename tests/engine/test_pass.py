@@ -39,6 +39,9 @@ def test_due_key_is_replaced_delivered_and_old_revoked_with_grace_zero(world: Wo
     assert record is not None
     assert record.key_id == live[0]["id"]
     assert record.previous_key_id == old_id
+    # The replaced key's hash stays beside its id: a leak of it is still recognised.
+    assert record.previous_secret_sha256 == Secret(old_secret).sha256()
+    assert record.secret_sha256 == held.sha256()
     assert not record.has_pending
     events = [e["event"] for e in world.events()]
     for event in (
@@ -445,11 +448,14 @@ def test_plan_shows_how_pending_deliveries_will_be_settled(world: World) -> None
 
 def test_pending_delivery_is_finished_and_old_key_retired(world: World) -> None:
     old_id, new_id = _pending(world, "app-billing", delivered=True)
+    before = world.record("app-billing")
+    old_sha256 = before.secret_sha256 if before else None
     report = world.run()
     assert report.exit_code == 0
     assert [k["id"] for k in world.live("app-billing")] == [new_id]
     record = world.record("app-billing")
     assert record is not None and record.key_id == new_id and record.previous_key_id == old_id
+    assert old_sha256 is not None and record.previous_secret_sha256 == old_sha256
 
 
 def test_pending_key_never_delivered_is_revoked_and_rotation_redone(world: World) -> None:

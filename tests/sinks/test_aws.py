@@ -51,6 +51,7 @@ RECORD = SinkRecord(
     delivered_at=datetime(2026, 11, 27, 3, 0, 1, 250000, tzinfo=UTC),
     secret_sha256=NEW.sha256(),
     previous_key_id="k-old",
+    previous_secret_sha256="b" * 64,
     retire_previous_after=datetime(2026, 11, 28, 3, 0, 1, tzinfo=UTC),
 )
 
@@ -374,6 +375,7 @@ def test_tags_hold_the_record_and_never_the_secret(
         "key-rotator:delivered_at": "2026-11-27T03:00:01.250000Z",
         "key-rotator:secret_sha256": NEW.sha256(),
         "key-rotator:previous_key_id": "k-old",
+        "key-rotator:previous_secret_sha256": "b" * 64,
         "key-rotator:retire_previous_after": "2026-11-28T03:00:01Z",
         "key-rotator:pending_key_id": "k-newer",
         "key-rotator:pending_secret_sha256": OLD.sha256(),

@@ -31,6 +31,7 @@ FULL_RECORD = SinkRecord(
     delivered_at=datetime(2026, 11, 27, 3, 0, 1, 250000, tzinfo=UTC),
     secret_sha256=SECRET.sha256(),
     previous_key_id="k-old",
+    previous_secret_sha256=OTHER_SECRET.sha256(),
     retire_previous_after=datetime(2026, 11, 28, 3, 0, 1, tzinfo=UTC),
 )
 

@@ -56,6 +56,7 @@ RECORD = SinkRecord(
     delivered_at=datetime(2026, 11, 27, 3, 0, 1, 250000, tzinfo=UTC),
     secret_sha256=SECRET.sha256(),
     previous_key_id="k-old",
+    previous_secret_sha256="b" * 64,
     retire_previous_after=datetime(2026, 11, 28, 3, 0, 1, tzinfo=UTC),
 )
 EMPTY_ANSWER = b'{"metadata": null, "secret_sha256": null}'
@@ -127,6 +128,7 @@ def test_put_metadata_gets_the_file_sinks_document(program: Program) -> None:
         "delivered_at": "2026-11-27T03:00:01.250000Z",
         "secret_sha256": SECRET.sha256(),
         "previous_key_id": "k-old",
+        "previous_secret_sha256": "b" * 64,
         "retire_previous_after": "2026-11-28T03:00:01Z",
         "pending_key_id": "k-newer",
         "pending_secret_sha256": "a" * 64,

@@ -50,6 +50,7 @@ RECORD = SinkRecord(
     delivered_at=datetime(2026, 11, 27, 3, 0, 1, 250000, tzinfo=UTC),
     secret_sha256=SECRET.sha256(),
     previous_key_id="k-old",
+    previous_secret_sha256="b" * 64,
     retire_previous_after=datetime(2026, 11, 28, 3, 0, 1, tzinfo=UTC),
 )
 TEMPORARY = re.compile(r"^\..+\.tmp-[0-9a-f]{16}$")
@@ -171,6 +172,7 @@ def test_metadata_layout(sink: FileSink, directory: Path) -> None:
         '  "delivered_at": "2026-11-27T03:00:01.250000Z",\n'
         f'  "secret_sha256": "{SECRET.sha256()}",\n'
         '  "previous_key_id": "k-old",\n'
+        f'  "previous_secret_sha256": "{"b" * 64}",\n'
         '  "retire_previous_after": "2026-11-28T03:00:01Z"\n'
         "}\n"
     )
@@ -187,6 +189,7 @@ def test_empty_fields_are_null(sink: FileSink, directory: Path) -> None:
         "delivered_at": None,
         "secret_sha256": None,
         "previous_key_id": None,
+        "previous_secret_sha256": None,
         "retire_previous_after": None,
     }
 

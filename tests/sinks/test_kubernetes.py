@@ -39,6 +39,7 @@ RECORD = SinkRecord(
     delivered_at=datetime(2026, 11, 27, 3, 0, 1, 250000, tzinfo=UTC),
     secret_sha256=SECRET.sha256(),
     previous_key_id="k-old",
+    previous_secret_sha256="b" * 64,
     retire_previous_after=datetime(2026, 11, 28, 3, 0, 1, tzinfo=UTC),
 )
 
@@ -118,6 +119,7 @@ def test_the_secret_holds_the_key_and_the_record_in_annotations(
         "key-rotator.io/delivered-at": "2026-11-27T03:00:01.250000Z",
         "key-rotator.io/secret-sha256": SECRET.sha256(),
         "key-rotator.io/previous-key-id": "k-old",
+        "key-rotator.io/previous-secret-sha256": "b" * 64,
         "key-rotator.io/retire-previous-after": "2026-11-28T03:00:01Z",
         "key-rotator.io/pending-key-id": "k-newer",
         "key-rotator.io/pending-secret-sha256": "a" * 64,

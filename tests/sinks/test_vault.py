@@ -49,6 +49,7 @@ RECORD = SinkRecord(
     delivered_at=datetime(2026, 11, 27, 3, 0, 1, 250000, tzinfo=UTC),
     secret_sha256=SECRET.sha256(),
     previous_key_id="k-old",
+    previous_secret_sha256="b" * 64,
     retire_previous_after=datetime(2026, 11, 28, 3, 0, 1, tzinfo=UTC),
 )
 PATH = "key-rotator/acme/billing-sync"
@@ -184,6 +185,7 @@ def test_custom_metadata_holds_the_record_and_never_the_secret(vault: Vault) -> 
         "key-rotator-delivered-at": "2026-11-27T03:00:01.250000Z",
         "key-rotator-secret-sha256": SECRET.sha256(),
         "key-rotator-previous-key-id": "k-old",
+        "key-rotator-previous-secret-sha256": "b" * 64,
         "key-rotator-retire-previous-after": "2026-11-28T03:00:01Z",
     }
 
