@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from rotator.app import STOP_SIGNALS, build_runner, run_pass_with_metrics
+from rotator.app import STOP_SIGNALS, build_notifier, build_runner, run_pass_with_metrics
 from rotator.errors import ConfigError
 from rotator.logging import get_logger
 from rotator.metrics import Metrics
@@ -55,9 +55,12 @@ class Service:
         self._stopping = threading.Event()
         # Held by a scheduled pass or a trigger: one at a time, and what a stop waits for.
         self._work = threading.Lock()
+        # A leak report is told as a pass's events are (leak.matched / leak.unmatched).
+        leak_notifier = build_notifier(settings, self._metrics)
         self.triggers = Triggers(
-            settings, work=self._work, stop=self._stopping, metrics=self._metrics
-        )
+            settings, work=self._work, stop=self._stopping, metrics=self._metrics,
+            send_events=leak_notifier.send,
+        )  # fmt: skip
         self._engine = build_runner(settings, stop_requested=self._stopping)
         self._trigger = parse_schedule(settings.schedule, settings.timezone)
         self._zone = ZoneInfo(settings.timezone)
