@@ -54,7 +54,6 @@ def test_a_token_with_white_space_is_refused() -> None:
 def test_a_webhook_secret_must_be_whsec_and_base64() -> None:
     for bad in ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_", "whsec_not*base64!"):
         (problem,) = problems(ROTATOR_WEBHOOK_SECRET=bad)
-        assert problem == (
-            "ROTATOR_WEBHOOK_SECRET: must be whsec_ followed by base64 (the Standard Webhooks "
-            "secret)"
-        )
+        assert problem.startswith("ROTATOR_WEBHOOK_SECRET: must ")
+        assert "whsec_" in problem
+        assert not bad.removeprefix("whsec_") or bad.removeprefix("whsec_") not in problem

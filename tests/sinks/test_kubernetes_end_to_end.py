@@ -99,7 +99,11 @@ def test_plan_and_status_read_the_kubernetes_sink(emu: Emulator, cluster: Cluste
     runner = build_runner(settings, dry_run=True, clock=emu.now)
     with open_workspaces(settings) as workspaces:
         planned = [(a.credential, str(a.action), a.reason) for a in runner.plan(workspaces)]
-        assert planned == [("app-billing", "rotate", "expiring")]
+        # Grace 0: the retire of the key it replaces is planned right after the rotation.
+        assert planned == [
+            ("app-billing", "rotate", "expiring"),
+            ("app-billing", "retire", "grace-0"),
+        ]
     assert _pass(emu, cluster, admin).exit_code == 0
     cluster.server.complete_rollout("Deployment", NAMESPACE, "billing-web")
     with open_workspaces(settings) as workspaces:
