@@ -16,8 +16,9 @@
 
 FROM python:3.11-slim AS build
 
-# The pip extras to install: one per sink that needs an SDK (the file and exec sinks need none).
-ARG EXTRAS=kubernetes,vault,aws-secrets-manager
+# The pip extras to install: one per sink that needs an SDK (the file and exec sinks need none),
+# and notify (Apprise, Standard Webhooks): notifications are configured by variables alone.
+ARG EXTRAS=kubernetes,vault,aws-secrets-manager,notify
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \

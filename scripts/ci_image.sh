@@ -188,7 +188,7 @@ step "rotator demo"
 import importlib.metadata as metadata
 import re
 
-wanted = {"kubernetes", "vault", "aws-secrets-manager"}
+wanted = {"kubernetes", "vault", "aws-secrets-manager", "notify"}
 dist = metadata.distribution("key-rotator")
 provided = set(dist.metadata.get_all("Provides-Extra") or [])
 missing = []
@@ -200,7 +200,7 @@ for requirement in dist.requires or []:
             metadata.version(name)
         except metadata.PackageNotFoundError:
             missing.append(f"{name} (extra {extra.group(1)})")
-print("sink extras in the image:", sorted(provided & wanted) or "none defined yet")
+print("extras in the image:", sorted(provided & wanted) or "none defined yet")
 raise SystemExit(f"not installed: {missing}" if missing else 0)
 PY
 

@@ -66,7 +66,7 @@ def test_two_stages_on_the_slim_base_installing_the_pinned_extras() -> None:
     assert len(bases) == 2
     assert all(base.startswith("python:3.11-slim") for base in bases)
     default_extras = [arg for arg in _all("ARG") if arg.startswith("EXTRAS=")]
-    assert default_extras == ["EXTRAS=" + ",".join(SINK_EXTRAS)]
+    assert default_extras == ["EXTRAS=" + ",".join((*SINK_EXTRAS, "notify"))]
     runs = " ".join(_all("RUN"))
     assert 'pip install --no-cache-dir -c constraints.txt ".[${EXTRAS}]"' in runs
     assert any(arguments.startswith("--from=build ") for arguments in _all("COPY"))
