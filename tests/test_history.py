@@ -340,3 +340,31 @@ def test_a_pass_killed_at_a_checkpoint_then_recovered_leaves_a_consistent_histor
     assert acme.emu.issued_secrets(), "nothing to look for: the test is wrong"
     for secret in [*acme.emu.issued_secrets(), acme.admin_secret]:
         assert secret.encode() not in raw
+
+
+def test_kills_while_finishing_a_delivery_and_while_retiring_are_settled_too(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    acme: Seeded = seed(emulator)
+    old_id, _ = acme.add_key(CRED, days_left=5)
+    sink_dir = tmp_path / "secrets"
+    env = acme.env(sink_dir, ROTATOR_GRACE_HOURS="1", ROTATOR_LOG_LEVEL="warning")
+    sink = FileSink(sink_dir)
+    # Killed with the secret written but its record still pending, then again right after the
+    # next pass finished that delivery: the pass after that records it.
+    with pytest.raises(Crash):
+        _run(["rotate", CRED, "--now", "--grace-hours", "1"], env, emulator, "secret-written")
+    with pytest.raises(Crash):
+        _run(["run-once"], env, emulator, "finished-delivery")
+    assert _run(["run-once"], env, emulator) == 0
+    [entry] = _assert_consistent(acme, sink)
+    assert (entry.old_key_id, entry.trigger, entry.outcome) == (old_id, "forced", DELIVERED)
+    # The grace period is over (the emulator's clock): killed right after the revoke.
+    acme.emu.advance(timedelta(hours=2))
+    with pytest.raises(Crash):
+        _run(["run-once"], env, emulator, "retired")
+    assert _run(["run-once"], env, emulator) == 0
+    [retired] = _assert_consistent(acme, sink)
+    assert (retired.new_key_id, retired.outcome) == (entry.new_key_id, RETIRED)
+    assert retired.retired_at is not None and entry.delivered_at is not None
+    assert retired.retired_at > entry.delivered_at
