@@ -22,8 +22,8 @@ and what this job did:
 What asked for a rotation (``trigger``: ``schedule``, ``forced``, ``api``, ``leak``) and why
 (``reason``) are not in any state: a job about to create a key first writes an *intent* (an entry
 with outcome ``started`` and no key yet), and an entry rebuilt after a kill takes the trigger
-and reason of the oldest intent still open (else ``schedule`` and no reason). ``rotator
-history`` never shows an intent.
+and reason of the intent written just before that key was made (else of the oldest one still
+open; else ``schedule`` and no reason). ``rotator history`` never shows an intent.
 
 It must not know: how a sink stores the entries, settings, logging, or the API.
 """
@@ -33,7 +33,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from rotator.models import SinkRecord, rotator_created_at, utc
@@ -200,19 +200,26 @@ def reconcile_history(  # noqa: PLR0913 - the state and the job, each named at t
     def index_of(key_id: str) -> int | None:
         return next((i for i, e in enumerate(out) if e.new_key_id == key_id), None)
 
-    def take_intent(own: bool) -> HistoryEntry | None:
-        """This job's own intent (``own``), else the oldest one a killed pass left open."""
+    def take_intent(own: bool, key_id: str | None = None) -> HistoryEntry | None:
+        """This job's own intent (``own``), else the one a killed pass wrote just before it
+        made ``key_id`` (the latest written before the time in the key's name), else the
+        oldest one still open."""
         open_ = [e for e in out if e.outcome == STARTED]
         if own:
             chosen = next((e for e in open_ if job.intent_id and e.id == job.intent_id), None)
         else:
-            chosen = next((e for e in open_ if e.id is None or e.id != job.intent_id), None)
+            others = [e for e in open_ if e.id is None or e.id != job.intent_id]
+            made = made_at.get(key_id or "")
+            # The name's time has whole seconds; the intent was written just before it.
+            before = [e for e in others if made and e.created_at < made + timedelta(seconds=1)]
+            chosen = max(before, key=lambda e: e.created_at) if before else None
+            chosen = chosen or next(iter(others), None)
         if chosen is not None:
             out.remove(chosen)
         return chosen
 
     def add(key_id: str, old: str | None, *, own: bool) -> None:
-        started = take_intent(own)
+        started = take_intent(own, key_id)
         # Without an intent: this job's own trigger and reason, else what a scheduled pass has.
         trigger, reason = (job.trigger, job.reason) if own else ("schedule", None)
         out.append(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -104,6 +105,19 @@ def test_a_delivery_a_killed_pass_never_recorded_is_rebuilt_with_its_intents_tri
     assert (entry.new_key_id, entry.old_key_id, entry.outcome) == (NEW, "k-old", DELIVERED)
     assert (entry.trigger, entry.reason) == ("leak", "forced")
     assert entry.created_at == rotator_created_at(NEW_NAME)
+
+
+def test_a_rebuilt_entry_takes_the_intent_written_just_before_its_key_was_made() -> None:
+    # A forced pass died before its create made anything; a scheduled one an hour later died
+    # after delivering: the delivered key was the scheduled pass's.
+    never_made = _intent(trigger="forced", reason="forced")
+    scheduled = replace(_intent(), id="later", created_at=T0 + timedelta(hours=1))
+    record = replace(_delivered_record(), key_name="app-billing@2026-11-27T04:00:00Z")
+    entries = _reconcile([never_made, scheduled], record, {"k-old", NEW})
+    assert [(e.outcome, e.trigger) for e in entries] == [
+        (STARTED, "forced"),
+        (DELIVERED, "schedule"),
+    ]
 
 
 def test_without_an_intent_a_rebuilt_entry_is_a_scheduled_one() -> None:
