@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rotator.app import Hooks
+from rotator.app import Hooks, rotate_now
 from rotator.cli import main
 from rotator.emulator import Emulator
 from rotator.history import (
@@ -30,6 +30,7 @@ from rotator.history import (
     reconcile_history,
 )
 from rotator.models import Secret, SinkRecord, rotator_created_at
+from rotator.settings import load_settings
 from rotator.sinks.base import HISTORY_MAX_ENTRIES
 from rotator.sinks.file import FileSink
 from tests.cli_support import Seeded, run_cli, seed
@@ -382,3 +383,20 @@ def test_kills_while_finishing_a_delivery_and_while_retiring_are_settled_too(
     assert (retired.new_key_id, retired.outcome) == (entry.new_key_id, RETIRED)
     assert retired.retired_at is not None and entry.delivered_at is not None
     assert retired.retired_at > entry.delivered_at
+
+
+@pytest.mark.parametrize("trigger", ["api", "leak"])
+def test_serve_s_triggers_are_recorded_as_what_asked(
+    emulator: Emulator, tmp_path: Path, trigger: str
+) -> None:
+    # serve's POST /v1/rotate and /v1/leaks go through rotate_now with their trigger.
+    acme: Seeded = seed(emulator)
+    acme.add_key(CRED, days_left=400)
+    sink_dir = tmp_path / "secrets"
+    settings = load_settings(acme.env(sink_dir))
+    result = rotate_now(settings, [CRED], trigger=trigger, hooks=Hooks(clock=emulator.now))
+    assert result.report.exit_code == 0
+    [entry] = entries_from_documents(
+        FileSink(sink_dir).read_history(CRED), workspace="default", credential=CRED
+    )
+    assert (entry.trigger, entry.reason, entry.outcome) == (trigger, "forced", RETIRED)
