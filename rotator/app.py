@@ -26,8 +26,9 @@ from typing import Final
 import structlog
 
 from rotator.client import ProjectManagerClient
-from rotator.errors import ConfigError, RotatorError, SinkError
+from rotator.errors import ConfigError, HistoryUnsupportedError, RotatorError, SinkError
 from rotator.events import Channel, Event
+from rotator.history import HistoryEntry, entries_from_documents, newest_first
 from rotator.locks.base import PassLock
 from rotator.locks.file import FileLock
 from rotator.logging import get_logger
@@ -70,10 +71,13 @@ def pass_config(
     dry_run: bool | None = None,
     emergency: bool = False,
     grace_hours: float | None = None,
+    trigger: str | None = None,
 ) -> PassConfig:
     """The runner's view of ``settings``; ``dry_run`` overrides ROTATOR_DRY_RUN (``plan``);
     ``emergency`` is ``rotate --now``: ROTATOR_EMERGENCY_GRACE_HOURS, no wait for restarts;
-    ``grace_hours`` overrides either grace period for this run (``rotate --grace-hours``)."""
+    ``grace_hours`` overrides either grace period for this run (``rotate --grace-hours``);
+    ``trigger`` is what the history records as having asked (default: ``forced`` for an
+    emergency, else ``schedule``; serve's triggers give ``api`` or ``leak``)."""
     if grace_hours is None:
         grace_hours = settings.emergency_grace_hours if emergency else settings.grace_hours
     return PassConfig(
@@ -88,6 +92,7 @@ def pass_config(
         concurrency=settings.concurrency,
         workspace_concurrency=settings.workspace_concurrency,
         next_pass_at=partial(next_scheduled_pass, settings),
+        trigger=trigger or ("forced" if emergency else "schedule"),
     )
 
 
@@ -133,8 +138,11 @@ def build_runner(  # noqa: PLR0913 - each a way a command runs a pass, named at 
     emergency: bool = False,
     grace_hours: float | None = None,
     hooks: Hooks = NO_HOOKS,
+    trigger: str | None = None,
 ) -> Runner:
-    config = pass_config(settings, dry_run=dry_run, emergency=emergency, grace_hours=grace_hours)
+    config = pass_config(
+        settings, dry_run=dry_run, emergency=emergency, grace_hours=grace_hours, trigger=trigger
+    )
     return Runner(
         config,
         clock=clock or hooks.clock,
@@ -596,10 +604,11 @@ def rotate_now(  # noqa: PLR0913 - each what a caller of `rotate --now` chooses,
     of ``serve``'s triggers.
 
     ``trigger`` says who asked (``forced``: the command; ``api``, ``leak``: ``serve``); it is on
-    every log line of the pass. Refused, with nothing changed (RotateRefusedError): under
-    ROTATOR_DRY_RUN, an unknown ``workspace``, a name managed in several workspaces without
-    ``workspace``; and with ``refuse_unknown_first``, a name that is not managed (checked before
-    the lock is taken; otherwise such names are only reported, in ``RotateResult.unknown``).
+    every log line of the pass, and in the rotation history. Refused, with nothing changed
+    (RotateRefusedError): under ROTATOR_DRY_RUN, an unknown ``workspace``, a name managed in
+    several workspaces without ``workspace``; and with ``refuse_unknown_first``, a name that is
+    not managed (checked before the lock is taken; otherwise such names are only reported, in
+    ``RotateResult.unknown``).
     ``lock_wait_seconds``: a workspace whose lock another process holds is tried again, once a
     second, for that long (unless ``stop`` is set) before the pass reports it locked.
     """
@@ -619,8 +628,9 @@ def rotate_now(  # noqa: PLR0913 - each what a caller of `rotate --now` chooses,
         )  # fmt: skip
     wanted = set(names)
     runner = build_runner(
-        settings, emergency=True, grace_hours=grace_hours, stop_requested=stop, hooks=hooks
-    )
+        settings, emergency=True, grace_hours=grace_hours, stop_requested=stop, hooks=hooks,
+        trigger=trigger,
+    )  # fmt: skip
     reader = build_runner(settings, dry_run=True, hooks=hooks)
     deadline = time.monotonic() + lock_wait_seconds
     with (
@@ -909,3 +919,44 @@ def config_warnings(settings: Settings) -> list[str]:
                     "two agree (point ROTATOR_API_KEY_FILE at the delivered file)"
                 )
     return warnings
+
+
+# ------------------------------------------------------------------------ history
+
+
+@dataclass
+class HistoryRead:
+    """What ``rotator history`` read: every shown entry of every workspace, and what could not
+    be read (by workspace: why), and the workspaces whose sink keeps no history."""
+
+    entries: list[HistoryEntry] = field(default_factory=list)
+    problems: dict[str, list[str]] = field(default_factory=dict)
+    unsupported: dict[str, str] = field(default_factory=dict)
+
+
+def read_history(settings: Settings, *, hooks: Hooks = NO_HOOKS) -> HistoryRead:
+    """The rotation history every workspace's sink keeps, read-only and without the lock: the
+    credentials each sink lists, and each one's history. Changes nothing."""
+    found = HistoryRead()
+    with open_workspaces(settings, sinks=hooks.sinks) as workspaces:
+        for ws in workspaces:
+            problems = found.problems.setdefault(ws.name, [])
+            try:
+                credentials = ws.sink.list_credentials()
+            except SinkError as exc:
+                problems.append(f"the sink could not list its credentials: {exc}")
+                continue
+            for credential in credentials:
+                try:
+                    documents = ws.sink.read_history(credential)
+                    found.entries += entries_from_documents(
+                        documents, workspace=ws.name, credential=credential
+                    )
+                except HistoryUnsupportedError as exc:
+                    found.unsupported[ws.name] = str(exc)
+                    break
+                except (SinkError, ValueError) as exc:
+                    problems.append(f"{credential}: the history cannot be read: {exc}")
+    found.problems = {name: listed for name, listed in found.problems.items() if listed}
+    found.entries = newest_first(found.entries)
+    return found

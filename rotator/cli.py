@@ -188,12 +188,8 @@ class _Read(NamedTuple):
     code: int
 
 
-def _read(
-    args: argparse.Namespace, environ: dict[str, str], collect: Callable[..., Any]
-) -> _Read | None:
-    """A read-only command's data from a dry-run runner (plan, status); problems on stderr."""
-    from rotator.app import build_runner, open_workspaces  # noqa: PLC0415
-
+def _load_for(args: argparse.Namespace, environ: dict[str, str]) -> Any:
+    """The settings of a read-only command, its ``--workspace`` checked against them."""
     settings = _load(environ)
     names = [ws.name for ws in settings.workspaces]
     if args.workspace is not None and args.workspace not in names:
@@ -201,6 +197,16 @@ def _read(
             [f"--workspace: no workspace {args.workspace!r} is configured (there are: "
              f"{', '.join(names)})"]
         )  # fmt: skip
+    return settings
+
+
+def _read(
+    args: argparse.Namespace, environ: dict[str, str], collect: Callable[..., Any]
+) -> _Read | None:
+    """A read-only command's data from a dry-run runner (plan, status); problems on stderr."""
+    from rotator.app import build_runner, open_workspaces  # noqa: PLC0415
+
+    settings = _load_for(args, environ)
     hooks = _hooks(args)
     runner = build_runner(settings, dry_run=True, hooks=hooks)
     with open_workspaces(settings, sinks=hooks.sinks) as workspaces:
@@ -283,6 +289,56 @@ def _cmd_status(args: argparse.Namespace, environ: dict[str, str]) -> int:
             file=sys.stderr,
         )
     return code
+
+
+def _cmd_history(args: argparse.Namespace, environ: dict[str, str]) -> int:
+    from fnmatch import fnmatchcase  # noqa: PLC0415 - keeps --help fast
+
+    from rotator.app import read_history, utc_now  # noqa: PLC0415
+    from rotator.history import row  # noqa: PLC0415
+    from rotator.render import dump, history_table  # noqa: PLC0415
+
+    settings = _load_for(args, environ)
+    hooks = _hooks(args)
+    since = _since(args.since, hooks.clock()) if args.since is not None else None
+    found = read_history(settings, hooks=hooks)
+    rows = [
+        row(e)
+        for e in found.entries
+        if args.workspace in (None, e.workspace)
+        and (args.credential is None or fnmatchcase(e.credential, args.credential))
+        and (since is None or e.created_at >= since)
+    ]
+    for name, problems in found.problems.items():
+        for problem in problems:
+            print(f"rotator: workspace {name}: {problem}", file=sys.stderr)
+    for name, why in found.unsupported.items():
+        print(f"rotator: workspace {name}: no history: {why}", file=sys.stderr)
+    if args.output in ("json", "yaml"):
+        print(dump(rows, args.output))
+    else:
+        print(history_table(rows, _screen(args, environ, utc_now())))
+    return EXIT_UNDONE if found.problems else EXIT_OK
+
+
+def _since(text: str, now: Any) -> Any:
+    """``--since``: an ISO 8601 date or time (without an offset: UTC), or a span back from now
+    such as ``30d``, ``12h`` or ``45m``."""
+    import re  # noqa: PLC0415
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    span = re.fullmatch(r"(\d+(?:\.\d+)?)([dhm])", text.strip())
+    if span is not None:
+        unit = {"d": "days", "h": "hours", "m": "minutes"}[span.group(2)]
+        return now - timedelta(**{unit: float(span.group(1))})
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(
+            [f"--since: {text!r} is neither an ISO 8601 date or time (2026-11-01, "
+             "2026-11-01T03:00:00Z) nor a span back from now (30d, 12h, 45m)"]
+        ) from None  # fmt: skip
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _target(sink: Any, row: Mapping[str, Any]) -> str | None:
@@ -517,6 +573,7 @@ _OWN = {
     "rotate": (*_PASS, "ROTATOR_EMERGENCY_GRACE_HOURS", *_LOCK, *_NOTIFY),
     "plan": ("ROTATOR_GRACE_HOURS", "ROTATOR_MAX_ROTATIONS_PER_PASS"),
     "status": (),
+    "history": (),
 }
 _NOT_COMMON = {*_LOCK, *_SCHEDULE, *_PASS, *_SERVE, *_NOTIFY, "ROTATOR_GRACE_HOURS",
                "ROTATOR_PUSHGATEWAY_URL", "ROTATOR_EMERGENCY_GRACE_HOURS"}  # fmt: skip
@@ -685,6 +742,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_output(status, "a JSON array, one object per key")
     _add_filters(status)
+    history = add(
+        "history",
+        _cmd_history,
+        "Show every rotation the rotator made, the newest first: which key replaced which, "
+        "what asked for it and why, when it was created, delivered and retired, and how it "
+        "ended; read from where each sink keeps it, changing nothing.",
+    )
+    _add_output(history, "a JSON array, one object per rotation")
+    _add_filters(history)
+    history.add_argument(
+        "--since",
+        metavar="TIME",
+        help="only rotations created at TIME or later: an ISO 8601 date or time (UTC when it "
+        "has no offset), or a span back from now such as 30d, 12h or 45m",
+    )
     check = add(
         "check-config",
         _cmd_check_config,

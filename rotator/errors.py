@@ -23,7 +23,9 @@ a raw response body or a header: only the API envelope's own message, a status, 
     │   ├── SinkConflictError       a compare-and-set write lost to another writer
     │   ├── SinkPermissionError     the backend refused the sink's identity (RBAC, policy, IAM)
     │   ├── SinkMetadataError       the stored metadata cannot be read or trusted
-    │   └── SinkNameError           a credential's name cannot be stored (collision, reserved)
+    │   ├── SinkNameError           a credential's name cannot be stored (collision, reserved)
+    │   └── HistoryUnsupportedError the sink keeps no rotation history (an exec program
+    │                               without the history verbs)
     └── LockError                   the workspace's pass lock
         ├── LockHeldError           another pass holds it
         ├── LockLostError           a held lock was lost mid-pass (not renewed, taken over)
@@ -123,6 +125,11 @@ class SinkNameError(SinkError):
 
 class SinkPermissionError(SinkError):
     """The backend refused the sink's identity (RBAC, a Vault policy, IAM); nothing changed."""
+
+
+class HistoryUnsupportedError(SinkError):
+    """The sink has no place for the rotation history (an exec program without the history
+    verbs): the history is unavailable there, which changes nothing else."""
 
 
 class LockError(RotatorError):

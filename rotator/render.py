@@ -326,6 +326,40 @@ def plan_table(rows: Sequence[Row], upcoming: Sequence[Row], screen: Screen, lim
     return "\n".join(parts)
 
 
+# ------------------------------------------------------------------------------ history
+
+
+def history_table(rows: Sequence[Row], screen: Screen) -> str:
+    """``rotator history``: one line per rotation, the newest first (the caller sorts)."""
+    if not rows:
+        return "(no rotations recorded)"
+    wide = screen.wide
+    single = int(len({r["workspace"] for r in rows}) <= 1)
+
+    def failed(row: Row, _text: str) -> str | None:
+        return _RED if row.get("outcome") in ("failed", "rolled-back") else None
+
+    key = (lambda v: str(v or "-")) if wide else _short
+    when_ = _time if wide else (lambda v: "-" if v is None else v.strftime("%Y-%m-%d %H:%M"))
+    columns = [
+        Column("WORKSPACE", lambda r: str(r["workspace"]), shrink_to=8, drop_rank=single),
+        Column("CREDENTIAL", lambda r: str(r["credential"]), shrink_to=12),
+        Column("OUTCOME", lambda r: str(r["outcome"]), colour=failed),
+        Column("TRIGGER", lambda r: str(r["trigger"])),
+        Column("REASON", lambda r: str(r["reason"] or "-"), drop_rank=4),
+        Column("CREATED", lambda r: when_(r["created_at"])),
+        Column("DELIVERED", lambda r: when_(r["delivered_at"]), drop_rank=3),
+        Column("RETIRED", lambda r: when_(r["retired_at"]), drop_rank=2),
+        Column("OLD KEY", lambda r: key(r["old_key_id"]), drop_rank=5),
+        Column("NEW KEY", lambda r: key(r["new_key_id"])),
+    ]
+    if wide:
+        columns.append(
+            Column("ERROR", lambda r: f"{r['step']}: {r['error']}" if r.get("step") else "-")
+        )
+    return table(rows, columns, width=None if wide else screen.width, colour=screen.colour)
+
+
 # ------------------------------------------------------------------- check-config --online
 
 
@@ -414,6 +448,7 @@ __all__ = [
     "Screen",
     "checks_table",
     "dump",
+    "history_table",
     "pass_lines",
     "plain",
     "plan_table",

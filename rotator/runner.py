@@ -45,6 +45,7 @@ from typing import Any
 
 import structlog
 
+from rotator import history_store
 from rotator.errors import (
     ApiError,
     LockError,
@@ -419,7 +420,13 @@ class Runner:
             before_create=gates.before_create,
             own_key_source=(run.ws.credential_source or never_switched) if own else None,
         )
+        history = self._history_context(run, job)
+        opened = history_store.open_intent(actions=job.actions, **history)
         result = work.run()
+        history_store.record_job(
+            keys=run.found.keys, actions=job.actions, result=result, steps=steps,
+            opened=opened, **{**history, "now": self._clock()},
+        )  # fmt: skip
         if gates.count(result):
             run.report.breaker_tripped = True
             run.log.error(
@@ -427,6 +434,20 @@ class Runner:
                 max_failure_ratio=self._config.max_failure_ratio,
             )  # fmt: skip
         return result
+
+    def _history_context(self, run: _WorkspaceRun, job: _Job) -> dict[str, Any]:
+        """What the rotation history of a credential's job is kept with (rotator.history_store):
+        its sink, its view as the pass found it, the trigger, the time, the log."""
+        if run.found is None or job.credential is None:
+            raise RuntimeError("a credential job before its workspace was opened")
+        return {
+            "sink": run.ws.sink,
+            "workspace": run.ws.name,
+            "view": run.found.views[job.credential],
+            "trigger": self._config.trigger,
+            "now": self._clock(),
+            "log": run.log,
+        }
 
     def _gates(self, run: _WorkspaceRun) -> Gates:
         return Gates(self._config.max_failure_ratio, self._stop, lambda: run.held)
@@ -461,6 +482,16 @@ class Runner:
                         config=self._config.reconcile,
                         log=run.log,
                     )
+            report = run.report
+            if not (self._config.dry_run or report.failed or report.lock_lost):
+                # The history of every credential no job touched agrees with the state too (a
+                # workspace refused, or whose lock was lost, is left as it is).
+                for credential, view in found.views.items():
+                    if credential not in report.results:
+                        history_store.settle(
+                            run.ws.sink, workspace=run.ws.name, view=view, keys=found.keys,
+                            now=self._clock(), log=run.log,
+                        )  # fmt: skip
             stuck = (
                 None
                 if run.report.failed or run.found is None

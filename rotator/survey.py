@@ -49,6 +49,9 @@ class PassConfig:
     #: When the next scheduled pass runs after a given instant (ROTATOR_SCHEDULE), or None when
     #: unknown: a rotation the budget leaves out whose key expires before then is a failure.
     next_pass_at: Callable[[datetime], datetime | None] | None = None
+    #: What asked for this pass's rotations, kept in the rotation history: ``schedule``,
+    #: ``forced`` (``rotate --now``), ``api`` or ``leak`` (serve's triggers).
+    trigger: str = "schedule"
 
 
 @dataclass

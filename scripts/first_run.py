@@ -43,6 +43,7 @@ STEPS = [
     ("rotate", "rotator rotate --all --now --grace-hours 168", 0),
     ("status-after", "rotator status", 0),
     ("files", "ls secrets", 0),
+    ("history", "rotator history", 0),
     ("plan-after", "rotator plan", 0),
 ]
 

@@ -166,8 +166,9 @@ def works(emu: Emulator, secret: str) -> bool:
 
 
 def sink_leftovers(sink_dir: Path, credentials: Sequence[str]) -> list[str]:
-    """Files in the sink folder other than the lock and each credential's two files."""
+    """Files in the sink folder other than the lock and each credential's files (the secret,
+    its metadata and its rotation history)."""
     expected = {".rotator.lock"}
     for credential in credentials:
-        expected |= {credential, f"{credential}.meta.json"}
+        expected |= {credential, f"{credential}.meta.json", f"{credential}.history.json"}
     return sorted(p.name for p in sink_dir.iterdir() if p.name not in expected)

@@ -261,7 +261,7 @@ def test_run_once_stopped_by_a_signal_finishes_the_credential_in_flight(
         ),
     ],
 )
-@pytest.mark.parametrize("command", ["run-once", "plan", "status", "check-config"])
+@pytest.mark.parametrize("command", ["run-once", "plan", "status", "history", "check-config"])
 def test_bad_config_exits_2_naming_the_variable_and_changes_nothing(
     acme: Seeded,
     sink_dir: Path,

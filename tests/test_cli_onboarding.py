@@ -77,7 +77,8 @@ def test_rotate_several_names_and_only_those(acme: Seeded, tmp_path: Path) -> No
     assert result.returncode == 0, result.describe()
     assert result.stdout.splitlines()[-1].startswith("2 rotated, 2 retired")  # emergency grace 0
     assert sorted(p.name for p in sink_dir.iterdir() if not p.name.startswith(".")) == [
-        "app-a", "app-a.meta.json", "app-c", "app-c.meta.json"
+        "app-a", "app-a.history.json", "app-a.meta.json",
+        "app-c", "app-c.history.json", "app-c.meta.json",
     ]  # fmt: skip
 
 

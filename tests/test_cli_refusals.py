@@ -472,5 +472,6 @@ def test_two_workspaces_in_folders_of_their_own_rotate(acme: Seeded, tmp_path: P
         assert sorted(files_under(tmp_path / "secrets" / name)) == [
             ".rotator.lock",
             "app-billing",
+            "app-billing.history.json",
             "app-billing.meta.json",
         ]

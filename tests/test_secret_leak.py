@@ -79,6 +79,12 @@ def test_no_command_prints_a_secret(emulator: Emulator, tmp_path: Path, log_form
     failed = run(["run-once"], 1)
     assert "rotation.failed" in failed.stderr
     acme.emu.clear_faults()
+    # The rotation history, as a table and as data, and the files it is kept in.
+    for command in (["history"], ["history", "-o", "wide"], ["history", "--json"]):
+        run(command, 0)
+    assert list(sink_dir.glob("*.history.json")), "no history to look in: the test is wrong"
+    kept = "".join(path.read_text() for path in sink_dir.glob("*.history.json"))
+    results.append(CliResult(("cat", "*.history.json"), 0, kept, ""))
 
     # A refused credential, and bad configuration with a secret in the environment.
     run(["run-once"], 3, ROTATOR_API_KEY=WRONG_KEY)

@@ -15,6 +15,9 @@ a file:
     put-metadata CREDENTIAL  one JSON object on standard input         -> FOLDER/WS/NAME.meta.json
     get CREDENTIAL           prints {"metadata": OBJECT or null, "secret_sha256": HEX or null}
     list                     prints a JSON array of the credentials with a NAME.meta.json in WS
+    history-get CREDENTIAL   prints the rotation history kept in FOLDER/WS/NAME.history.json
+                             (a JSON object), or null when there is none
+    history-put CREDENTIAL   the rotation history (a JSON object) on standard input -> the same
 
 NAME is the credential percent-encoded (every byte outside A-Za-z0-9 and -_. as %XX, and a
 leading dot as %2E), so each credential has its own files whatever characters it holds.
@@ -46,12 +49,14 @@ import urllib.parse
 
 SECRET_SUFFIX = ".secret"  # noqa: S105 - a file name, not a password
 META_SUFFIX = ".meta.json"
+HISTORY_SUFFIX = ".history.json"
 # NAME_MAX is 255; leave room for the temporary name's prefix and suffix.
-MAX_NAME = 255 - len(".") - len(META_SUFFIX) - len(".tmp-") - 16
+MAX_NAME = 255 - len(".") - len(HISTORY_SUFFIX) - len(".tmp-") - 16
 # A key or a metadata document is well under this; more is not ours.
 MAX_INPUT = 64 * 1024
 USAGE = (
-    "usage: ROTATOR_WORKSPACE=WS folder-sink.py FOLDER {put-secret,put-metadata,get} CREDENTIAL"
+    "usage: ROTATOR_WORKSPACE=WS folder-sink.py FOLDER "
+    "{put-secret,put-metadata,get,history-get,history-put} CREDENTIAL"
     " | FOLDER list"
 )
 
@@ -142,7 +147,8 @@ def put_secret(folder: str, credential: str) -> None:
     atomic_write(folder, stem(credential) + SECRET_SUFFIX, data)
 
 
-def put_metadata(folder: str, credential: str) -> None:
+def put_document(folder: str, name: str) -> None:
+    """Store the JSON object on standard input as FOLDER/NAME."""
     try:
         document = json.loads(read_input().decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -150,7 +156,11 @@ def put_metadata(folder: str, credential: str) -> None:
     if not isinstance(document, dict):
         raise FailureError("standard input is not a JSON object")
     data = (json.dumps(document, indent=2, sort_keys=True) + "\n").encode()
-    atomic_write(folder, stem(credential) + META_SUFFIX, data)
+    atomic_write(folder, name, data)
+
+
+def put_metadata(folder: str, credential: str) -> None:
+    put_document(folder, stem(credential) + META_SUFFIX)
 
 
 def get(folder: str, credential: str) -> None:
@@ -170,6 +180,23 @@ def get(folder: str, credential: str) -> None:
     sys.stdout.write("\n")
 
 
+def history_get(folder: str, credential: str) -> None:
+    raw = read_file(os.path.join(folder, stem(credential) + HISTORY_SUFFIX))
+    if raw is None:
+        sys.stdout.write("null\n")
+        return
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise FailureError(f"{stem(credential)}{HISTORY_SUFFIX} is not UTF-8 JSON") from None
+    json.dump(document, sys.stdout)
+    sys.stdout.write("\n")
+
+
+def history_put(folder: str, credential: str) -> None:
+    put_document(folder, stem(credential) + HISTORY_SUFFIX)
+
+
 def list_credentials(folder: str) -> None:
     try:
         names = os.listdir(folder)
@@ -185,7 +212,13 @@ def list_credentials(folder: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    verbs = {"put-secret": put_secret, "put-metadata": put_metadata, "get": get}
+    verbs = {
+        "put-secret": put_secret,
+        "put-metadata": put_metadata,
+        "get": get,
+        "history-get": history_get,
+        "history-put": history_put,
+    }
     workspace = os.environ.get("ROTATOR_WORKSPACE", "")
     if len(argv) == 3 and argv[1] in verbs and argv[2]:
         root, verb, credential = argv

@@ -12,9 +12,14 @@ outside ``A-Za-z0-9/_+=.@-``, replaced by ``_``):
   ``AWSPREVIOUS``. Putting the same value again reuses the same version (the put is idempotent);
 - the metadata: the :class:`~rotator.models.SinkRecord` fields and the credential's own name, in
   tags ``key-rotator:<field>`` (``key-rotator:credential``, ``key-rotator:workspace``,
-  ``key-rotator:key_id``, ...), never the secret. A field that is None has no tag. A secret the
-  rotator did not tag has no record; one that exists is only tagged and given new versions, so
-  ops may create the secrets themselves (their own KMS key, resource policy, replicas).
+  ``key-rotator:key_id``, ...), never the secret. A field that is None has no tag;
+- the rotation history: a secret of its own, ``<name>/history``, its value the history document
+  (tags hold 256 characters, 50 of them: too little for 50 entries). A credential whose secret
+  name ends in ``/history`` is refused, so none is ever another's history.
+
+A secret the rotator did not tag has no record; one that exists is only tagged and given new
+versions, so ops may create the secrets themselves (their own KMS key, resource policy,
+replicas).
 
 Tag values allow only ``[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]`` and 256 characters: a value made of the
 ASCII part of that set is stored as it is (times as ISO 8601 UTC ``2026-11-27T03:00:00Z``);
@@ -74,6 +79,8 @@ from rotator.sinks.base import (
     SinkContext,
     SinkState,
     format_time,
+    history_from_document,
+    history_to_document,
     name_problems,
     record_from_fields,
 )
@@ -83,6 +90,10 @@ DEFAULT_SECRET_ID_TEMPLATE: Final = "key-rotator/{workspace}/{credential}"  # no
 TAG_PREFIX: Final = "key-rotator:"
 CREDENTIAL_TAG: Final = TAG_PREFIX + "credential"
 WORKSPACE_TAG: Final = TAG_PREFIX + "workspace"
+#: The rotation history of the credential whose secret is N is the secret N/history, its value
+#: the history document, tagged with this (never with the workspace or credential tags).
+HISTORY_SUFFIX: Final = "/history"
+HISTORY_TAG: Final = TAG_PREFIX + "history-of"
 
 _INSTALL_HINT: Final = (
     "ROTATOR_SINK: the aws-secrets-manager sink needs its extra: "
@@ -350,6 +361,47 @@ class AwsSecretsManagerSink(BaseSink):
             self._make_current(arn, name, credential, token, current)
         return _version(token, tags)
 
+    def read_history(self, credential: str) -> list[dict[str, Any]]:
+        name = self._checked_name(credential) + HISTORY_SUFFIX
+        try:
+            answer = self._call(
+                "GetSecretValue", name, tolerate=("ResourceNotFoundException",),
+                SecretId=name, VersionStage="AWSCURRENT",
+            )  # fmt: skip
+        except _Refused:
+            return []
+        where = f"{KIND}: secret {name!r}"
+        try:
+            document = json.loads(answer.get("SecretString") or "")
+        except json.JSONDecodeError:
+            raise SinkMetadataError(f"{where} does not hold a JSON history") from None
+        return history_from_document(
+            document, where=where, credential=credential, workspace=self._workspace
+        )
+
+    def write_history(self, credential: str, entries: Sequence[Mapping[str, Any]]) -> None:
+        """A new value of the history's own secret (no compare-and-set: only a pass holding the
+        workspace's lock writes it, and nothing reads its version)."""
+        name = self._checked_name(credential) + HISTORY_SUFFIX
+        document = history_to_document(entries, credential=credential, workspace=self._workspace)
+        value = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        try:
+            self._call(
+                "PutSecretValue", name, tolerate=("ResourceNotFoundException",),
+                SecretId=name, SecretString=value,
+            )  # fmt: skip
+        except _Refused:
+            # Its first write. No workspace or credential tag: it is no credential's secret,
+            # and ListSecrets by the workspace tag never finds it.
+            params: dict[str, Any] = {
+                "Name": name,
+                "SecretString": value,
+                "Tags": _tag_list({HISTORY_TAG: _encode_tag_value(credential)}),
+            }
+            if self._kms_key_id is not None:
+                params["KmsKeyId"] = self._kms_key_id
+            self._call("CreateSecret", name, **params)
+
     def close(self) -> None:
         self._client.close()
 
@@ -365,8 +417,13 @@ class AwsSecretsManagerSink(BaseSink):
         if not credential:
             return "an empty credential name cannot be stored"
         name = self.secret_name(credential)
-        if len(name) > _MAX_NAME_LENGTH:
-            return f"its secret name is longer than {_MAX_NAME_LENGTH} characters"
+        if len(name) + len(HISTORY_SUFFIX) > _MAX_NAME_LENGTH:
+            return (
+                f"its history's secret name (its own and {HISTORY_SUFFIX!r}) is longer than "
+                f"{_MAX_NAME_LENGTH} characters"
+            )
+        if name.endswith(HISTORY_SUFFIX):
+            return f"its secret name {name!r} ends in {HISTORY_SUFFIX!r}, reserved for histories"
         # The record holds the credential's name and its keys' names (the name, '@', a time).
         if len(_encode_tag_value(credential + _KEY_NAME_SUFFIX_EXAMPLE)) > _MAX_TAG_VALUE:
             return f"the name is too long for a tag value ({_MAX_TAG_VALUE} characters)"

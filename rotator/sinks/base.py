@@ -42,7 +42,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, Protocol, runtime_checkable
 
-from rotator.errors import SinkError, SinkMetadataError
+from rotator.errors import HistoryUnsupportedError, SinkError, SinkMetadataError
 from rotator.models import Secret, SinkRecord, base_name, utc
 
 
@@ -164,6 +164,20 @@ class Sink(Protocol):
         """Called once a pass, with the workspace's lock held, before any read or write: tidy
         what a killed pass may have left (the file sink's temporary files)."""
 
+    def read_history(self, credential: str) -> list[dict[str, Any]]:
+        """The rotation history kept for ``credential`` (JSON objects, oldest first; empty
+        when none is kept yet); ``HistoryUnsupportedError`` when this sink keeps none.
+
+        Kept beside the metadata, apart from it: reading or writing the history never moves
+        the credential's version token. ``SinkMetadataError`` when what is stored there is not
+        a history of this workspace and credential.
+        """
+
+    def write_history(self, credential: str, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the history kept for ``credential`` durably (called with the pass lock
+        held, at most twice per credential per pass); entries are JSON objects of strings and
+        nulls, never a secret."""
+
     def close(self) -> None:
         """Release connections; the sink is not used afterwards."""
 
@@ -219,6 +233,13 @@ class BaseSink:
 
     def prepare(self) -> None:
         """Nothing a killed pass could have left behind."""
+
+    def read_history(self, credential: str) -> list[dict[str, Any]]:
+        """No place for a history: a backend that has one overrides both history methods."""
+        raise HistoryUnsupportedError(f"the {self.kind} sink keeps no rotation history")
+
+    def write_history(self, credential: str, entries: Sequence[Mapping[str, Any]]) -> None:
+        raise HistoryUnsupportedError(f"the {self.kind} sink keeps no rotation history")
 
     def close(self) -> None:
         """Nothing to release."""
@@ -388,3 +409,49 @@ def record_from_document(
             raise SinkMetadataError(f"{where}: {name} is not a string")
         values[name] = value
     return record_from_fields(values, where=where, key_of=lambda name: name, credential=credential)
+
+
+#: The format of a stored history document (:func:`history_to_document`).
+HISTORY_FORMAT: Final = "1"
+#: Most entries a history keeps per credential: a bound on what each backend stores (50
+#: entries of a few hundred bytes each fit an annotation, a tag-less secret or a small file).
+HISTORY_MAX_ENTRIES: Final = 50
+
+
+def history_to_document(
+    entries: Sequence[Mapping[str, Any]], *, credential: str, workspace: str | None
+) -> dict[str, Any]:
+    """The JSON document a sink stores a credential's history as: its format, the workspace
+    and credential it belongs to (so that it is never taken for another's), and the entries
+    (the last :data:`HISTORY_MAX_ENTRIES`)."""
+    return {
+        "format": HISTORY_FORMAT,
+        "workspace": workspace,
+        "credential": credential,
+        "entries": [dict(entry) for entry in entries][-HISTORY_MAX_ENTRIES:],
+    }
+
+
+def history_from_document(
+    document: object, *, where: str, credential: str, workspace: str | None
+) -> list[dict[str, Any]]:
+    """The entries of a stored history document, checked: a history of another credential or
+    workspace, or of an unknown format, is ``SinkMetadataError`` naming ``where``; an entry
+    must be an object of strings and nulls. Errors never quote a value."""
+    if not isinstance(document, dict):
+        raise SinkMetadataError(f"{where} does not hold a JSON object")
+    if document.get("format") != HISTORY_FORMAT:
+        raise SinkMetadataError(f"{where}: not a history of format {HISTORY_FORMAT}")
+    if document.get("credential") != credential:
+        raise SinkMetadataError(f"{where} is the history of another credential, not {credential!r}")
+    named = document.get("workspace")
+    if workspace is not None and named is not None and named != workspace:
+        raise SinkMetadataError(f"{where} is the history of workspace {named!r}, not {workspace!r}")
+    entries = document.get("entries")
+    if not isinstance(entries, list) or not all(
+        isinstance(entry, dict)
+        and all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in entry.items())
+        for entry in entries
+    ):
+        raise SinkMetadataError(f"{where}: entries is not a list of objects of strings")
+    return [dict(entry) for entry in entries]

@@ -10,7 +10,11 @@ argument list and never through a shell:
   the pending fields only when set, ``"credential"``, the credential's own name, and
   ``"workspace"``, the workspace's;
 - ``get CREDENTIAL``: prints ``{"metadata": OBJECT or null, "secret_sha256": HEX or null}``;
-- ``list``: prints a JSON array of the credentials it holds metadata for.
+- ``list``: prints a JSON array of the credentials it holds metadata for;
+- ``history-get CREDENTIAL`` and ``history-put CREDENTIAL`` (optional): print, or store from
+  standard input, the credential's rotation history (one JSON object; ``null`` when none is
+  kept yet). A program that exits with status 2 for them (a usage error: it does not know the
+  verbs) keeps no history: the history is unavailable for this sink, nothing else changes.
 
 Workspaces. One program (one command) usually serves every workspace of a workspaces file, and
 two workspaces may both have a credential ``billing``: the program must keep each
@@ -32,8 +36,9 @@ raise ``SinkError``. A program that cannot be started at all wrote nothing: ``Si
 The program's environment is built, not inherited: ``PATH``, ``HOME`` and ``LANG`` from the
 rotator's own environment (when set there), ``ROTATOR_WORKSPACE``, and ``ROTATOR_CREDENTIAL``
 for the verbs that take one. The rotator's own API key, tokens of other sinks and cloud
-credentials never reach it. Standard output is parsed for ``get`` and ``list`` (at most 1 MiB)
-and discarded for the writes; neither output ever reaches an error message.
+credentials never reach it. Standard output is parsed for ``get``, ``list`` and
+``history-get`` (at most 1 MiB) and discarded for the writes; neither output ever reaches an
+error message.
 
 Standard error is logged as ``sink.exec.stderr`` (info for a write, debug for ``get`` and
 ``list``, warning for a call that failed), cut to 1,000 characters, after every secret this
@@ -88,6 +93,7 @@ from typing import IO, Any, Final
 import structlog
 
 from rotator.errors import (
+    HistoryUnsupportedError,
     SinkConflictError,
     SinkError,
     SinkMetadataError,
@@ -100,6 +106,8 @@ from rotator.sinks.base import (
     BaseSink,
     SinkContext,
     SinkState,
+    history_from_document,
+    history_to_document,
     is_sha256_hex,
     record_from_document,
     record_to_document,
@@ -117,6 +125,8 @@ _READ_CHUNK: Final = 65536
 # Pipes accept PIPE_BUF bytes without blocking once select says they are writable.
 _WRITE_CHUNK: Final = 4096
 _TIMED_OUT: Final = "timed out"
+# The exit status of a usage error: a program that does not know a history verb answers it.
+_USAGE_STATUS: Final = 2
 
 # One guard per (workspace, credential) for the whole process, shared by every ExecSink: a
 # second handle on the same storage (another sink object) must wait as well.
@@ -221,6 +231,8 @@ class ExecSink(BaseSink):
         self._written: list[Secret] = []
         # ``list``'s standard error, logged at close(): (log context, the call's outcome).
         self._held: list[tuple[dict[str, Any], _Outcome]] = []
+        # The program answered a history verb with a usage error: it keeps no history.
+        self._no_history = False
 
     def __repr__(self) -> str:
         return f"ExecSink(program={self._command[0]!r}, workspace={self._workspace!r})"
@@ -290,6 +302,32 @@ class ExecSink(BaseSink):
         self._recognise(secret.sha256())
         return self._put(credential, "put-secret", secret.reveal().encode(), expected_version)
 
+    def read_history(self, credential: str) -> list[dict[str, Any]]:
+        """``history-get CREDENTIAL``: the history document it prints (``null``: none yet).
+
+        A program that exits with status 2 (a usage error: it does not know the verb) keeps no
+        history: ``HistoryUnsupportedError``, and the sink asks it no more this pass.
+        """
+        self._check_name(credential)
+        outcome = self._history_call("history-get", credential)
+        where = self._what("history-get", credential)
+        try:
+            document = json.loads(outcome.stdout.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise SinkMetadataError(f"{where} printed no valid UTF-8 JSON") from None
+        if document is None:
+            return []
+        return history_from_document(
+            document, where=where, credential=credential, workspace=self._workspace
+        )
+
+    def write_history(self, credential: str, entries: Sequence[Mapping[str, Any]]) -> None:
+        """``history-put CREDENTIAL`` with the history document on standard input."""
+        self._check_name(credential)
+        document = history_to_document(entries, credential=credential, workspace=self._workspace)
+        with _guard(self._workspace, credential):
+            self._history_call("history-put", credential, (json.dumps(document) + "\n").encode())
+
     def close(self) -> None:
         """Log what ``list`` printed on standard error, blanked of every hash met since."""
         with self._recognised:
@@ -334,6 +372,26 @@ class ExecSink(BaseSink):
                 raise SinkUnavailableError(
                     f"{self._what(verb, credential)} succeeded but reading it back failed: {exc}"
                 ) from exc
+
+    def _history_call(self, verb: str, credential: str, data: bytes = b"") -> _Outcome:
+        """One call of a history verb; ``HistoryUnsupportedError`` when the program does not
+        know it (exit status 2), remembered for the sink's lifetime."""
+        if self._no_history:
+            raise HistoryUnsupportedError(self._no_history_reason())
+        outcome = self._call(verb, credential, data)
+        self._log_stderr(verb, credential, outcome)
+        if outcome.stopped is None and outcome.status == _USAGE_STATUS:
+            self._no_history = True
+            raise HistoryUnsupportedError(self._no_history_reason())
+        if not outcome.succeeded:
+            raise SinkError(f"{self._what(verb, credential)} {outcome.failure()}")
+        return outcome
+
+    def _no_history_reason(self) -> str:
+        return (
+            f"exec sink program {self._command[0]!r} does not know the verbs history-get and "
+            "history-put (it exited with status 2)"
+        )
 
     def _get(self, credential: str) -> _Answer:
         outcome = self._call("get", credential)
@@ -397,7 +455,7 @@ class ExecSink(BaseSink):
         error is returned for the caller to log once it knows what to blank.
         """
         argv = [*self._command, verb] if credential is None else [*self._command, verb, credential]
-        keep_stdout = verb in ("get", "list")
+        keep_stdout = verb in ("get", "list", "history-get")
         try:
             process = subprocess.Popen(  # noqa: S603 - an argument list, never a shell
                 argv,
@@ -453,7 +511,7 @@ class ExecSink(BaseSink):
             context["credential"] = credential
         if not outcome.succeeded:
             logger.warning("sink.exec.stderr", **context)
-        elif verb in ("get", "list"):
+        elif verb in ("get", "list", "history-get"):
             # A read's chatter, at every call of every pass: only when asked for.
             logger.debug("sink.exec.stderr", **context)
         else:

@@ -3,9 +3,10 @@
 The layout is part of the contract with ops (README, docs/sinks.md): for a credential B,
 ``<name>`` holds the secret alone (no trailing newline, mode 0600) and ``<name>.meta.json`` its
 :class:`~rotator.models.SinkRecord`, where ``<name>`` is B with every character outside
-``A-Za-z0-9._-`` replaced by ``_``. The metadata also names its credential (``"credential"``),
-so :meth:`FileSink.list_credentials` knows a credential even when its name needed escaping, and
-a record some other credential wrote is never trusted.
+``A-Za-z0-9._-`` replaced by ``_``; ``<name>.history.json`` holds its rotation history, written
+atomically like the metadata and never listed as a credential. The metadata also names its
+credential (``"credential"``), so :meth:`FileSink.list_credentials` knows a credential even
+when its name needed escaping, and a record some other credential wrote is never trusted.
 
 Writes. Every write is atomic and durable: a temporary file ``.<target>.tmp-<16 hex>`` in the
 same folder, created 0600 (never through a symlink), written, fsynced, renamed over the target,
@@ -49,7 +50,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from rotator.errors import (
     SinkConflictError,
@@ -65,17 +66,23 @@ from rotator.sinks.base import (
     BaseSink,
     SinkContext,
     SinkState,
+    history_from_document,
+    history_to_document,
     name_problems,
     record_from_document,
     record_to_document,
 )
 
 META_SUFFIX: Final = ".meta.json"
+#: The rotation history of credential B is ``<name>.history.json`` beside its metadata.
+HISTORY_SUFFIX: Final = ".history.json"
 
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 _TEMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{16}$")
-# The longest temporary name is ".<name>.meta.json.tmp-<16 hex>" and must fit NAME_MAX (255).
-_MAX_NAME_LENGTH: Final = 255 - len(".") - len(META_SUFFIX) - len(".tmp-") - 16
+# The longest temporary name is ".<name>.history.json.tmp-<16 hex>" and must fit NAME_MAX (255).
+_MAX_NAME_LENGTH: Final = 255 - len(".") - len(HISTORY_SUFFIX) - len(".tmp-") - 16
+# A history is at most 50 entries of a few hundred bytes each.
+_MAX_HISTORY_BYTES: Final = 256 * 1024
 # Metadata is a few hundred bytes; a huge file is not ours and is not read into memory.
 _MAX_META_BYTES: Final = 64 * 1024
 # A key is well under a kilobyte; anything larger at the secret's path is not a key of ours.
@@ -194,6 +201,29 @@ class FileSink(BaseSink):
             self._atomic_write(secret_path, data, stored.folder_fd)
         return _version(stored.meta, hashlib.sha256(data).hexdigest())
 
+    def read_history(self, credential: str) -> list[dict[str, Any]]:
+        path = self._history_path(credential)
+        raw = _read_regular(path, _MAX_HISTORY_BYTES, metadata=True)
+        if raw is None:
+            return []
+        try:
+            document = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise SinkMetadataError(f"{path} is not valid UTF-8 JSON") from None
+        return history_from_document(
+            document, where=str(path), credential=credential, workspace=None
+        )
+
+    def write_history(self, credential: str, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Replace ``<name>.history.json`` atomically, as the metadata is written, under the
+        folder's write guard (it has no version of its own: only a pass holding the lock
+        writes it)."""
+        path = self._history_path(credential)
+        document = history_to_document(entries, credential=credential, workspace=None)
+        data = (json.dumps(document, indent=2) + "\n").encode()
+        with self._folder_guard() as folder_fd:
+            self._atomic_write(path, data, folder_fd)
+
     def prepare(self) -> None:
         """Remove the temporary files a killed process left; call only with the pass lock held.
 
@@ -226,6 +256,9 @@ class FileSink(BaseSink):
     def _meta_path(self, credential: str) -> Path:
         return self._directory / (self._checked_name(credential) + META_SUFFIX)
 
+    def _history_path(self, credential: str) -> Path:
+        return self._directory / (self._checked_name(credential) + HISTORY_SUFFIX)
+
     @staticmethod
     def _checked_name(credential: str) -> str:
         problem = _reserved_name_problem(credential)
@@ -248,6 +281,17 @@ class FileSink(BaseSink):
         is exclusive among threads and processes alike, and it is held for one write only. It
         catches a person's edit, or a second writer, between this pass's read and its write.
         """
+        with self._folder_guard() as fd:
+            raw_meta, digest = self._read_stored(credential)
+            if _version(raw_meta, digest) != expected:
+                raise SinkConflictError(
+                    f"{self._meta_path(credential)}: {credential!r} changed since it was read"
+                )
+            yield _Stored(meta=raw_meta, secret_sha256=digest, folder_fd=fd)
+
+    @contextmanager
+    def _folder_guard(self) -> Iterator[int]:
+        """Hold ``flock`` on the folder (created if need be); yields the folder's descriptor."""
         try:
             self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self._directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -258,12 +302,7 @@ class FileSink(BaseSink):
                 fcntl.flock(fd, fcntl.LOCK_EX)
             except OSError as exc:
                 raise _translate(exc, f"cannot lock {self._directory}") from exc
-            raw_meta, digest = self._read_stored(credential)
-            if _version(raw_meta, digest) != expected:
-                raise SinkConflictError(
-                    f"{self._meta_path(credential)}: {credential!r} changed since it was read"
-                )
-            yield _Stored(meta=raw_meta, secret_sha256=digest, folder_fd=fd)
+            yield fd
         finally:
             os.close(fd)  # closing the descriptor releases the flock
 
@@ -375,6 +414,8 @@ def _reserved_name_problem(credential: str) -> str | None:
         return f"its file name would be {name!r}"
     if name.endswith(META_SUFFIX):
         return f"its file name {name!r} ends in {META_SUFFIX!r}, reserved for metadata"
+    if name.endswith(HISTORY_SUFFIX):
+        return f"its file name {name!r} ends in {HISTORY_SUFFIX!r}, reserved for the history"
     if name == LOCK_FILE_NAME:
         return f"its file name {name!r} is the pass lock's"
     if _TEMP_NAME.match(name):

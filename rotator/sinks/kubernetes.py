@@ -9,7 +9,10 @@ that name. Beside it, annotations prefixed ``key-rotator.io/`` hold every
 and workspace names, and ``record-format`` once a record was written; labels
 ``app.kubernetes.io/managed-by: key-rotator``, ``key-rotator.io/workspace`` and
 ``key-rotator.io/credential`` (label-safe forms: a name a label cannot hold is cut and suffixed
-with a digest) let :meth:`KubernetesSink.list_credentials` select them.
+with a digest) let :meth:`KubernetesSink.list_credentials` select them. The rotation history is
+a Secret of its own, ``<name>.history`` (data ``history``, the JSON document), with the same
+labels but no record: annotations on the credential's Secret would move its ``resourceVersion``
+under a rotation in flight, and a Secret needs no rights beyond those the sink has.
 
 Compare-and-set: the version token is the Secret's ``resourceVersion``. The first write creates
 the Secret (409 AlreadyExists: another writer was first); every later write is one JSON merge
@@ -34,6 +37,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 import re
 import string
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -75,6 +79,8 @@ from rotator.sinks.base import (
     SinkState,
     WorkloadRollout,
     format_time,
+    history_from_document,
+    history_to_document,
     name_problems,
     parse_time,
     record_from_fields,
@@ -100,6 +106,11 @@ WORKSPACE_ANNOTATION: Final = ANNOTATION_PREFIX + "workspace"
 #: Present once a record was written: a Secret the rotator created holds a record only then.
 RECORD_FORMAT_ANNOTATION: Final = ANNOTATION_PREFIX + "record-format"
 RECORD_FORMAT: Final = "1"
+#: The rotation history of the credential whose Secret is N is the Secret N.history (data key
+#: ``history``: the history document as JSON), annotated with the credential it belongs to.
+HISTORY_SUFFIX: Final = ".history"
+HISTORY_KEY: Final = "history"
+HISTORY_OF_ANNOTATION: Final = ANNOTATION_PREFIX + "history-of"
 #: What ``kubectl rollout restart`` sets on the pod template: changing it rolls the pods.
 RESTARTED_AT_ANNOTATION: Final = "kubectl.kubernetes.io/restartedAt"
 
@@ -300,18 +311,86 @@ class KubernetesSink(BaseSink):
             results.append(WorkloadRollout(kind=kind, name=name, state=state, started=started))
         return results
 
+    def read_history(self, credential: str) -> list[dict[str, Any]]:
+        name = self._history_name(credential)
+        where = f"Secret {self._namespace}/{name}"
+        result = self._read_secret(name)
+        if result is None:
+            return []
+        labels = _strings(result.metadata.labels if result.metadata else None)
+        if labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
+            raise SinkMetadataError(f"{where} exists but is not managed by the rotator")
+        raw = _strings(result.data).get(HISTORY_KEY)
+        if raw is None:
+            return []
+        try:
+            document = json.loads(base64.b64decode(raw, validate=True).decode("utf-8"))
+        except (binascii.Error, ValueError):
+            raise SinkMetadataError(f"{where}: data[{HISTORY_KEY}] is not a JSON history") from None
+        return history_from_document(
+            document, where=where, credential=credential, workspace=self._workspace
+        )
+
+    def write_history(self, credential: str, entries: Sequence[Mapping[str, Any]]) -> None:
+        """Create or patch the history's own Secret (no resourceVersion precondition: only a
+        pass holding the workspace's lock writes it, and nothing reads its version)."""
+        from lightkube.resources.core_v1 import Secret as KubeSecret  # noqa: PLC0415
+
+        name = self._history_name(credential)
+        where = f"Secret {self._namespace}/{name}"
+        document = history_to_document(entries, credential=credential, workspace=self._workspace)
+        encoded = base64.b64encode(json.dumps(document).encode()).decode()
+        labels = {
+            MANAGED_BY_LABEL: MANAGED_BY,
+            WORKSPACE_LABEL: label_value(self._workspace),
+            CREDENTIAL_LABEL: label_value(credential),
+        }
+        # No record-format annotation: list_credentials never takes it for a credential.
+        annotations = {HISTORY_OF_ANNOTATION: credential, WORKSPACE_ANNOTATION: self._workspace}
+        from lightkube.types import PatchType  # noqa: PLC0415
+
+        patch = {"metadata": {"labels": labels, "annotations": annotations}}
+        result = self._kube.call(
+            f"update {where}",
+            lambda: self._kube.client.patch(
+                KubeSecret,
+                name,
+                {**patch, "data": {HISTORY_KEY: encoded}},
+                namespace=self._namespace,
+                patch_type=PatchType.MERGE,
+            ),
+        )
+        if isinstance(result, Failure) and result.kind is FailureKind.NOT_FOUND:
+            from lightkube.models.meta_v1 import ObjectMeta  # noqa: PLC0415
+
+            body = KubeSecret(
+                metadata=ObjectMeta(name=name, labels=labels, annotations=annotations),
+                type="Opaque",
+                data={HISTORY_KEY: encoded},
+            )
+            result = self._kube.call(
+                f"create {where}",
+                lambda: self._kube.client.create(body, namespace=self._namespace),
+            )
+        if isinstance(result, Failure):
+            raise _sink_error(result) from result.cause
+
     def close(self) -> None:
         self._kube.close()
 
+    def _history_name(self, credential: str) -> str:
+        """The history's own Secret: the credential's Secret name and ``.history``, which no
+        credential's Secret name ends in (``check_names`` refuses one that would)."""
+        return fit_name(self._checked_name(credential) + HISTORY_SUFFIX)
+
     # -- Secrets -----------------------------------------------------------------------------
 
-    def _get(self, credential: str, name: str) -> KubeSecret | None:
-        """The managed Secret of ``credential``, None when there is none."""
+    def _read_secret(self, name: str) -> KubeSecret | None:
+        """The Secret ``name`` of the namespace, as it is; None when there is none."""
         from lightkube.resources.core_v1 import Secret as KubeSecret  # noqa: PLC0415
 
-        where = f"Secret {self._namespace}/{name}"
         result = self._kube.call(
-            f"read {where}",
+            f"read Secret {self._namespace}/{name}",
             lambda: self._kube.client.get(KubeSecret, name, namespace=self._namespace),
             read=True,
         )
@@ -319,6 +398,14 @@ class KubernetesSink(BaseSink):
             if result.kind is FailureKind.NOT_FOUND:
                 return None
             raise _sink_error(result) from result.cause
+        return result
+
+    def _get(self, credential: str, name: str) -> KubeSecret | None:
+        """The managed Secret of ``credential``, None when there is none."""
+        where = f"Secret {self._namespace}/{name}"
+        result = self._read_secret(name)
+        if result is None:
+            return None
         metadata = result.metadata
         labels = _strings(metadata.labels if metadata else None)
         annotations = _strings(metadata.annotations if metadata else None)
@@ -420,6 +507,8 @@ class KubernetesSink(BaseSink):
         name = self.secret_name(credential)
         if not is_dns_subdomain(name):
             return f"its Secret name {name!r} is not a valid DNS-1123 subdomain"
+        if name.endswith(HISTORY_SUFFIX):
+            return f"its Secret name {name!r} ends in {HISTORY_SUFFIX!r}, reserved for histories"
         return None
 
     # -- workloads ---------------------------------------------------------------------------

@@ -14,7 +14,9 @@ failures without patching anything:
   caller that ignores ``check_names`` fails loudly;
 - ``rollouts[credential] = [WorkloadRollout, ...]``: what :meth:`rollout` answers.
 
-Operations are ``read``, ``write_secret``, ``write_record`` and ``list_credentials``; a read of a
+Operations are ``read``, ``write_secret``, ``write_record``, ``list_credentials``,
+``read_history`` and ``write_history`` (the rotation history, kept apart from the record: its
+writes never move the version); a read of a
 credential written since the last :meth:`prepare` (the start of a pass) is also ``read_back``,
 so a test can fail the read-backs of a delivery and nothing else.
 ``operations`` logs each call as ``(operation, credential)`` in order, so a test can assert the
@@ -31,15 +33,23 @@ import threading
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from rotator.errors import SinkConflictError, SinkError, SinkMetadataError, SinkNameError
 from rotator.models import Secret, SinkRecord, base_name
-from rotator.sinks.base import BaseSink, SinkState, WorkloadRollout
+from rotator.sinks.base import BaseSink, SinkState, WorkloadRollout, history_to_document
 
 #: The operations failures can be injected into.
 OPERATIONS: Final = frozenset(
-    {"read", "read_back", "write_secret", "write_record", "list_credentials"}
+    {
+        "read",
+        "read_back",
+        "write_secret",
+        "write_record",
+        "list_credentials",
+        "read_history",
+        "write_history",
+    }
 )
 #: The operations that change what is stored (the only ones ``fail_next_after_applying`` fits).
 _WRITES: Final = frozenset({"write_secret", "write_record"})
@@ -71,6 +81,7 @@ class MemorySink(BaseSink):
         self._secrets: dict[str, Secret] = {}
         self._records: dict[str, SinkRecord] = {}
         self._versions: dict[str, int] = {}
+        self._history: dict[str, list[dict[str, Any]]] = {}
         self._written: set[str] = set()
         self._state_lock = threading.Lock()
         self._check_hooks()
@@ -150,6 +161,15 @@ class MemorySink(BaseSink):
     def prepare(self) -> None:
         with self._state_lock:
             self._written.clear()
+
+    def read_history(self, credential: str) -> list[dict[str, Any]]:
+        with self._operation("read_history", credential):
+            return [dict(entry) for entry in self._history.get(credential, [])]
+
+    def write_history(self, credential: str, entries: Sequence[Mapping[str, Any]]) -> None:
+        document = history_to_document(entries, credential=credential, workspace=None)
+        with self._operation("write_history", credential):
+            self._history[credential] = document["entries"]
 
     # -- for tests ---------------------------------------------------------------------------
 

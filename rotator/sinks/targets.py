@@ -27,6 +27,9 @@ split-brain:
 So a target that failed keeps the key it had (which still works) and the next pass brings it up
 to date; the old key is retired only once every target holds the new one; a new key is rolled
 back only when no target holds its secret.
+
+The rotation history of a credential with several targets is written to every target that keeps
+one, and read from the first of them; a routed credential's is its route's.
 """
 
 from __future__ import annotations
@@ -36,8 +39,15 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
+from typing import Any
 
-from rotator.errors import ConfigError, SinkError, SinkMetadataError, SinkUnavailableError
+from rotator.errors import (
+    ConfigError,
+    HistoryUnsupportedError,
+    SinkError,
+    SinkMetadataError,
+    SinkUnavailableError,
+)
 from rotator.models import Secret, SinkRecord
 from rotator.sinks.base import BaseSink, Sink, SinkState, WorkloadRollout
 
@@ -259,6 +269,34 @@ class TargetSet(BaseSink):
 
     # -- the rest -----------------------------------------------------------------------------
 
+    def read_history(self, credential: str) -> list[dict[str, Any]]:
+        """The history of the first target that keeps one (every write goes to each)."""
+        unsupported: HistoryUnsupportedError | None = None
+        for target in self._targets:
+            try:
+                return target.read_history(credential)
+            except HistoryUnsupportedError as exc:
+                unsupported = exc
+        raise unsupported or HistoryUnsupportedError("no target keeps a rotation history")
+
+    def write_history(self, credential: str, entries: Sequence[Mapping[str, Any]]) -> None:
+        """The history into every target that keeps one; the first failure is raised once each
+        was tried (a target that missed it gets it again at the next write)."""
+        failures: list[SinkError] = []
+        kept = 0
+        for target in self._targets:
+            try:
+                target.write_history(credential, entries)
+                kept += 1
+            except HistoryUnsupportedError:
+                continue
+            except SinkError as exc:
+                failures.append(exc)
+        if failures:
+            raise failures[0]
+        if not kept:
+            raise HistoryUnsupportedError("no target keeps a rotation history")
+
     def rollout(
         self, credential: str, delivered_at: datetime, now: datetime
     ) -> Sequence[WorkloadRollout]:
@@ -401,6 +439,12 @@ class RoutedSink(BaseSink):
         self, credential: str, delivered_at: datetime, now: datetime
     ) -> Sequence[WorkloadRollout]:
         return self.sink_of(credential).rollout(credential, delivered_at, now)
+
+    def read_history(self, credential: str) -> list[dict[str, Any]]:
+        return self.sink_of(credential).read_history(credential)
+
+    def write_history(self, credential: str, entries: Sequence[Mapping[str, Any]]) -> None:
+        self.sink_of(credential).write_history(credential, entries)
 
     def prepare(self) -> None:
         for sink in self._all:

@@ -9,9 +9,11 @@ for both by :meth:`VaultSink.check_names`). The key is the data field ``field`` 
 ``api_key``); any other data fields someone put beside it are kept on every write. The
 :class:`~rotator.models.SinkRecord` lives in the secret's ``custom_metadata`` as strings under keys
 prefixed ``key-rotator-`` (the credential's own name, its workspace and a write id included);
-custom metadata keys without that prefix are left as they are. Each delivery is a new KV version,
-so the previous key stays readable as the version before (the engine's ``max_versions``, 10 by
-default, keeps it); nothing here deletes or destroys a version.
+custom metadata keys without that prefix are left as they are. The rotation history is a
+secret of its own one segment below, ``<path>/history``, whose data is the history document (the
+policy's ``key-rotator/*`` covers it; listing never reads it as a credential). Each delivery
+is a new KV version, so the previous key stays readable as the version before (the engine's
+``max_versions``, 10 by default, keeps it); nothing here deletes or destroys a version.
 
 Versions and check-and-set. The version token is ``<data version>-<digest>``, the digest covering
 the custom metadata (with its write id, new at every metadata write), OpenBao's metadata version,
@@ -93,6 +95,8 @@ from rotator.sinks.base import (
     SinkContext,
     SinkState,
     format_time,
+    history_from_document,
+    history_to_document,
     name_problems,
     record_from_fields,
 )
@@ -102,6 +106,9 @@ DEFAULT_PATH_TEMPLATE: Final = "key-rotator/{workspace}/{credential}"
 DEFAULT_FIELD: Final = "api_key"
 #: The prefix of every custom_metadata key this sink owns.
 METADATA_PREFIX: Final = "key-rotator-"
+#: The rotation history of a credential at path P is the secret P/history (its data the history
+#: document): beside the record, never in its custom_metadata (64 keys of 512 bytes at most).
+HISTORY_SEGMENT: Final = "history"
 
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 _PLACEHOLDERS: Final = frozenset({"workspace", "credential"})
@@ -317,6 +324,27 @@ class VaultSink(BaseSink):
             )
         return after.token
 
+    def read_history(self, credential: str) -> list[dict[str, Any]]:
+        path = self._history_path(credential)
+        response = self._call("GET", f"{self._mount}/data/{path}")
+        if response.status_code == 404:
+            return []
+        shown = self._shown(path, "data")
+        self._raise_for(response, shown)
+        data = _data_of(_json(response, shown)).get("data")
+        if data is None:
+            return []  # its current version was deleted: no history any more
+        return history_from_document(
+            data, where=shown, credential=credential, workspace=self._workspace
+        )
+
+    def write_history(self, credential: str, entries: Sequence[Mapping[str, Any]]) -> None:
+        """A new version of the history's own secret (no check-and-set: only a pass holding the
+        workspace's lock writes it, and nothing reads its version)."""
+        path = self._history_path(credential)
+        document = history_to_document(entries, credential=credential, workspace=self._workspace)
+        self._write(path, "data", {"data": document})
+
     def prepare(self) -> None:
         """Pick up a token file rewritten since the last pass (auth ``token``)."""
         self._auth.refresh_provided()
@@ -342,6 +370,11 @@ class VaultSink(BaseSink):
         if problem is not None:
             raise SinkNameError(f"credential {credential!r} cannot be stored: {problem}")
         return self._template.path(credential)
+
+    def _history_path(self, credential: str) -> str:
+        """The history's own secret, one segment below the credential's: no credential's path
+        can be it (a credential never adds a segment), and listing never goes that deep."""
+        return f"{self._path(credential)}/{HISTORY_SEGMENT}"
 
     def _shown(self, path: str, kind: str = "metadata") -> str:
         return f"{self._mount}/{kind}/{path}"

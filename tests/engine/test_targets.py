@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rotator.emulator import Emulator
-from rotator.errors import ConfigError, SinkUnavailableError
+from rotator.errors import ConfigError, HistoryUnsupportedError, SinkUnavailableError
 from rotator.models import Secret, SinkRecord
 from rotator.plan import Action
 from rotator.sinks.base import Sink
@@ -278,3 +278,37 @@ def test_targets_that_can_give_the_secret_back_are_written_first() -> None:
     assert TargetSet([unreadable, readable]).targets == (readable, unreadable)
     with pytest.raises(ConfigError, match="at most one target"):
         TargetSet([_Unreadable(), _Unreadable(), readable])
+
+
+def test_the_history_of_a_routed_credential_is_kept_in_every_target(targets: Targets) -> None:
+    old_id, _ = targets.seed()
+    targets.world.run()
+    record = targets.converged()
+    kept = [t.read_history(CREDENTIAL) for t in targets.all]
+    assert kept[0] == kept[1] and len(kept[0]) == 1
+    entry = kept[0][0]
+    assert (entry["old_key_id"], entry["new_key_id"]) == (old_id, record.key_id)
+    assert entry["outcome"] == "retired"  # grace 0: revoked in the same pass
+    assert targets.default.read_history(CREDENTIAL) == []  # routed away from it
+    assert targets.world.sink.read_history(CREDENTIAL) == kept[0]
+
+
+def test_a_target_set_reads_the_history_of_the_first_target_that_keeps_one() -> None:
+    class _NoHistory(MemorySink):
+        def read_history(self, credential: str) -> list[dict[str, object]]:
+            raise HistoryUnsupportedError("none kept here")
+
+        def write_history(self, credential: str, entries: object) -> None:
+            raise HistoryUnsupportedError("none kept here")
+
+    keeps = MemorySink()
+    both = TargetSet([_NoHistory(), keeps])
+    both.write_history(CREDENTIAL, [{"outcome": "delivered"}])
+    assert both.read_history(CREDENTIAL) == [{"outcome": "delivered"}]
+    assert keeps.read_history(CREDENTIAL) == [{"outcome": "delivered"}]
+    with pytest.raises(HistoryUnsupportedError):
+        TargetSet([_NoHistory(), _NoHistory()]).write_history(CREDENTIAL, [])
+    failing = MemorySink(fail_always={"write_history": SinkUnavailableError("down")})
+    with pytest.raises(SinkUnavailableError):
+        TargetSet([failing, keeps]).write_history(CREDENTIAL, [{"outcome": "retired"}])
+    assert keeps.read_history(CREDENTIAL) == [{"outcome": "retired"}], "the others still get it"

@@ -164,7 +164,8 @@ class Target:
 
 
 class FolderTarget(Target):
-    """The file sink (``B`` and ``B.meta.json``) or the folder program (``B.secret`` ...)."""
+    """The file sink (``B``, ``B.meta.json``, ``B.history.json``) or the folder program
+    (``B.secret`` ...)."""
 
     def __init__(self, folder: Path, secret_suffix: str) -> None:
         self.folder = folder
@@ -187,7 +188,7 @@ class FolderTarget(Target):
             return set()
         found = set()
         for path in self.folder.iterdir():
-            if path.name.startswith(".") or path.name.endswith(".lock"):
+            if path.name.startswith(".") or path.name.endswith((".lock", ".history.json")):
                 continue
             name = path.name.removesuffix(".meta.json")
             if self.suffix:
@@ -202,7 +203,10 @@ class FolderTarget(Target):
     def texts(self) -> list[str]:
         if not self.folder.is_dir():
             return []
-        return [p.read_text() for p in self.folder.glob("*.meta.json")]
+        # The metadata, and the rotation history kept beside it.
+        return [p.read_text() for p in self.folder.glob("*.meta.json")] + [
+            p.read_text() for p in self.folder.glob("*.history.json")
+        ]
 
 
 class MemoryTarget(Target):
@@ -229,7 +233,9 @@ class MemoryTarget(Target):
         self.sink.put(credential, record=None, secret=None)
 
     def texts(self) -> list[str]:
-        return [repr(self.sink.record_of(c)) for c in self.credentials()]
+        return [repr(self.sink.record_of(c)) for c in self.credentials()] + [
+            repr(self.sink.read_history(c)) for c in self.credentials()
+        ]
 
 
 def _record_document(record: Any) -> dict[str, Any]:

@@ -467,8 +467,9 @@ def test_every_tag_write_moves_the_version_on(sink: AwsSecretsManagerSink) -> No
 
 def test_collisions_and_impossible_names_are_reported(aws_env: MotoServer, workspace: str) -> None:
     sink = make_sink(aws_env.url, workspace)
-    problems = sink.check_names(["a#b", "a!b", "fine", "", "x" * 600, "é" * 200])
-    assert set(problems) == {"a#b", "a!b", "", "x" * 600, "é" * 200}
+    problems = sink.check_names(["a#b", "a!b", "fine", "", "x" * 600, "é" * 200, "a/history"])
+    assert set(problems) == {"a#b", "a!b", "", "x" * 600, "é" * 200, "a/history"}
+    assert "reserved for histories" in problems["a/history"]
     assert "'a!b'" in problems["a#b"]
     assert "'a#b'" in problems["a!b"]
     assert "512" in problems["x" * 600]

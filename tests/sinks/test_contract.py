@@ -18,7 +18,7 @@ import pytest
 
 from rotator.errors import SinkConflictError, SinkError, SinkMetadataError
 from rotator.models import Secret, SinkRecord
-from rotator.sinks.base import RolloutState, Sink, rollout_state
+from rotator.sinks.base import HISTORY_MAX_ENTRIES, RolloutState, Sink, rollout_state
 from tests.sinks.backends import Backend, discover
 
 BACKENDS = discover()
@@ -293,3 +293,60 @@ def test_a_write_whose_answer_is_lost_is_settled_by_reading(
     finally:
         for cleanup in made.cleanups:
             cleanup()
+
+
+# ------------------------------------------------------------------ the rotation history
+
+HISTORY = [
+    {
+        "workspace": "acme",
+        "credential": "billing-sync",
+        "old_key_id": "k-old",
+        "new_key_id": "k-new",
+        "trigger": "schedule",
+        "reason": "expiring",
+        "created_at": "2026-11-27T03:00:00Z",
+        "delivered_at": "2026-11-27T03:00:01.250000Z",
+        "retired_at": None,
+        "outcome": "delivered",
+    }
+]
+
+
+def test_no_history_reads_as_empty(sink: Sink) -> None:
+    assert sink.read_history("billing-sync") == []
+    deliver(sink, "billing-sync", FULL_RECORD, SECRET)
+    assert sink.read_history("billing-sync") == []
+
+
+def test_history_round_trips_beside_the_record_and_never_moves_its_version(
+    backend: Backend,
+) -> None:
+    sink = backend.sink
+    deliver(sink, "billing-sync", FULL_RECORD, SECRET)
+    before = sink.read("billing-sync")
+    sink.write_history("billing-sync", HISTORY)
+    assert sink.read("billing-sync") == before
+    assert backend.reopen().read_history("billing-sync") == HISTORY
+    assert sink.read_history("crm-export") == []
+    retired = [{**HISTORY[0], "retired_at": "2026-11-28T03:00:00Z", "outcome": "retired"}]
+    sink.write_history("billing-sync", retired)
+    assert sink.read_history("billing-sync") == retired
+    assert sink.read("billing-sync") == before
+    # A write based on the version read before the history was written still lands.
+    sink.write_record("billing-sync", FULL_RECORD, expected_version=before.version)
+    assert list(sink.list_credentials()) == ["billing-sync"]
+    assert backend.consumer_reads("billing-sync") == SECRET.reveal()
+
+
+def test_a_history_alone_is_no_credential(sink: Sink) -> None:
+    sink.write_history("billing-sync", HISTORY)
+    assert list(sink.list_credentials()) == []
+    assert sink.read("billing-sync").record is None
+    assert sink.read_history("billing-sync") == HISTORY
+
+
+def test_the_history_is_bounded(sink: Sink) -> None:
+    entries = [{**HISTORY[0], "new_key_id": f"k{i}"} for i in range(HISTORY_MAX_ENTRIES + 10)]
+    sink.write_history("billing-sync", entries)
+    assert sink.read_history("billing-sync") == entries[-HISTORY_MAX_ENTRIES:]

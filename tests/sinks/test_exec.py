@@ -23,6 +23,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from rotator.errors import (
+    HistoryUnsupportedError,
     SinkConflictError,
     SinkError,
     SinkMetadataError,
@@ -700,3 +701,48 @@ def test_lifecycle_calls_do_nothing(program: Program) -> None:
     assert sink.rollout("billing-sync", now, now) == ()
     sink.close()
     assert program.calls() == []
+
+
+# -- the optional history verbs ---------------------------------------------------------------
+
+
+def test_a_program_without_the_history_verbs_keeps_no_history(program: Program) -> None:
+    # It answers a verb it does not know as a usage error, as the example program does.
+    program.arrange("history-get", "status", "2")
+    program.arrange("history-put", "status", "2")
+    sink = program.sink()
+    with pytest.raises(HistoryUnsupportedError, match="history-get"):
+        sink.read_history("billing-sync")
+    with pytest.raises(HistoryUnsupportedError):
+        sink.write_history("billing-sync", [])
+    with pytest.raises(HistoryUnsupportedError):
+        sink.read_history("crm-export")
+    assert program.verbs() == ["history-get"], "asked once, then remembered"
+
+
+def test_a_failing_history_verb_is_a_sink_error_not_a_missing_feature(program: Program) -> None:
+    program.arrange("history-get", "status", "1")
+    with pytest.raises(SinkError, match="exited with status 1") as caught:
+        program.sink().read_history("billing-sync")
+    assert not isinstance(caught.value, HistoryUnsupportedError)
+
+
+def test_history_put_gets_the_document_and_history_get_reads_it(program: Program) -> None:
+    entry = {"workspace": "acme", "credential": "billing-sync", "outcome": "retired"}
+    program.sink().write_history("billing-sync", [entry])
+    [call] = program.calls()
+    assert call["argv"][-2:] == ["history-put", "billing-sync"]
+    document = json.loads(stdin_of(call))
+    assert document == {
+        "format": "1",
+        "workspace": "acme",
+        "credential": "billing-sync",
+        "entries": [entry],
+    }
+    program.arrange("history-get", "stdout", json.dumps(document))
+    assert program.sink().read_history("billing-sync") == [entry]
+    program.arrange("history-get", "stdout", "null")
+    assert program.sink().read_history("billing-sync") == []
+    program.arrange("history-get", "stdout", json.dumps({**document, "workspace": "other"}))
+    with pytest.raises(SinkError, match="workspace 'other'"):
+        program.sink().read_history("billing-sync")

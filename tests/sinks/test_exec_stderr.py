@@ -302,6 +302,9 @@ def test_no_key_reaches_the_log_of_real_passes(tmp_path: Path) -> None:
         ("get", "debug"),
         ("put-secret", "info"),
         ("put-metadata", "info"),
+        # The rotation history's verbs, a read and a write like the others.
+        ("history-get", "debug"),
+        ("history-put", "info"),
     }
     assert all(BLANKED in e["stderr"] for e in events if e["event"] == "sink.exec.stderr")
 

@@ -410,7 +410,16 @@ def test_unsafe_characters_become_underscores(sink: FileSink, directory: Path) -
 
 @pytest.mark.parametrize(
     "credential",
-    ["", ".", "..", "billing.meta.json", ".rotator.lock", ".x.tmp-0123456789abcdef", "a" * 224],
+    [
+        "",
+        ".",
+        "..",
+        "billing.meta.json",
+        "billing.history.json",
+        ".rotator.lock",
+        ".x.tmp-0123456789abcdef",
+        "a" * 221,
+    ],
 )
 def test_reserved_names_are_refused(sink: FileSink, directory: Path, credential: str) -> None:
     problems = sink.check_names([credential, "billing-sync"])
@@ -425,10 +434,13 @@ def test_reserved_names_are_refused(sink: FileSink, directory: Path, credential:
 
 
 def test_longest_allowed_name_is_writable(sink: FileSink) -> None:
-    credential = "a" * 223
+    # The longest temporary file, that of the history (".<name>.history.json.tmp-<16 hex>"),
+    # must fit NAME_MAX.
+    credential = "a" * 220
     assert dict(sink.check_names([credential])) == {}
     version = sink.write_secret(credential, SECRET, expected_version=None)
     sink.write_record(credential, SinkRecord(key_id="k1"), expected_version=version)
+    sink.write_history(credential, [{"outcome": "delivered"}])
     assert sink.read(credential).secret_sha256 == SECRET.sha256()
     assert list(sink.list_credentials()) == [credential]
 
