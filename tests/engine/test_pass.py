@@ -364,6 +364,23 @@ def test_invariant_7_breaker_stops_creating_after_repeated_failures(world: World
     assert "breaker.tripped" in [e["event"] for e in world.events()]
 
 
+def test_invariant_7_a_rotation_the_breaker_skips_keeps_its_key(world: World) -> None:
+    # Grace 0 plans a retire right after each rotation: one whose rotation the breaker skipped
+    # must leave the key alone, as it is still the one the sink holds.
+    held = {}
+    for name in ("app-a", "app-b", "app-c", "app-d", "app-e"):
+        key_id, secret = world.add_key(name, days_left=3)
+        world.deliver(name, key_id, secret)
+        held[name] = key_id
+    world.emu.add_fault("POST", "/api/data/api-keys", status=400, times=-1)
+    report = world.run(workspace_concurrency=1)
+    assert report.workspaces[0].breaker_tripped
+    skipped = [c for c, r in report.workspaces[0].results.items() if r.skipped == "breaker"]
+    assert skipped
+    live = {str(k["id"]) for k in world.live()}
+    assert set(held.values()) <= live, "a key whose rotation was skipped was retired"
+
+
 def test_invariant_8_a_held_lock_skips_the_workspace(world: World) -> None:
     old_id, _ = deliver_due(world)
     with world.lock.hold():

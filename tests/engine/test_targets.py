@@ -312,3 +312,32 @@ def test_a_target_set_reads_the_history_of_the_first_target_that_keeps_one() -> 
     with pytest.raises(SinkUnavailableError):
         TargetSet([failing, keeps]).write_history(CREDENTIAL, [{"outcome": "retired"}])
     assert keeps.read_history(CREDENTIAL) == [{"outcome": "retired"}], "the others still get it"
+
+
+def test_a_key_a_lagging_target_still_names_is_never_an_orphan(targets: Targets) -> None:
+    # The file target moved on to N (previous O); the memory target still holds O, and its
+    # record names P as O's predecessor. P is rotator-made, old, and named by no other record:
+    # while the memory target names it, a consumer there may be in P's grace: never an orphan.
+    old_p, secret_p = targets.world.add_key(CREDENTIAL + "@2026-01-01T00:00:00Z", days_left=200)
+    old_o, secret_o = targets.world.add_key(CREDENTIAL + "@2026-06-01T00:00:00Z", days_left=300)
+    new_n, secret_n = targets.world.add_key(CREDENTIAL + "@2026-12-01T00:00:00Z", days_left=700)
+    for target, (current, previous, secret) in (
+        (targets.memory, (old_o, old_p, secret_o)),
+        (targets.file, (new_n, old_o, secret_n)),
+    ):
+        version = target.write_secret(CREDENTIAL, Secret(secret), expected_version=None)
+        target.write_record(
+            CREDENTIAL,
+            SinkRecord(
+                key_id=current, secret_sha256=Secret(secret).sha256(), previous_key_id=previous,
+                retire_previous_after=targets.world.emu.now() + timedelta(hours=1),
+            ),
+            expected_version=version,
+        )  # fmt: skip
+    targets.world.emu.advance(timedelta(minutes=30))  # every key past the orphan age
+    state = targets.world.sink.read(CREDENTIAL)
+    assert state.lagging and old_p in state.held_elsewhere
+    targets.world.run(grace=timedelta(hours=1))
+    assert old_p in targets.live_ids()
+    assert targets.memory.read_secret(CREDENTIAL).reveal() == secret_n  # caught up
+    assert secret_p != secret_n
