@@ -147,7 +147,17 @@ def _settle(
                 workspace, credential, pending, Action.REVOKE_ORPHAN, "pending-not-delivered", None
             )
         )
-        return out, None
+        if not view.lagging or record.key_id is None:
+            return out, None
+        # Targets that lag behind the key they all held before get it once the pending one is
+        # gone (a person wiped one, or a kill came between two targets' first writes).
+        out.append(
+            PlannedAction(
+                workspace, credential, record.key_id, Action.FINISH_DELIVERY, "targets-lagging",
+                None, targets=view.lagging,
+            )
+        )  # fmt: skip
+        delivered, previous = view.current, view.previous
     else:
         return out, None
     return out, _Model(

@@ -359,14 +359,14 @@ class _CredentialSteps:
         self._log.info("rotation.caught_up", targets=list(state.lagging))
         self._ctx.checkpoint("caught-up", self._credential)
 
-    def _write_record(self, record: SinkRecord, step: Step) -> None:
+    def _write_record(self, record: SinkRecord, step: Step, *, lagging_ok: bool = False) -> None:
         state = self._require_state()
         try:
             self._ctx.sink.write_record(self._credential, record, expected_version=state.version)
             self._state = self._ctx.sink.read(self._credential)
         except SinkError as exc:
             raise _StepFailedError(step, str(exc)) from exc
-        if self._state.record != record or self._state.lagging:
+        if self._state.record != record or (self._state.lagging and not lagging_ok):
             raise _StepFailedError(step, "read-back: the metadata is not what was written")
 
     def _require_state(self) -> SinkState:
@@ -532,7 +532,9 @@ class CredentialWork(_CredentialSteps):
                 self._record_step("orphan.revoked", key.id, "never delivered")
             record = self._require_state().record
             if record is not None:
-                self._write_record(record.without_pending(), Step.RECONCILE)
+                # Every target gets the record without the pending key; one that lags behind
+                # (it holds no secret, or another) is brought up to date by the next action.
+                self._write_record(record.without_pending(), Step.RECONCILE, lagging_ok=True)
             return
         if key is None:
             return

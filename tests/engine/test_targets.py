@@ -341,3 +341,26 @@ def test_a_key_a_lagging_target_still_names_is_never_an_orphan(targets: Targets)
     assert old_p in targets.live_ids()
     assert targets.memory.read_secret(CREDENTIAL).reveal() == secret_n  # caught up
     assert secret_p != secret_n
+
+
+def test_a_wiped_target_under_an_undelivered_pending_key_is_brought_back_in_one_pass(
+    targets: Targets,
+) -> None:
+    # Found by tests/model/test_targets_model.py: a kill after the pending record, then a person
+    # wiping one target. The pass revokes the pending key and brings the target back at once.
+    key_id, _ = targets.seed(days_left=5)
+    with pytest.raises(Crash):
+        targets.world.run(checkpoint=crash_at("pending-recorded"), grace=timedelta(hours=1))
+    targets.memory._records.clear()  # a person deleting the target's entry
+    targets.memory._secrets.clear()
+    targets.world.emu.advance(timedelta(minutes=11))
+    plan = list(targets.world.engine(grace=timedelta(hours=1)).plan([targets.world.workspace()]))
+    assert [(str(a.action), a.reason) for a in plan if a.deferred is None] == [
+        ("revoke-orphan", "pending-not-delivered"),
+        ("finish-delivery", "targets-lagging"),
+        ("rotate", "expiring"),
+    ]
+    assert targets.world.run(grace=timedelta(hours=1)).exit_code == 0
+    record = targets.converged()
+    assert record.previous_key_id == key_id  # brought back, then replaced as it was due
+    assert key_id in targets.live_ids()  # in its grace period
