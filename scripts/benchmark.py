@@ -7,6 +7,10 @@ Measures, and prints as a Markdown table with each target and the ratio to it:
   ROTATOR_CONCURRENCY 1, 4 and 16, against the critical-path bound ``ceil(N / C) x 3 x
   latency`` (create, verify, revoke) and against a sequential loop of the same calls (what a
   shell script does);
+- the rotator's own CPU per rotation in that pass (user and system, from ``getrusage`` around
+  the pass; the emulator's CPU is not counted, it runs in a process of its own), and, when
+  ``strace`` is installed, the ``futex`` and ``fsync`` calls per rotation of the same pass at
+  ROTATOR_CONCURRENCY 16 made by a child process under ``strace -f -c``;
 - API calls per rotation and per idle workspace;
 - ``rotator --help`` and an idle ``rotator run-once`` against a bare ``python -c pass``;
 - the idle RSS of ``rotator serve``, and the growth of this process's RSS over 1000 idle passes
@@ -18,8 +22,10 @@ Measures, and prints as a Markdown table with each target and the ratio to it:
 
 Not a test: figures depend on the machine. ``--tiny`` runs every measurement at a small size
 (CI runs it so that the script keeps working); ``--kubernetes-only`` runs only the Kubernetes
-rows (with ``PYTHONPATH`` at another checkout, the same rows measure that version's sink, for
-figures side by side). Usage: ``python scripts/benchmark.py [--tiny] [--kubernetes-only]``.
+rows, ``--cpu-only`` only the passes at ROTATOR_CONCURRENCY 1, 4 and 16 with their CPU (and
+``futex``) rows. With ``PYTHONPATH`` at another checkout, the same rows measure that version
+(the script imports ``rotator`` from ``PYTHONPATH``), for figures side by side. Usage:
+``python scripts/benchmark.py [--tiny] [--kubernetes-only | --cpu-only]``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ import json
 import math
 import os
 import platform
+import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -37,7 +45,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -77,12 +85,17 @@ def _rss_mb(pid: int | str = "self") -> float:
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 
 
+def _admins(workspaces: int) -> list[str]:
+    """The rotator's own key in each benchmark workspace (a child process derives them too)."""
+    return [f"bench-admin-{w:03d}-{'x' * 24}" for w in range(workspaces)]
+
+
 class ExternalEmulator:
     """``rotator emulator`` in a process of its own, seeded with a fleet: the measured pass then
     shares no interpreter (no GIL) with the server it talks to, as with the real API."""
 
     def __init__(self, workspaces: int, per_workspace: int, latency_ms: int) -> None:
-        self.admins = [f"bench-admin-{w:03d}-{'x' * 24}" for w in range(workspaces)]
+        self.admins = _admins(workspaces)
         seed = {
             "now": NOW.isoformat(),
             "variants": {"latency_ms": latency_ms},
@@ -169,27 +182,126 @@ def _config(concurrency: int, budget: int) -> PassConfig:
     )
 
 
+@dataclass
+class PoolPass:
+    """One pass rotating every credential: its wall time, the API calls it made, the credentials
+    it rotated, and the CPU this process spent in it (user and system, in seconds)."""
+
+    seconds: float
+    calls: int
+    rotated: int
+    cpu_user: float
+    cpu_system: float
+
+
+def _log_to_devnull(level: str) -> None:
+    """The rotator's log lines rendered at ``level`` and up, as deployed, then thrown away."""
+    configure_logging(level=level, stream=open(os.devnull, "w"))  # noqa: SIM115
+
+
+def _run_pool_pass(
+    url: str, admins: list[str], concurrency: int, budget: int, log_level: str = "error"
+) -> PoolPass:
+    """The pass over one workspace per admin key, logging at ``log_level``; ``calls`` is left 0
+    for the caller to fill."""
+    _log_to_devnull(log_level)
+    clients = [ProjectManagerClient(url, Secret(a), max_retries=0) for a in admins]
+    spaces = [
+        Workspace(f"ws-{i:03d}", client, MemorySink(), MemoryLock(f"ws-{i:03d}"))
+        for i, client in enumerate(clients)
+    ]
+    runner = Runner(_config(concurrency, budget), clock=lambda: NOW)
+    gc.collect()  # the garbage of what came before is not this pass's CPU
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.monotonic()
+    report = runner.run_pass(spaces)
+    elapsed = time.monotonic() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    _log_to_devnull("error")
+    for client in clients:
+        client.close()
+    if report.exit_code != 0:
+        raise SystemExit(f"the pass failed: exit {report.exit_code}")
+    return PoolPass(
+        seconds=elapsed,
+        calls=0,
+        rotated=report.rotations_succeeded,
+        cpu_user=cpu_after.ru_utime - cpu_before.ru_utime,
+        cpu_system=cpu_after.ru_stime - cpu_before.ru_stime,
+    )
+
+
 def measure_pool(
-    workspaces: int, per_workspace: int, latency_ms: int, concurrency: int
-) -> tuple[float, int, int]:
-    """(seconds, API calls, rotations) of one pass rotating every credential."""
+    workspaces: int, per_workspace: int, latency_ms: int, concurrency: int, log_level: str
+) -> PoolPass:
+    """One pass rotating every credential, against a fresh emulator in a process of its own."""
     with ExternalEmulator(workspaces, per_workspace, latency_ms) as emu:
-        clients = [ProjectManagerClient(emu.url, Secret(a), max_retries=0) for a in emu.admins]
-        spaces = [
-            Workspace(f"ws-{i:03d}", client, MemorySink(), MemoryLock(f"ws-{i:03d}"))
-            for i, client in enumerate(clients)
-        ]
-        runner = Runner(_config(concurrency, workspaces * per_workspace), clock=lambda: NOW)
         before = emu.requests()
-        started = time.monotonic()
-        report = runner.run_pass(spaces)
-        elapsed = time.monotonic() - started
-        calls = emu.requests() - before
-        for client in clients:
-            client.close()
-        if report.exit_code != 0:
-            raise SystemExit(f"the pass failed: exit {report.exit_code}")
-        return elapsed, calls, report.rotations_succeeded
+        done = _run_pool_pass(
+            emu.url, emu.admins, concurrency, workspaces * per_workspace, log_level
+        )
+        return replace(done, calls=emu.requests() - before)
+
+
+def measure_pools(  # noqa: PLR0913 - the fleet, the pass, and how often
+    workspaces: int,
+    per_workspace: int,
+    latency_ms: int,
+    concurrency: int,
+    repeat: int,
+    *,
+    log_level: str = "error",
+) -> PoolPass:
+    """Medians, figure by figure, over ``repeat`` fresh runs of :func:`measure_pool`."""
+    runs = [
+        measure_pool(workspaces, per_workspace, latency_ms, concurrency, log_level)
+        for _ in range(repeat)
+    ]
+    return PoolPass(
+        seconds=statistics.median(r.seconds for r in runs),
+        calls=runs[-1].calls,
+        rotated=runs[-1].rotated,
+        cpu_user=statistics.median(r.cpu_user for r in runs),
+        cpu_system=statistics.median(r.cpu_system for r in runs),
+    )
+
+
+def measure_syscalls(
+    workspaces: int, per_workspace: int, latency_ms: int, concurrency: int
+) -> dict[str, int] | None:
+    """``futex`` and ``fsync`` calls, counted by ``strace -f -c``, of a child process making the
+    same pass (its start and imports included: a few dozen); None without strace."""
+    strace = shutil.which("strace")
+    if strace is None:
+        return None
+    with (
+        ExternalEmulator(workspaces, per_workspace, latency_ms) as emu,
+        tempfile.TemporaryDirectory() as folder,
+    ):
+        summary = Path(folder, "strace.txt")
+        child = [sys.executable, str(Path(__file__).resolve()), "--one-pass", emu.url,
+                 "--workspaces", str(workspaces), "--concurrency", str(concurrency),
+                 "--budget", str(workspaces * per_workspace)]  # fmt: skip
+        done = subprocess.run(
+            [strace, "-f", "-c", "-e", "trace=futex,fsync", "-o", str(summary), *child],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise SystemExit(f"the pass under strace failed: {done.stderr[-2000:]}")
+        counts = {"futex": 0, "fsync": 0}
+        for line in summary.read_text().splitlines():
+            fields = line.split()
+            # "% time, seconds, usecs/call, calls, [errors,] syscall": calls is the 4th column.
+            if len(fields) >= 5 and fields[-1] in counts:
+                counts[fields[-1]] = int(fields[3])
+        return counts
+
+
+def one_pass(url: str, workspaces: int, concurrency: int, budget: int) -> int:
+    """The child of :func:`measure_syscalls`: the pass alone."""
+    done = _run_pool_pass(url, _admins(workspaces), concurrency, budget)
+    print(json.dumps({"rotated": done.rotated}))
+    return 0
 
 
 def measure_sequential(workspaces: int, per_workspace: int, latency_ms: int) -> float:
@@ -445,6 +557,86 @@ def kubernetes_rows(python: str, where: str, repeat: int) -> list[Row]:
     ]
 
 
+def _cpu_row(what: str, done: PoolPass, repeat: int) -> Row:
+    user, system = done.cpu_user / done.rotated * 1000, done.cpu_system / done.rotated * 1000
+    return Row(
+        what,
+        f"{user + system:.2f} ms (user {user:.2f} + sys {system:.2f})"
+        + (f", median of {repeat}" if repeat > 1 else ""),
+        "",
+        f"{done.cpu_user + done.cpu_system:.2f} s of CPU in {done.seconds:.2f} s",
+        None,
+    )
+
+
+def pool_rows(
+    workspaces: int, per_ws: int, latency: int, sequential: float | None, repeat: int
+) -> list[Row]:
+    """The pass rotating every credential at ROTATOR_CONCURRENCY 1, 4 and 16 (medians of
+    ``repeat`` runs): its time against the bound (and the loop, when measured), its API calls
+    and the rotator's CPU per rotation, and the futex calls per rotation at 16."""
+    n = workspaces * per_ws
+    rows: list[Row] = []
+    cpu_rows: list[Row] = []
+    for concurrency in (1, 4, 16):
+        done = measure_pools(workspaces, per_ws, latency, concurrency, repeat)
+        bound = math.ceil(n / concurrency) * 3 * latency / 1000
+        ratio = done.seconds / bound
+        faster = sequential / done.seconds if sequential is not None else None
+        rows.append(
+            Row(
+                f"pass at ROTATOR_CONCURRENCY {concurrency} ({done.rotated} rotated)",
+                f"{done.seconds:.2f} s (bound {bound:.2f} s)",
+                "within 1.25x of the bound" if concurrency == 16 else "",
+                f"{ratio:.2f}x the bound"
+                + (f"; {faster:.1f}x faster than the loop" if faster is not None else ""),
+                (ratio <= 1.25 and (faster is None or faster >= 10)) if concurrency == 16 else None,
+            )
+        )
+        if concurrency == 16:
+            per_rotation = done.calls / n
+            rows.append(
+                Row(
+                    "API calls per rotation (incl. each workspace's share)",
+                    f"{per_rotation:.2f}",
+                    "at most 4",
+                    f"{per_rotation / 4:.2f}",
+                    per_rotation <= 4,
+                )
+            )
+        cpu_rows.append(
+            _cpu_row(f"rotator CPU per rotation at ROTATOR_CONCURRENCY {concurrency}", done, repeat)
+        )
+    # The rows above log at error, as every other row here; a deployment logs at info.
+    logged = measure_pools(workspaces, per_ws, latency, 16, repeat, log_level="info")
+    cpu_rows.append(
+        _cpu_row(
+            "rotator CPU per rotation at ROTATOR_CONCURRENCY 16, logging at info (the default) "
+            "to /dev/null",
+            logged,
+            repeat,
+        )
+    )
+    rows += cpu_rows
+    counts = measure_syscalls(workspaces, per_ws, latency, 16)
+    if counts is None:
+        rows.append(
+            Row("futex calls per rotation at ROTATOR_CONCURRENCY 16", "not measured: no strace",
+                "", "", None)
+        )  # fmt: skip
+    else:
+        rows.append(
+            Row(
+                "futex calls per rotation at ROTATOR_CONCURRENCY 16 (strace -f, start included)",
+                f"{counts['futex'] / n:.0f} ({counts['fsync'] / n:.2f} fsync; memory sink)",
+                "",
+                "",
+                None,
+            )
+        )
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="every measurement, at a small size")
@@ -454,17 +646,35 @@ def main() -> int:
         help="the interpreter of a venv with the runtime dependencies only (`pip install .`), "
         "for the RSS of serve as deployed; default: this one",
     )
-    parser.add_argument(
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
         "--kubernetes-only", action="store_true", help="only the Kubernetes sink's rows"
     )
+    only.add_argument(
+        "--cpu-only",
+        action="store_true",
+        help="only the passes at ROTATOR_CONCURRENCY 1, 4 and 16 and their CPU rows",
+    )
+    # The child process that measure_syscalls runs under strace: one pass, nothing printed but
+    # its rotations.
+    only.add_argument("--one-pass", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--workspaces", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--budget", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    configure_logging(level="error", stream=open(os.devnull, "w"))  # noqa: SIM115
+    _log_to_devnull("error")
+    if args.one_pass:
+        return one_pass(args.one_pass, args.workspaces, args.concurrency, args.budget)
     where = "runtime-only venv" if args.runtime_python != sys.executable else "this venv"
     if args.kubernetes_only:
         _print(kubernetes_rows(args.runtime_python, where, 1 if args.tiny else 5), tiny=args.tiny)
         return 0
     workspaces, per_ws, latency = (2, 3, 5) if args.tiny else (50, 20, 20)
     passes, repeat = (20, 1) if args.tiny else (1000, 5)
+    cpu_repeat = 1 if args.tiny else 3
+    if args.cpu_only:
+        _print(pool_rows(workspaces, per_ws, latency, None, cpu_repeat), tiny=args.tiny)
+        return 0
     n = workspaces * per_ws
     rows: list[Row] = []
 
@@ -478,30 +688,7 @@ def main() -> int:
             None,
         )
     )
-    for concurrency in (1, 4, 16):
-        elapsed, calls, rotated = measure_pool(workspaces, per_ws, latency, concurrency)
-        bound = math.ceil(n / concurrency) * 3 * latency / 1000
-        ratio = elapsed / bound
-        rows.append(
-            Row(
-                f"pass at ROTATOR_CONCURRENCY {concurrency} ({rotated} rotated)",
-                f"{elapsed:.2f} s (bound {bound:.2f} s)",
-                "within 1.25x of the bound" if concurrency == 16 else "",
-                f"{ratio:.2f}x the bound; {sequential / elapsed:.1f}x faster than the loop",
-                (ratio <= 1.25 and sequential / elapsed >= 10) if concurrency == 16 else None,
-            )
-        )
-        if concurrency == 16:
-            per_rotation = calls / n
-            rows.append(
-                Row(
-                    "API calls per rotation (incl. each workspace's share)",
-                    f"{per_rotation:.2f}",
-                    "at most 4",
-                    f"{per_rotation / 4:.2f}",
-                    per_rotation <= 4,
-                )
-            )
+    rows += pool_rows(workspaces, per_ws, latency, sequential, cpu_repeat)
     idle = measure_idle_calls(workspaces, per_ws)
     rows.append(
         Row(

@@ -263,14 +263,22 @@ def test_every_request_carries_the_agreed_headers(harness: Harness) -> None:
 
 
 def test_base_url_with_a_path_prefix_is_kept() -> None:
-    recorder = Recorder(ok([]))
+    """For the endpoints whose URL is merged once (list, revoke-all) and the one merged at each
+    call (revoke, with its key id)."""
+    recorder = Recorder(ok([]), ok(), ok())
     with ProjectManagerClient(
         "https://gateway.example.test/pm/",
         Secret(OWN_SECRET),
         transport=httpx.MockTransport(recorder),
     ) as client:
         client.list_keys()
-    assert str(recorder.requests[0].url) == "https://gateway.example.test/pm/api/data/api-keys"
+        client.revoke_key(KEY_ID)
+        client.revoke_all_keys(i_understand_this_revokes_every_key=True)
+    assert [str(r.url) for r in recorder.requests] == [
+        "https://gateway.example.test/pm/api/data/api-keys",
+        f"https://gateway.example.test/pm/api/data/api-keys/{KEY_ID}/revoke",
+        "https://gateway.example.test/pm/api/data/api-keys/revoke-all",
+    ]
 
 
 @pytest.mark.parametrize("api_key", [None, "", ...], ids=["null", "empty", "absent"])

@@ -14,8 +14,17 @@ from typing import Any
 
 import pytest
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from rotator.logging import REDACTED, configure, get_logger, redact_secrets, scrub_text
+from rotator.logging import (
+    REDACTED,
+    configure,
+    get_logger,
+    redact_secrets,
+    scrub_text,
+    substitute_secrets,
+)
 from rotator.models import Secret
 
 TOKEN = "pm_live_0123456789abcdefSECRET"
@@ -165,6 +174,27 @@ def test_a_bearer_token_of_any_printable_characters_is_redacted_whole(token: str
         f"Authorization: Bearer {token}",
     ):
         assert "tail" not in scrub_text(text), text
+
+
+#: What the patterns look for, and what only resembles it: names in several cases (the Kelvin
+#: sign folds to k), separators, quotes and values.
+_NAMES = st.sampled_from([
+    "Bearer", "BEARER", "bearer", "Authorization", "AUTHORIZATION", "api_key", "Api-Key",
+    "apikey", "X-Vault-Token", "secret_id", "SECRETS", "password", "PASSWD", "cookie",
+    "private-key", "credential_value", "\u212aEY", "token_name", "credential", "key_id", "bear",
+    "auth", "pass", "ws-001",
+])  # fmt: skip
+_SEPARATORS = st.sampled_from([":", "=", ": ", " ", "  ", "'", '"', "\\'", '":"', "\n", ""])
+_VALUES = st.sampled_from([TOKEN, "abc123", "Bearer abc", "43865a2b-85a5", "", ",", "}", "&"])
+_TEXTS = st.lists(st.tuples(_NAMES, _SEPARATORS, _VALUES).map("".join), max_size=4).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXTS)
+def test_the_shortcut_of_text_without_a_name_changes_nothing(text: str) -> None:
+    """scrub_text skips the substitutions when no name they need is in the text: it must give
+    exactly what running them gives, whatever the text."""
+    assert scrub_text(text) == substitute_secrets(text)
 
 
 def test_a_secret_in_json_inside_a_string_is_redacted() -> None:
