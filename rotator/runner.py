@@ -76,8 +76,10 @@ from rotator.survey import (
     duplicate_error,
     duplicates,
     inventory,
+    log_evaluations,
     never_switched,
     own_key_running_out,
+    plan_and_inventory,
     plan_of,
     read_only,
     survey,
@@ -236,18 +238,8 @@ class Runner:
     def plan(self, workspaces: Sequence[Workspace]) -> ReadOnly[PlannedAction]:
         """What a pass would do now (``rotator plan``), the budget handed out over every
         workspace as a pass would. Changes nothing, takes no lock."""
-        now = self._clock()
-        result = read_only(
-            workspaces,
-            lambda ws, found: plan_of(ws, found, now, self._config),
-            now=now, config=self._config.reconcile, log=self._log,
-        )  # fmt: skip
-        result.rows = allocate(
-            result.rows,
-            self._config.max_rotations_per_pass,
-            days_to_next_pass=self.days_to_next_pass(),
-        )
-        return result
+        plan, _ = self.plan_and_inventory(workspaces)
+        return plan
 
     def days_to_next_pass(self) -> float | None:
         """Days until ROTATOR_SCHEDULE next fires, or None when unknown (a rotation the budget
@@ -270,32 +262,10 @@ class Runner:
     ) -> tuple[ReadOnly[PlannedAction], list[KeyStatus]]:
         """``plan`` and ``inventory`` from one read of each workspace (``rotator plan`` shows
         what is due now and, below it, what falls due next). Changes nothing."""
-        now = self._clock()
-        both = read_only(
-            workspaces,
-            lambda ws, found: [
-                (
-                    plan_of(ws, found, now, self._config),
-                    inventory(ws, found, now, self._config.reconcile),
-                )
-            ],
-            now=now,
-            config=self._config.reconcile,
-            log=self._log,
-        )
-        actions = allocate(
-            [a for planned, _ in both.rows for a in planned],
-            self._config.max_rotations_per_pass,
+        return plan_and_inventory(
+            workspaces, self._config, now=self._clock(), log=self._log,
             days_to_next_pass=self.days_to_next_pass(),
-        )
-        plan = ReadOnly(
-            actions,
-            unusable=both.unusable,
-            refused=both.refused,
-            incomplete=both.incomplete,
-            unmatched=both.unmatched,
-        )
-        return plan, [row for _, rows in both.rows for row in rows]
+        )  # fmt: skip
 
     # ----------------------------------------------------------------------- the pass
 
@@ -358,38 +328,10 @@ class Runner:
         if found.incomplete is not None:
             run.report.failed = True
             run.report.error = found.incomplete
-        for credential, view in found.views.items():
-            if forced is not None and credential in forced and view.blocked is None:
-                log.info(
-                    "key.evaluated",
-                    credential=credential,
-                    key_id=view.current.id if view.current else None,
-                    due=True,
-                    reason="forced",
-                    days_left=round(view.decision.days_left, 3) if view.decision else 0.0,
-                )
-            elif forced is None and view.decision is not None and view.blocked is None:
-                log.info(
-                    "key.evaluated",
-                    credential=credential,
-                    key_id=view.current.id if view.current else (
-                        view.record.key_id if view.record else None
-                    ),
-                    due=view.decision.due,
-                    reason=str(view.decision.reason),
-                    days_left=round(view.decision.days_left, 3),
-                )  # fmt: skip
+        log_evaluations(found, forced, log)
         if forced is not None:
             # Read because it was named, yet neither listed nor held: not managed here.
             run.report.not_found = sorted(set(forced).difference(found.views))
-        for credential, view in found.views.items():
-            if view.unknown:
-                log.warning(
-                    "key.unknown",
-                    credential=credential,
-                    key_ids=[k.id for k in view.unknown],
-                    detail="rotator-made keys, but the sink holds no metadata to judge them",
-                )
         return plan_of(ws, found, now, self._config, forced)
 
     def _credential(self, job: _Job, steps: list[StepRecord]) -> CredentialResult:

@@ -19,7 +19,7 @@ import structlog
 from rotator.errors import ApiAuthError, ApiError, RotatorError, SinkError
 from rotator.locks.base import PassLock
 from rotator.models import ApiKey, Identity, Role, Secret, utc
-from rotator.plan import Action, PlanConfig, PlannedAction, plan_workspace
+from rotator.plan import Action, PlanConfig, PlannedAction, allocate, plan_workspace
 from rotator.policy import RotationPolicy, decide, is_managed
 from rotator.reconcile import (
     CredentialView,
@@ -468,3 +468,74 @@ def own_key_running_out(  # noqa: PLR0913 - what the check reads, each named at 
         error=error,
     )  # fmt: skip
     return error
+
+
+def log_evaluations(
+    found: Survey, forced: Collection[str] | None, log: structlog.typing.FilteringBoundLogger
+) -> None:
+    """``key.evaluated`` for each credential a pass may act on (``forced`` when named to
+    ``rotate --now``), and ``key.unknown`` for rotator-made keys no metadata can judge."""
+    for credential, view in found.views.items():
+        if forced is not None and credential in forced and view.blocked is None:
+            log.info(
+                "key.evaluated",
+                credential=credential,
+                key_id=view.current.id if view.current else None,
+                due=True,
+                reason="forced",
+                days_left=round(view.decision.days_left, 3) if view.decision else 0.0,
+            )
+        elif forced is None and view.decision is not None and view.blocked is None:
+            log.info(
+                "key.evaluated",
+                credential=credential,
+                key_id=view.current.id if view.current else (
+                    view.record.key_id if view.record else None
+                ),
+                due=view.decision.due,
+                reason=str(view.decision.reason),
+                days_left=round(view.decision.days_left, 3),
+            )  # fmt: skip
+    for credential, view in found.views.items():
+        if view.unknown:
+            log.warning(
+                "key.unknown",
+                credential=credential,
+                key_ids=[k.id for k in view.unknown],
+                detail="rotator-made keys, but the sink holds no metadata to judge them",
+            )
+
+
+def plan_and_inventory(
+    workspaces: Sequence[Workspace],
+    config: PassConfig,
+    *,
+    now: datetime,
+    log: structlog.typing.FilteringBoundLogger,
+    days_to_next_pass: float | None,
+) -> tuple[ReadOnly[PlannedAction], list[KeyStatus]]:
+    """What a pass would do now over ``workspaces`` (the budget handed out over all of them, as
+    a pass would) and every key's status, from one read of each workspace. Changes nothing."""
+    both = read_only(
+        workspaces,
+        lambda ws, found: [
+            (plan_of(ws, found, now, config), inventory(ws, found, now, config.reconcile))
+        ],
+        now=now,
+        config=config.reconcile,
+        log=log,
+    )
+    actions = allocate(
+        [a for planned, _ in both.rows for a in planned],
+        config.max_rotations_per_pass,
+        days_to_next_pass=days_to_next_pass,
+    )
+    plan = ReadOnly(
+        actions,
+        unusable=both.unusable,
+        refused=both.refused,
+        incomplete=both.incomplete,
+        unmatched=both.unmatched,
+        refused_rows=[a for planned, _ in both.refused_rows for a in planned],
+    )
+    return plan, [row for _, rows in both.rows for row in rows]
