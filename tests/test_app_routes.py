@@ -252,5 +252,6 @@ def test_run_once_delivers_a_routed_credential_to_every_target(
     # The workspace's own sink holds the other credential only.
     assert sorted(p.name for p in (root / "acme-eu").iterdir() if not p.name.startswith(".")) == [
         "app-other",
+        "app-other.history.json",
         "app-other.meta.json",
     ]
