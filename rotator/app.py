@@ -252,6 +252,13 @@ def open_workspaces(
                     unusable=unusable,
                 )
             )
+        taken = {workspace.name for workspace in workspaces}
+        for ws in settings.workspaces:
+            if ws.name not in taken:
+                # Another shard's entry holding this very credential is this workspace listed
+                # twice too: refused here, as that shard's pod refuses its entry.
+                with suppress(ConfigError):
+                    by_credential.setdefault(credential_provider(ws)().sha256(), []).append(ws.name)
         for names in by_credential.values():
             for workspace in workspaces:
                 if len(names) > 1 and workspace.name in names:
