@@ -229,3 +229,65 @@ def test_item_12_rotate_now_without_workspace_when_several_hold_the_name() -> No
         # workspace ws-a; the name index 0 (app-billing); --workspace left out
         ("rotate_now", {"data": Draws("ws-a", 0, True)}),
     )
+
+
+# ------------------------------------------------------------------- found by the widened model
+
+
+def test_a_record_naming_another_live_key_of_the_credential_is_blocked() -> None:
+    """[I1 held-key-revoked] (first seen as [I7 exit-0-but-blocked]): a person sets the record's
+    ``key_id`` to another live key of the same credential; trusted, the record made the key the
+    sink holds an orphan, revoked under the consumer ("no sink holds it"), exit 0. Blocked now:
+    the listed key's name is not the record's ``key_name``."""
+    replay(
+        replace(BASE, workspaces=(ws("ws-a", ("app-billing", 5)),)),
+        RUN,
+        ("person_creates_key", {"data": Draws("ws-a"), "name": "app-billing", "days": 400}),
+        (
+            "person_edits_metadata",
+            {"data": Draws("ws-a", 0), "edit": "key id of another key of the credential"},
+        ),
+        hours(1),
+        RUN,
+    )
+
+
+def test_a_record_naming_a_key_id_no_key_can_have_is_blocked() -> None:
+    """[I1 held-key-revoked]: a person sets ``key_id`` to ``not/a key id``; the record was
+    trusted, the credential read as missing, and the key the sink holds revoked as an orphan
+    before its replacement was even created (the pass killed at ``created``). Blocked now."""
+    replay(
+        replace(BASE, workspaces=(ws("ws-a", ("app-billing", 5)),), sink="exec"),
+        RUN,
+        hours(25),
+        ("person_edits_metadata", {"data": Draws("ws-a", 0), "edit": "key id garbage"}),
+        ("pass_killed_at", {"step": "created"}),
+    )
+
+
+def test_while_a_credential_is_missing_its_other_keys_are_never_revoked() -> None:
+    """[I1 held-key-revoked]: a person sets ``key_id`` to a well-formed id of no key; the
+    credential is missing (as when a person revokes the current key) and is rotated at once, by
+    design, but the key the sink really holds was revoked as an orphan before the replacement
+    was created. While a credential is missing its other rotator-made keys are unknown now."""
+    replay(
+        replace(BASE, workspaces=(ws("ws-a", ("app-billing", 5)),)),
+        RUN,
+        hours(25),
+        ("person_edits_metadata", {"data": Draws("ws-a", 0), "edit": "key id of no key"}),
+        ("pass_killed_at", {"step": "created"}),
+    )
+
+
+def test_one_workspace_listed_twice_across_two_shards_is_refused_by_both() -> None:
+    """[I7 listed-twice-not-refused]: ws-b holds ws-a's very credential, and ROTATOR_SHARDS=2
+    puts them in different shards (ws-a in 1, ws-b in 0): each pod saw one entry only, so
+    neither refused it and both acted on the one workspace, exit 0. Each pod now compares the
+    credentials of every entry, its shard's or not."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 5)), ws("ws-b")),
+        listed_twice=True,
+        shards=2,
+    )
+    replay(deployment, RUN, hours(1), RUN)
