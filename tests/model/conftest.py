@@ -4,9 +4,19 @@ example, seed), so that ``scripts/reliability_report.py`` can say what its figur
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.model.stats import STATS, requested_path
+
+#: The slow profile runs the model with OpenBao and moto (test_model_slow.py) instead of the
+#: quick one: one module or the other is collected, never one skipped.
+collect_ignore = (
+    ["test_model.py"]
+    if os.environ.get("ROTATOR_MODEL_PROFILE", "") == "slow"
+    else ["test_model_slow.py"]
+)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

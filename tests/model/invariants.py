@@ -63,6 +63,9 @@ class Ledger:
     #: Key ids a person wrote into a record: never a record the rotator wrote, so never a key a
     #: retire may revoke.
     forged: set[str] = field(default_factory=set)
+    #: (workspace, credential) entries a person ever edited (until deleted): after a person's
+    #: revoke ends the block's tracking, the record may still be untrustworthy, so blocked.
+    edited: set[tuple[str, str]] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -346,9 +349,11 @@ def urgencies(
     now = world.emu.now()
     found = {}
     for ws in workspaces:
+        if not world.live(_key_of_secret(world, world.credential(ws))):
+            continue  # its rotator is locked out: it cannot even read what is due
         target = world.targets[ws]
         for credential in sorted(selected_credentials(world, ws) - {OWN}):
-            if (ws, credential) in ledger.tampered:
+            if (ws, credential) in ledger.tampered or (ws, credential) in ledger.edited:
                 continue
             keys = [k for k in world.keys(ws) if world.credential_of(k) == credential]
             held = target.held(credential)

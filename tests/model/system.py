@@ -96,7 +96,7 @@ class Deployment:
     workspaces: tuple[WorkspaceSpec, ...]
     key_names: tuple[str, ...]
     exclude_key_names: tuple[str, ...]
-    sink: str  # "file" or "exec"
+    sink: str  # "file" or "exec"; in the slow profile also "vault" or "aws"
     exec_program: str  # "folder", or a variant of it: "chatty", "listless"
     #: Every workspace's exec program writes into one folder (docs/sinks.md's example as is).
     exec_shared_folder: bool
@@ -244,7 +244,7 @@ class MemoryTarget(Target):
         record = self.sink.record_of(credential)
         return Held(
             secret.reveal() if secret is not None else None,
-            None if record is None else _record_document(record),
+            None if record is None else record_document(record),
         )
 
     def credentials(self) -> set[str]:
@@ -280,7 +280,9 @@ class MemoryTarget(Target):
         return True
 
 
-def _record_document(record: Any) -> dict[str, Any]:
+def record_document(record: Any) -> dict[str, Any]:
+    """A SinkRecord as the document the file sink would store (times as ISO text)."""
+
     def text(value: object) -> object:
         return value.isoformat() if isinstance(value, datetime) else value
 
@@ -345,18 +347,24 @@ class World:
     made_under_earlier_settings: set[str] = field(default_factory=set)
     revoked_under_earlier_settings: set[str] = field(default_factory=set)
     _entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: OpenBao and moto, for a deployment on the Vault or AWS sink (the slow profile).
+    servers: Any = None
+    _readers: list[Any] = field(default_factory=list)
+    #: The sink variables of a Vault or AWS deployment (one fresh place per example).
+    _remote_env: dict[str, str] = field(default_factory=dict)
     _admin_secret: dict[str, str] = field(default_factory=dict)
     _people_secrets: dict[str, str] = field(default_factory=dict)
 
     # -- building -------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, deployment: Deployment) -> World:
+    def build(cls, deployment: Deployment, servers: Any = None) -> World:
         emu = Emulator()
         # A fixed start: key names carry the time, and a replayed example must see the same ones.
         emu.set_now(START)
         emu.start()
         world = cls(deployment, emu, Path(tempfile.mkdtemp(prefix="rotator-model-")))
+        world.servers = servers
         try:
             world._seed()
         except BaseException:
@@ -365,12 +373,17 @@ class World:
         return world
 
     def close(self) -> None:
+        for reader in self._readers:
+            reader.close()
         self.emu.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _seed(self) -> None:
         d = self.deployment
         specs = list(d.workspaces)
+        place = ""
+        if d.sink in ("vault", "aws"):
+            self._remote_env, place = self.servers.environment(d.sink)
         for index, spec in enumerate(specs):
             twin = d.listed_twice and index == len(specs) - 1 and index > 0
             if twin:
@@ -414,6 +427,15 @@ class World:
                     sink = MemorySink()
                     self.memory_sinks[spec.name] = sink
                     target = MemoryTarget(sink)
+            elif d.sink in ("vault", "aws"):
+                from tests.model.remote_targets import (  # noqa: PLC0415 - slow profile only
+                    RemoteTarget,
+                    remote_reader,
+                )
+
+                reader = remote_reader(d.sink, self._remote_env, spec.name)
+                self._readers.append(reader)
+                target = RemoteTarget(reader, self.servers, d.sink, place, spec.name)
             else:
                 folder = self.root / "exec" / ("shared" if d.exec_shared_folder else spec.name)
                 if not d.exec_shared_folder:
@@ -470,7 +492,10 @@ class World:
         }
         if d.max_age_days is not None:
             self.env["ROTATOR_MAX_AGE_DAYS"] = str(d.max_age_days)
-        if d.sink == "file":
+        if d.sink in ("vault", "aws"):
+            self.env.update(self._remote_env)
+            self.env["ROTATOR_LOCK_DIR"] = str(self.root / "locks")
+        elif d.sink == "file":
             self.env["ROTATOR_SINK_FILE_DIR"] = str(self.root / "secrets")
             if d.folder_spelled_twice:
                 # With a lock folder of their own the two workspaces both run (and collide);
