@@ -442,8 +442,10 @@ def check_converged(world: World, ledger: Ledger) -> None:
     for ws in world.listed:
         target = world.targets[ws]
         for credential in sorted(target.credentials()):
-            if (ws, credential) in ledger.tampered or not world.deployment.selects(
-                world.spec(ws), credential
+            if (
+                (ws, credential) in ledger.tampered
+                or (ws, credential) in ledger.edited
+                or not world.deployment.selects(world.spec(ws), credential)
             ):
                 continue
             held = target.held(credential)
