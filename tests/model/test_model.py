@@ -369,6 +369,9 @@ class RotatorModel(RuleBasedStateMachine):
         key_id = self._pick(data, live, "key")
         if key_id is not None:
             self.world.revoke(ws, key_id)
+            # The held key gone makes its credential missing: its other keys are unknown until
+            # the replacement is delivered, orphans a pass later (as after a deleted entry).
+            self.disturbed = True
             found = self.world.key(key_id)
             if found is not None:
                 self._untamper(ws, self.world.credential_of(found[1]))
@@ -390,6 +393,7 @@ class RotatorModel(RuleBasedStateMachine):
                 self.world.revoke(ws, str(key["id"]))
         if credential is not None:
             self._untamper(ws, credential)
+            self.disturbed = True  # missing now: see person_revokes_key
 
     @rule(data=st.data())
     @_counted
