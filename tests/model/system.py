@@ -110,6 +110,9 @@ class Deployment:
     listed_twice: bool
     #: The second workspace's file-sink folder is the first's, spelled ``X/../X`` (item 7).
     folder_spelled_twice: bool
+    #: With ``listed_twice``: the second entry holds an admin key of its own (another key of
+    #: the same workspace), so only ``me`` answering one workspace id tells the two apart.
+    twin_own_credential: bool = False
     #: ROTATOR_SHARDS: 2 runs every pass as two processes (ROTATOR_SHARD_INDEX 0, then 1), as
     #: the Indexed CronJob's pods do; 1 is unsharded.
     shards: int = 1
@@ -394,6 +397,14 @@ class World:
                 self.people[spec.name] = self.people[first]
                 self._people_secrets[spec.name] = self._people_secrets[first]
                 admin_secret = self._admin_secret[first]
+                if d.twin_own_credential:
+                    # Never selected by any pattern, never the own key: the twin's own login.
+                    twin_id, admin_secret = self.emu.add_key(
+                        self.ws_ids[first],
+                        f"{OWN}-twin",
+                        expires=self.emu.now() + timedelta(days=700),
+                    )
+                    self.model_made.add(twin_id)
             else:
                 ws_id = self.emu.add_workspace(spec.name.title())
                 self.ws_ids[spec.name] = ws_id

@@ -198,6 +198,7 @@ def deployments(draw: Any) -> Deployment:
         max_retries=draw(st.sampled_from((0, 1))),
         listed_twice=listed_twice,
         folder_spelled_twice=spelled_twice,
+        twin_own_credential=listed_twice and draw(st.booleans()),
         shards=draw(st.sampled_from((1, 1, 2))) if count > 1 else 1,
     )
 

@@ -291,3 +291,16 @@ def test_one_workspace_listed_twice_across_two_shards_is_refused_by_both() -> No
         shards=2,
     )
     replay(deployment, RUN, hours(1), RUN)
+
+
+def test_one_workspace_listed_twice_with_two_admin_keys_is_refused_by_both() -> None:
+    """Not a seam of today's code: the entries hold two different admin keys of one workspace,
+    so only ``me`` answering one workspace id tells them apart (the model missed the
+    re-broken identity check while the twin entry always held the very same key)."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 5)), ws("ws-b")),
+        listed_twice=True,
+        twin_own_credential=True,
+    )
+    replay(deployment, RUN, hours(1), RUN)
