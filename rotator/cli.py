@@ -169,6 +169,12 @@ def _cmd_rotate(args: argparse.Namespace, environ: dict[str, str]) -> int:
             wanted = {row.credential for row in rows if row.managed}
         elif args.workspace is None and len(chosen) > 1:
             _refuse_ambiguous(build_runner(settings, dry_run=True, hooks=hooks), chosen, wanted)
+        if args.workspace is not None and len(workspaces) > 1:
+            # Its twin under another admin key is known only by reading every entry's `me`:
+            # rotating in one entry alone would revoke the key the other entry's sink holds.
+            found = build_runner(settings, dry_run=True, hooks=hooks).inventory(workspaces)
+            if args.workspace in found.refused:
+                raise ConfigError([f"--workspace: {found.refused[args.workspace]}"])
         report = runner.run_pass(chosen, forced=wanted)
     _print_pass(args, environ, report, dry_run=False)
     usable = [w for w in report.workspaces if w.usable and not w.locked]

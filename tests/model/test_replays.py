@@ -304,3 +304,21 @@ def test_one_workspace_listed_twice_with_two_admin_keys_is_refused_by_both() -> 
         twin_own_credential=True,
     )
     replay(deployment, RUN, hours(1), RUN)
+
+
+def test_rotate_in_one_entry_of_a_workspace_listed_twice_under_two_admin_keys() -> None:
+    """[I1 held-key-revoked]: ws-c is ws-a again under an admin key of its own; ``rotate
+    app-billing --now --workspace ws-a`` then ``--workspace ws-c`` each read their own entry
+    only, so the second revoked the key ws-a's sink holds. rotate --workspace now reads every
+    entry's ``me`` first and refuses (exit 2) an entry listed twice."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 0.5)), ws("ws-b", ("app-billing", 0.5)), ws("ws-c")),
+        listed_twice=True,
+        twin_own_credential=True,
+    )
+    replay(
+        deployment,
+        ("rotate_now", {"data": Draws("ws-a", 0, False)}),
+        ("rotate_now", {"data": Draws("ws-c", 0, False)}),
+    )
