@@ -322,3 +322,19 @@ def test_rotate_in_one_entry_of_a_workspace_listed_twice_under_two_admin_keys() 
         ("rotate_now", {"data": Draws("ws-a", 0, False)}),
         ("rotate_now", {"data": Draws("ws-c", 0, False)}),
     )
+
+
+@seam("twin-own-key-across-shards")
+def test_one_workspace_listed_twice_under_two_admin_keys_across_two_shards() -> None:
+    """[I7 listed-twice-not-refused]: ws-b is ws-a again under its own admin key, and
+    ROTATOR_SHARDS=2 puts them in different shards: each pod reads only its own entries' ``me``,
+    so both act on the one workspace, exit 0. Open (README says so)."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 0.5)), ws("ws-b")),
+        budget=1,
+        listed_twice=True,
+        twin_own_credential=True,
+        shards=2,
+    )
+    replay(deployment, RUN)
