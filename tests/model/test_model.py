@@ -743,7 +743,7 @@ def _profile() -> str:
         "rotator-model-ci",
         derandomize=True,
         database=None,
-        max_examples=150,
+        max_examples=100,
         stateful_step_count=20,
         deadline=None,
         print_blob=True,
