@@ -268,7 +268,7 @@ def _metadata_edit(
             # a person revoked names too (then it is missing, and rotated at once, by design).
             # Not one named like the held key: a create whose answer was lost (or a pass killed
             # after it) and its retry in the same second make two keys the API cannot tell
-            # apart, and a record swapped between them is undetectable (docs/reliability.md).
+            # apart, and a record swapped between them is undetectable (a known limit).
             if world.credential_of(k) == credential
             and k["id"] not in named
             and world.live(k)
