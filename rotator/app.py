@@ -334,6 +334,13 @@ def open_workspaces(
                     unusable=unusable,
                 )
             )
+        taken = {workspace.name for workspace in workspaces}
+        for ws in settings.workspaces:
+            if ws.name not in taken:
+                # Another shard's entry holding this very credential is this workspace listed
+                # twice too: refused here, as that shard's pod refuses its entry.
+                with suppress(ConfigError):
+                    by_credential.setdefault(credential_provider(ws)().sha256(), []).append(ws.name)
         for names in by_credential.values():
             for workspace in workspaces:
                 if len(names) > 1 and workspace.name in names:
@@ -645,6 +652,14 @@ def rotate_now(  # noqa: PLR0913 - each what a caller of `rotate --now` chooses,
                 [f"--workspace: workspace {workspace!r} is another shard's (ROTATOR_SHARDS)"],
                 reason="unknown-workspace",
             )
+        if workspace is not None and len(workspaces) > 1:
+            # Its twin under another admin key is known only by reading every entry's `me`:
+            # rotating in one entry alone would revoke the key the other entry's sink holds.
+            # With its twins in the pass, the pass refuses them all (workspace.duplicate, exit
+            # 1), nothing done in either, as a scheduled pass does.
+            refused = reader.inventory(workspaces).refused
+            if workspace in refused:
+                chosen = [w for w in workspaces if w.name == workspace or w.name in refused]
         if all_managed:
             # Every credential managed in the chosen workspaces, as status shows them now.
             wanted = {row.credential for row in reader.inventory(chosen).rows if row.managed}

@@ -13,15 +13,19 @@ in. The rules (docs/how-it-works.md):
   its ``createdBy`` is the rotator's own user (``me``); anything else is a person's key, never
   revoked unless the metadata names it as this credential's previous key.
 - **Metadata is checked before it is trusted.** A record is *blocked* (no action at all on the
-  credential) when: the sink could not be read; the ids it names are not distinct; an id it names
-  is listed under another credential's name; the sink holds a secret but the record names no key;
+  credential) when: the sink could not be read; an id it names is no key id at all (not one path
+  segment); the ids it names are not distinct; an id it names
+  is listed under another credential's name; the current key it names is listed under another
+  name than the record's ``key_name``; the sink holds a secret but the record names no key;
   the stored secret matches neither ``secret_sha256`` nor the pending hash; or the sink holds no
   secret although the record names a current key.
 - **With a trusted record**: the key it holds is current, the key it replaced is previous, a
   pending key is settled by the stored hash (equal: delivered; else never delivered), and any
   other rotator-made key of the credential is an orphan (young while newer than the orphan
   minimum age, by the time in its name). A record naming a current key that is not listed any
-  more (revoked, or expired and no longer listed) makes the credential ``missing``.
+  more (revoked, or expired and no longer listed) makes the credential ``missing``; its other
+  rotator-made keys are then *unknown* (never revoked) until the replacement is delivered, since
+  such a record cannot prove that none of them is the key the sink holds.
 - **Without a record** (a first rotation, or a wiped sink): the newest person-made key is
   current (else the newest rotator-made one; ties of ``expires`` broken by the time in the
   name, then the id); other rotator-made keys are *unknown* and never
@@ -215,8 +219,12 @@ def reconcile(
     if current is not None:
         decision = decide(current, now, config.policy)
     elif not (pending_delivered and pending is not None):
-        # The key the sink holds is gone (or it never held one): rotate at once.
+        # The key the sink holds is gone (or it never held one): rotate at once. Its other
+        # rotator-made keys are unknown until the replacement is delivered: the record that
+        # named a key no longer listed cannot prove that none of them is the one held (a
+        # person's edit of key_id), and an orphan is revoked before the new key lands.
         decision = missing()
+        unknown, orphans, young = [*unknown, *orphans, *young], [], []
     return CredentialView(
         credential,
         state,
@@ -262,12 +270,22 @@ def _untrustworthy(
 ) -> str | None:
     """Why ``record`` cannot be trusted with what the sink holds, or None."""
     ids = [i for i in (record.key_id, record.previous_key_id, record.pending_key_id) if i]
+    if not all(is_safe_key_id(i) for i in ids):
+        return "the metadata names a key id no key can have"
     if len(ids) != len(set(ids)):
         return "the metadata names one key in two roles (current, previous, pending)"
     for key_id in ids:
         listed = all_keys.get(key_id)
         if listed is not None and listed.base_name != credential:
             return f"the metadata names key {key_id}, which belongs to {listed.base_name!r}"
+    current = all_keys.get(record.key_id) if record.key_id is not None else None
+    if current is not None and record.key_name is not None and current.name != record.key_name:
+        # Another key of the same credential put in by hand: trusted, it would make the key the
+        # sink really holds an orphan, revoked under the consumer.
+        return (
+            f"the metadata names key {record.key_id} as {record.key_name!r}, but the API lists "
+            f"it as {current.name!r}"
+        )
     if record.key_id is None and record.pending_key_id is None:
         return "the metadata names no key"
     if state.secret_sha256 is not None:

@@ -2,21 +2,8 @@
 what each sink target holds (read directly), never from the rotator's report.
 
 Each failure is an AssertionError whose message starts with a tag naming the invariant, e.g.
-``[I1 held-key-revoked]``, so a shrunk example says at once which promise broke:
-
-- I1: no key a sink target holds (its current or in-flight secret) was revoked, nor the key the
-  rotator itself authenticates with;
-- I2: every target that has ever been delivered holds a key the emulator issued for *its*
-  workspace (and, right after a pass that exited 0, one that works past the next pass);
-- I3: no key outside the configured patterns was created or revoked by the rotator;
-- I4: no person-made key (a look-alike included) was revoked unless some record named it as
-  a credential's current or previous key: extras are never revoked;
-- I5: no secret the emulator ever issued is in a log line, standard output or sink metadata;
-- I6: two quiet passes after the last disturbance, the state has converged (no pending
-  delivery, the record names the held key, no orphan older than the minimum age, no previous
-  key past its grace);
-- I7: the exit code tells the truth (0 only when nothing due was left undone and nothing
-  expires before the next pass; 3 only when nothing changed; 2 only for a refused set-up).
+``[I1 held-key-revoked]``, so a shrunk example says at once which promise broke. The invariants
+are :data:`INVARIANTS` (``docs/reliability.md`` is generated from it).
 
 The bookkeeping is :class:`Ledger`: which targets were ever delivered, which key ids a record
 ever named, how many quiet passes ran. Nothing else is remembered between steps.
@@ -25,10 +12,39 @@ ever named, how many quiet passes ran. Nothing else is remembered between steps.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from tests.model.system import NEXT_PASS, ORPHAN_MIN_AGE, OWN, PassResult, World
+from tests.model.stats import STATS
+from tests.model.system import NEXT_PASS, ORPHAN_MIN_AGE, OWN, Held, PassResult, World
+
+#: Every invariant the model checks: its tag, and the promise it holds the rotator to.
+INVARIANTS: dict[str, str] = {
+    "I1": "No key a sink target holds (its current or in-flight secret) was revoked, nor the key "
+    "the rotator itself authenticates with.",
+    "I2": "Every target that has ever been delivered holds a key the emulator issued for its own "
+    "workspace (and, right after a pass that exited 0, one that works past the next pass).",
+    "I3": "No key outside the configured patterns was created or revoked by the rotator (keys made "
+    "while earlier settings selected their credential excepted).",
+    "I4": "No person-made key (a look-alike included) was revoked unless some record named it as "
+    "a credential's current or previous key: extras are never revoked.",
+    "I5": "No secret the emulator ever issued is in a log line, standard output or sink metadata.",
+    "I6": "Two quiet passes after the last disturbance the state has converged: no pending "
+    "delivery, the record names the held key, no orphan older than the minimum age, no previous "
+    "key past its grace.",
+    "I7": "The exit code tells the truth: 0 only when nothing due was left undone, nothing "
+    "expires before the next pass and no credential is blocked; 3 only when nothing changed; 2 "
+    "only for a refused set-up; two workspaces sharing one place always 2, one workspace "
+    "listed twice always 1; rotate refuses a name several workspaces hold.",
+    "I8": "A credential whose metadata a person edited into something untrustworthy (unreadable, "
+    "a garbage or foreign key id, one key in two roles, a hash of nothing held, a garbage time) "
+    "is blocked: its sink entry stays as the person left it and none of its keys is created or "
+    "revoked.",
+    "I9": "The shards of a sharded deployment take every listed workspace exactly once between "
+    "them.",
+    "I10": "A pass the budget cuts short spends it on the most urgent rotations over all its "
+    "workspaces: no credential rotated had more days left than a due one left waiting.",
+}
 
 
 @dataclass
@@ -41,6 +57,24 @@ class Ledger:
     ever_recorded: set[str] = field(default_factory=set)
     #: Passes since the last fault, crash or sink failure (convergence is due after two).
     quiet_passes: int = 0
+    #: (workspace, credential) entries a person edited into untrustworthy metadata, with what
+    #: the entry and the credential's keys were right after the edit.
+    tampered: dict[tuple[str, str], Tampered] = field(default_factory=dict)
+    #: Key ids a person wrote into a record: never a record the rotator wrote, so never a key a
+    #: retire may revoke.
+    forged: set[str] = field(default_factory=set)
+    #: (workspace, credential) entries a person ever edited (until deleted): after a person's
+    #: revoke ends the block's tracking, the record may still be untrustworthy, so blocked.
+    edited: set[tuple[str, str]] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Tampered:
+    """A sink entry as a person's edit left it, and the keys of its credential then."""
+
+    held: Held
+    keys: frozenset[str]
+    revoked: frozenset[str]
 
 
 def fail(tag: str, detail: str) -> None:
@@ -57,6 +91,8 @@ def observe(world: World, ledger: Ledger) -> None:
     """Note what every target holds now (before judging, so a record seen now counts)."""
     for ws, target in world.targets.items():
         for credential in target.credentials():
+            if (ws, credential) in ledger.tampered:
+                continue  # the ids in a person's edit are no record the rotator wrote
             held = target.held(credential)
             # A target is a credential the workspace manages, in its sink: what else lies in a
             # place two workspaces share is the other's.
@@ -64,7 +100,7 @@ def observe(world: World, ledger: Ledger) -> None:
                 ledger.delivered.add((ws, credential))
             if held.record is not None:
                 for name in ("key_id", "previous_key_id", "pending_key_id"):
-                    if held.record.get(name):
+                    if held.record.get(name) and held.record[name] not in ledger.forged:
                         ledger.ever_recorded.add(str(held.record[name]))
 
 
@@ -72,9 +108,16 @@ def check_safety(world: World, ledger: Ledger, result: PassResult | None = None)
     """I1 to I5, and no crash of the rotator itself, after any step."""
     observe(world, ledger)
     _check_targets(world, ledger)
+    STATS.invariants_held["I1"] += 1
+    STATS.invariants_held["I2"] += 1
     _check_selection(world)
+    STATS.invariants_held["I3"] += 1
     _check_people(world, ledger)
+    STATS.invariants_held["I4"] += 1
     _check_secrets(world, result)
+    STATS.invariants_held["I5"] += 1
+    _check_tampered(world, ledger)
+    STATS.invariants_held["I8"] += 1
     if result is not None:
         for event in result.events():
             if event.get("event") == "rotator.crashed":
@@ -112,6 +155,30 @@ def _check_targets(world: World, ledger: Ledger) -> None:
             fail("I1 own-credential-revoked", f"{ws}'s rotator authenticates with revoked {key_id}")
 
 
+def _check_tampered(world: World, ledger: Ledger) -> None:
+    for (ws, credential), then in sorted(ledger.tampered.items()):
+        where = f"{ws}/{credential}"
+        if world.targets[ws].held(credential) != then.held:
+            fail("I8 blocked-entry-changed", f"{where}: the rotator wrote over a person's edit")
+        for key in world.keys(ws):
+            if world.credential_of(key) != credential:
+                continue
+            if key["id"] not in then.keys and world.rotator_made(ws, key):
+                fail("I8 blocked-key-created", f"{where}: {key['name']} ({key['id']}) created")
+            revoked_now = key["revoked"] and key["id"] not in world.people_revoked
+            if revoked_now and key["id"] not in then.revoked:
+                fail("I8 blocked-key-revoked", f"{where}: {key['name']} ({key['id']}) revoked")
+
+
+def tamper_snapshot(world: World, ws: str, credential: str) -> Tampered:
+    keys = [k for k in world.keys(ws) if world.credential_of(k) == credential]
+    return Tampered(
+        world.targets[ws].held(credential),
+        frozenset(str(k["id"]) for k in keys),
+        frozenset(str(k["id"]) for k in keys if k["revoked"]),
+    )
+
+
 def _delivered_of(ledger: Ledger, ws: str) -> set[str]:
     return {c for w, c in ledger.delivered if w == ws}
 
@@ -126,9 +193,14 @@ def _check_selection(world: World) -> None:
             credential = world.credential_of(key)
             if any(world.deployment.selects(s, credential) for s in specs):
                 continue
-            if key["id"] not in world.model_made:
+            earlier = world.made_under_earlier_settings
+            if key["id"] not in world.model_made and key["id"] not in earlier:
                 fail("I3 unselected-key-created", f"{names}: {key['name']} ({key['id']})")
-            if key["revoked"] and key["id"] not in world.people_revoked:
+            if (
+                key["revoked"]
+                and key["id"] not in world.people_revoked
+                and key["id"] not in world.revoked_under_earlier_settings
+            ):
                 fail("I3 unselected-key-revoked", f"{names}: {key['name']} ({key['id']})")
 
 
@@ -171,13 +243,20 @@ def selected_credentials(world: World, ws: str) -> set[str]:
 
 def budget_suffices(world: World) -> bool:
     """Whether one pass may rotate every managed credential (else some wait, by design)."""
-    total = sum(len(selected_credentials(world, ws)) for ws in world.ws_ids)
+    total = sum(len(selected_credentials(world, ws)) for ws in world.listed)
     return world.deployment.budget >= total
 
 
-def check_exit_code(world: World, result: PassResult) -> None:
-    """I7: what the exit code claims, against what the provider and the sinks hold now."""
+def check_exit_code(
+    world: World, result: PassResult, ledger: Ledger, workspaces: list[str] | None = None
+) -> None:
+    """I7: what the exit code claims, against what the provider and the sinks hold now
+    (``workspaces``: the ones this pass took, when sharded; else every listed one)."""
     code = result.exit_code
+    if refused_at_start(world) and code != 2:
+        fail("I7 refused-setup-not-refused", f"{result.argv} exited {code}, not 2")
+    if world.deployment.listed_twice and code in (0, 3):
+        fail("I7 listed-twice-not-refused", f"{result.argv} exited {code}, not 1")
     if code == 3 and result.changed:
         fail("I7 exit-3-but-changed", f"{result.argv} changed keys yet exited 3")
     if code == 2:
@@ -189,7 +268,11 @@ def check_exit_code(world: World, result: PassResult) -> None:
         return
     now = world.emu.now()
     every = budget_suffices(world)
-    for ws in world.ws_ids:
+    taken = world.listed if workspaces is None else workspaces
+    for ws, credential in sorted(ledger.tampered):
+        if ws in taken and world.deployment.selects(world.spec(ws), credential):
+            fail("I7 exit-0-but-blocked", f"{ws}/{credential}: its metadata was edited, exit 0")
+    for ws in taken:
         target = world.targets[ws]
         for credential in sorted(selected_credentials(world, ws)):
             held = target.held(credential)
@@ -248,6 +331,80 @@ def check_exit_code(world: World, result: PassResult) -> None:
                 )
 
 
+@dataclass(frozen=True)
+class Urgency:
+    """A credential as a pass finds it: its days left (missing: far below any), whether it is
+    due, and the keys it had."""
+
+    days_left: float
+    due: bool
+    keys: frozenset[str]
+
+
+def urgencies(
+    world: World, ledger: Ledger, workspaces: list[str]
+) -> dict[tuple[str, str], Urgency]:
+    """Before a pass: each selected credential's urgency, judged as README states the policy
+    (a credential in its previous key's grace, a blocked one and the own key left out)."""
+    now = world.emu.now()
+    found = {}
+    for ws in workspaces:
+        if not world.live(_key_of_secret(world, world.credential(ws))):
+            continue  # its rotator is locked out: it cannot even read what is due
+        target = world.targets[ws]
+        for credential in sorted(selected_credentials(world, ws) - {OWN}):
+            if (ws, credential) in ledger.tampered or (ws, credential) in ledger.edited:
+                continue
+            keys = [k for k in world.keys(ws) if world.credential_of(k) == credential]
+            held = target.held(credential)
+            if held.record is not None and held.secret is not None:
+                if _in_grace(world, held.record, now):
+                    continue
+                key = _key_of_secret(world, held.secret)
+                current = key if world.live(key) else None
+            else:
+                live = [k for k in keys if world.live(k)]
+                people = [k for k in live if not world.rotator_made(ws, k)]
+                current = max(people or live, key=lambda k: k["expires"]) if live else None
+            days = -1e9 if current is None else (current["expires"] - now) / timedelta(days=1)
+            due = current is None or world.deployment.due(current["expires"], now)
+            found[(ws, credential)] = Urgency(days, due, frozenset(str(k["id"]) for k in keys))
+    return found
+
+
+def check_budget_order(world: World, before: dict[tuple[str, str], Urgency]) -> None:
+    """I10, after a clean pass: no rotated credential was less urgent than a due one that
+    waits (a rotation is a new key the rotator made for the credential in this pass)."""
+    rotated, waiting = [], []
+    for (ws, credential), then in before.items():
+        made = [
+            k
+            for k in world.keys(ws)
+            if world.credential_of(k) == credential
+            and str(k["id"]) not in then.keys
+            and world.rotator_made(ws, k)
+        ]
+        if made:
+            rotated.append((then.days_left, f"{ws}/{credential}"))
+        elif then.due:
+            waiting.append((then.days_left, f"{ws}/{credential}"))
+    if rotated and waiting and min(waiting) < max(rotated) and min(waiting)[0] < max(rotated)[0]:
+        fail(
+            "I10 budget-not-most-urgent",
+            f"{max(rotated)[1]} ({max(rotated)[0]:.2f} days left) was rotated while "
+            f"{min(waiting)[1]} ({min(waiting)[0]:.2f} days left) waits",
+        )
+
+
+def refused_at_start(world: World) -> bool:
+    """Whether every command must refuse the deployment at start (exit 2): two workspaces
+    sharing one place (a folder spelled twice, one exec program and arguments)."""
+    d = world.deployment
+    return d.folder_spelled_twice or (
+        d.exec_shared_folder and d.sink == "exec" and len(world.listed) > 1
+    )
+
+
 def refused_setup(world: World) -> bool:
     """Whether every command may refuse the deployment at start (exit 2): two workspaces
     sharing one place (a folder spelled twice, one exec program and arguments), or one
@@ -277,13 +434,20 @@ def _in_grace(world: World, record: dict[str, Any], now: datetime) -> bool:
     return found is not None and not found[1]["revoked"]
 
 
-def check_converged(world: World) -> None:
-    """I6, after two quiet passes: one current key per credential, nothing left behind."""
+def check_converged(world: World, ledger: Ledger) -> None:
+    """I6, after two quiet passes: one current key per credential, nothing left behind (a
+    blocked credential, or one no pattern selects now, is left as it is, by design)."""
     now = world.emu.now()
     every = budget_suffices(world)
-    for ws in world.ws_ids:
+    for ws in world.listed:
         target = world.targets[ws]
         for credential in sorted(target.credentials()):
+            if (
+                (ws, credential) in ledger.tampered
+                or (ws, credential) in ledger.edited
+                or not world.deployment.selects(world.spec(ws), credential)
+            ):
+                continue
             held = target.held(credential)
             record = held.record
             if record is None or held.secret is None:

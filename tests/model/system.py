@@ -20,6 +20,7 @@ It knows nothing of how the rotator works inside: no runner, plan or reconcile i
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import shutil
@@ -95,7 +96,7 @@ class Deployment:
     workspaces: tuple[WorkspaceSpec, ...]
     key_names: tuple[str, ...]
     exclude_key_names: tuple[str, ...]
-    sink: str  # "file" or "exec"
+    sink: str  # "file" or "exec"; in the slow profile also "vault" or "aws"
     exec_program: str  # "folder", or a variant of it: "chatty", "listless"
     #: Every workspace's exec program writes into one folder (docs/sinks.md's example as is).
     exec_shared_folder: bool
@@ -109,6 +110,12 @@ class Deployment:
     listed_twice: bool
     #: The second workspace's file-sink folder is the first's, spelled ``X/../X`` (item 7).
     folder_spelled_twice: bool
+    #: With ``listed_twice``: the second entry holds an admin key of its own (another key of
+    #: the same workspace), so only ``me`` answering one workspace id tells the two apart.
+    twin_own_credential: bool = False
+    #: ROTATOR_SHARDS: 2 runs every pass as two processes (ROTATOR_SHARD_INDEX 0, then 1), as
+    #: the Indexed CronJob's pods do; 1 is unsharded.
+    shards: int = 1
 
     def patterns(self, spec: WorkspaceSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The patterns ops configured for ``spec`` (its own, else the global ones)."""
@@ -162,6 +169,12 @@ class Target:
         """Everything stored beside the secrets (metadata), for the secret-leak check."""
         raise NotImplementedError
 
+    def edit_record(self, credential: str, changes: dict[str, Any] | None) -> bool:
+        """A person edits ``credential``'s metadata: ``changes`` set fields (None: the file is
+        made unreadable). False when there is no record to edit, or the target cannot hold
+        such a change."""
+        raise NotImplementedError
+
 
 class FolderTarget(Target):
     """The file sink (``B``, ``B.meta.json``, ``B.history.json``) or the folder program
@@ -180,7 +193,13 @@ class FolderTarget(Target):
     def held(self, credential: str) -> Held:
         secret_path, meta_path = self._secret_path(credential), self._meta_path(credential)
         secret = secret_path.read_text().strip() if secret_path.exists() else None
-        record = json.loads(meta_path.read_text()) if meta_path.exists() else None
+        record = None
+        if meta_path.exists():
+            try:
+                record = json.loads(meta_path.read_text())
+            except ValueError:
+                # A person's hand-edit made it unreadable (the rotator must leave it so).
+                record = {"unreadable": meta_path.read_text()}
         return Held(secret or None, record)
 
     def credentials(self) -> set[str]:
@@ -208,6 +227,20 @@ class FolderTarget(Target):
             p.read_text() for p in self.folder.glob("*.history.json")
         ]
 
+    def edit_record(self, credential: str, changes: dict[str, Any] | None) -> bool:
+        path = self._meta_path(credential)
+        if not path.exists():
+            return False
+        if changes is None:
+            path.write_text("{ not json, edited by hand\n")
+            return True
+        try:
+            document = json.loads(path.read_text())
+        except ValueError:
+            return False
+        path.write_text(json.dumps({**document, **changes}) + "\n")
+        return True
+
 
 class MemoryTarget(Target):
     def __init__(self, sink: MemorySink) -> None:
@@ -218,7 +251,7 @@ class MemoryTarget(Target):
         record = self.sink.record_of(credential)
         return Held(
             secret.reveal() if secret is not None else None,
-            None if record is None else _record_document(record),
+            None if record is None else record_document(record),
         )
 
     def credentials(self) -> set[str]:
@@ -237,8 +270,28 @@ class MemoryTarget(Target):
             repr(self.sink.read_history(c)) for c in self.credentials()
         ]
 
+    def edit_record(self, credential: str, changes: dict[str, Any] | None) -> bool:
+        record = self.sink.record_of(credential)
+        # The memory sink keeps typed records: only a changed id or hash fits in one.
+        if (
+            record is None
+            or changes is None
+            or not all(isinstance(v, str) for v in changes.values())
+        ):
+            return False
+        if any(name.endswith("_at") or name == "expires" for name in changes):
+            return False
+        self.sink.put(
+            credential,
+            record=dataclasses.replace(record, **changes),
+            secret=self.sink.secret_of(credential),
+        )
+        return True
 
-def _record_document(record: Any) -> dict[str, Any]:
+
+def record_document(record: Any) -> dict[str, Any]:
+    """A SinkRecord as the document the file sink would store (times as ISO text)."""
+
     def text(value: object) -> object:
         return value.isoformat() if isinstance(value, datetime) else value
 
@@ -257,6 +310,10 @@ class PassResult:
     log: str
     stdout: str
     changed: bool  # the emulator saw a POST or DELETE during the command
+    #: The workspace ids whose credentials the command used (from the emulator's request log).
+    touched: frozenset[str] = frozenset()
+    #: ROTATOR_SHARD_INDEX of this pass, when the deployment is sharded.
+    shard: int | None = None
 
     def events(self) -> list[dict[str, Any]]:
         found = []
@@ -291,18 +348,32 @@ class World:
     people_revoked: set[str] = field(default_factory=set)
     #: API faults queued for the next command only (people's own requests never meet them).
     faults: list[tuple[str, str, int, dict[str, Any]]] = field(default_factory=list)
+    #: The workspaces the workspaces file lists now, in its order (a person may take one out
+    #: and put it back between passes).
+    listed: list[str] = field(default_factory=list)
+    #: Keys made (or revoked) under earlier settings, when their credential was still
+    #: selected: not the rotator's doing under the present patterns.
+    made_under_earlier_settings: set[str] = field(default_factory=set)
+    revoked_under_earlier_settings: set[str] = field(default_factory=set)
+    _entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: OpenBao and moto, for a deployment on the Vault or AWS sink (the slow profile).
+    servers: Any = None
+    _readers: list[Any] = field(default_factory=list)
+    #: The sink variables of a Vault or AWS deployment (one fresh place per example).
+    _remote_env: dict[str, str] = field(default_factory=dict)
     _admin_secret: dict[str, str] = field(default_factory=dict)
     _people_secrets: dict[str, str] = field(default_factory=dict)
 
     # -- building -------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, deployment: Deployment) -> World:
+    def build(cls, deployment: Deployment, servers: Any = None) -> World:
         emu = Emulator()
         # A fixed start: key names carry the time, and a replayed example must see the same ones.
         emu.set_now(START)
         emu.start()
         world = cls(deployment, emu, Path(tempfile.mkdtemp(prefix="rotator-model-")))
+        world.servers = servers
         try:
             world._seed()
         except BaseException:
@@ -311,13 +382,17 @@ class World:
         return world
 
     def close(self) -> None:
+        for reader in self._readers:
+            reader.close()
         self.emu.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def _seed(self) -> None:
         d = self.deployment
-        entries = []
         specs = list(d.workspaces)
+        place = ""
+        if d.sink in ("vault", "aws"):
+            self._remote_env, place = self.servers.environment(d.sink)
         for index, spec in enumerate(specs):
             twin = d.listed_twice and index == len(specs) - 1 and index > 0
             if twin:
@@ -328,6 +403,14 @@ class World:
                 self.people[spec.name] = self.people[first]
                 self._people_secrets[spec.name] = self._people_secrets[first]
                 admin_secret = self._admin_secret[first]
+                if d.twin_own_credential:
+                    # Never selected by any pattern, never the own key: the twin's own login.
+                    twin_id, admin_secret = self.emu.add_key(
+                        self.ws_ids[first],
+                        f"{OWN}-twin",
+                        expires=self.emu.now() + timedelta(days=700),
+                    )
+                    self.model_made.add(twin_id)
             else:
                 ws_id = self.emu.add_workspace(spec.name.title())
                 self.ws_ids[spec.name] = ws_id
@@ -361,6 +444,15 @@ class World:
                     sink = MemorySink()
                     self.memory_sinks[spec.name] = sink
                     target = MemoryTarget(sink)
+            elif d.sink in ("vault", "aws"):
+                from tests.model.remote_targets import (  # noqa: PLC0415 - slow profile only
+                    RemoteTarget,
+                    remote_reader,
+                )
+
+                reader = remote_reader(d.sink, self._remote_env, spec.name)
+                self._readers.append(reader)
+                target = RemoteTarget(reader, self.servers, d.sink, place, spec.name)
             else:
                 folder = self.root / "exec" / ("shared" if d.exec_shared_folder else spec.name)
                 if not d.exec_shared_folder:
@@ -378,14 +470,24 @@ class World:
                 source.write_text(admin_secret + "\n")
             self.credential_files[spec.name] = source
             entry["api_key_file"] = str(source)
-            if spec.key_names is not None:
-                entry["key_names"] = list(spec.key_names)
-            if spec.exclude_key_names is not None:
-                entry["exclude_key_names"] = list(spec.exclude_key_names)
             if spec.own_key != "none":
                 entry["self_key_name"] = OWN
             if sink_overrides:
                 entry["sink"] = sink_overrides
+            self._entries[spec.name] = entry
+            self.listed.append(spec.name)
+        self.write_settings()
+
+    def write_settings(self) -> None:
+        """The workspaces file and the environment, from the deployment and ``listed``."""
+        d = self.deployment
+        entries = []
+        for name in self.listed:
+            spec, entry = self.spec(name), dict(self._entries[name])
+            if spec.key_names is not None:
+                entry["key_names"] = list(spec.key_names)
+            if spec.exclude_key_names is not None:
+                entry["exclude_key_names"] = list(spec.exclude_key_names)
             entries.append(entry)
         workspaces_file = self.root / "workspaces.yaml"
         workspaces_file.write_text(yaml.safe_dump({"workspaces": entries}))
@@ -407,7 +509,10 @@ class World:
         }
         if d.max_age_days is not None:
             self.env["ROTATOR_MAX_AGE_DAYS"] = str(d.max_age_days)
-        if d.sink == "file":
+        if d.sink in ("vault", "aws"):
+            self.env.update(self._remote_env)
+            self.env["ROTATOR_LOCK_DIR"] = str(self.root / "locks")
+        elif d.sink == "file":
             self.env["ROTATOR_SINK_FILE_DIR"] = str(self.root / "secrets")
             if d.folder_spelled_twice:
                 # With a lock folder of their own the two workspaces both run (and collide);
@@ -418,6 +523,20 @@ class World:
                 self.root / "exec" / "shared"
             )
             self.env["ROTATOR_LOCK_DIR"] = str(self.root / "locks")
+
+    def change_settings(self, deployment: Deployment, listed: list[str]) -> None:
+        """Ops change the settings between passes: what the old patterns selected stays
+        explained (its keys were made, or revoked, while it was still managed)."""
+        for ws in self.ws_ids:
+            spec = self.spec(ws)
+            for key in self.keys(ws):
+                if self.deployment.selects(spec, self.credential_of(key)):
+                    self.made_under_earlier_settings.add(str(key["id"]))
+                    if key["revoked"]:
+                        self.revoked_under_earlier_settings.add(str(key["id"]))
+        self.deployment = deployment
+        self.listed = list(listed)
+        self.write_settings()
 
     def _exec_command(self, folder: Path) -> str:
         variant = self.deployment.exec_program
@@ -496,9 +615,19 @@ class World:
 
     # -- running the rotator ----------------------------------------------------------------
 
-    def run(self, *argv: str, checkpoint: Callable[[str, str], None] | None = None) -> PassResult:
-        """``rotator ARGV`` through the CLI's own entry point, with the emulator's clock."""
+    def run(
+        self,
+        *argv: str,
+        checkpoint: Callable[[str, str], None] | None = None,
+        shard: int | None = None,
+    ) -> PassResult:
+        """``rotator ARGV`` through the CLI's own entry point, with the emulator's clock
+        (``shard``: as the pod of that ROTATOR_SHARD_INDEX)."""
         log, out = io.StringIO(), io.StringIO()
+        env = dict(self.env)
+        if shard is not None:
+            env["ROTATOR_SHARDS"] = str(self.deployment.shards)
+            env["ROTATOR_SHARD_INDEX"] = str(shard)
         before = len(self.emu.request_log())
         for method, path, times, options in self.faults:
             self.emu.add_fault(method, path, times=times, **options)
@@ -508,14 +637,34 @@ class World:
         with _kept_signal_handlers():
             try:
                 with contextlib.redirect_stderr(log), contextlib.redirect_stdout(out):
-                    exit_code = main(list(argv), dict(self.env), hooks=hooks)
+                    exit_code = main(list(argv), env, hooks=hooks)
             except Crash:
                 exit_code = None
             finally:
                 self.emu.clear_faults()  # what the command did not meet is not for the next
         requests = self.emu.request_log()[before:]
         changed = any(r["method"] in ("POST", "DELETE") for r in requests)
-        return PassResult(tuple(argv), exit_code, log.getvalue(), out.getvalue(), changed)
+        return PassResult(
+            tuple(argv),
+            exit_code,
+            log.getvalue(),
+            out.getvalue(),
+            changed,
+            touched=self._workspaces_of(requests),
+            shard=shard,
+        )
+
+    def _workspaces_of(self, requests: list[dict[str, Any]]) -> frozenset[str]:
+        """The workspace ids of the keys that authenticated ``requests``."""
+        key_ids = {
+            str(r["headers"].get("authorization", "")).removeprefix("Bearer ") for r in requests
+        }
+        return frozenset(
+            ws_id
+            for ws, ws_id in self.ws_ids.items()
+            for key in self.keys(ws)
+            if key["id"] in key_ids
+        )
 
 
 @contextlib.contextmanager

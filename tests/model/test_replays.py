@@ -229,3 +229,113 @@ def test_item_12_rotate_now_without_workspace_when_several_hold_the_name() -> No
         # workspace ws-a; the name index 0 (app-billing); --workspace left out
         ("rotate_now", {"data": Draws("ws-a", 0, True)}),
     )
+
+
+# ------------------------------------------------------------------- found by the widened model
+
+
+def test_a_record_naming_another_live_key_of_the_credential_is_blocked() -> None:
+    """[I1 held-key-revoked] (first seen as [I7 exit-0-but-blocked]): a person sets the record's
+    ``key_id`` to another live key of the same credential; trusted, the record made the key the
+    sink holds an orphan, revoked under the consumer ("no sink holds it"), exit 0. Blocked now:
+    the listed key's name is not the record's ``key_name``."""
+    replay(
+        replace(BASE, workspaces=(ws("ws-a", ("app-billing", 5)),)),
+        RUN,
+        ("person_creates_key", {"data": Draws("ws-a"), "name": "app-billing", "days": 400}),
+        (
+            "person_edits_metadata",
+            {"data": Draws("ws-a", 0), "edit": "key id of another key of the credential"},
+        ),
+        hours(1),
+        RUN,
+    )
+
+
+def test_a_record_naming_a_key_id_no_key_can_have_is_blocked() -> None:
+    """[I1 held-key-revoked]: a person sets ``key_id`` to ``not/a key id``; the record was
+    trusted, the credential read as missing, and the key the sink holds revoked as an orphan
+    before its replacement was even created (the pass killed at ``created``). Blocked now."""
+    replay(
+        replace(BASE, workspaces=(ws("ws-a", ("app-billing", 5)),), sink="exec"),
+        RUN,
+        hours(25),
+        ("person_edits_metadata", {"data": Draws("ws-a", 0), "edit": "key id garbage"}),
+        ("pass_killed_at", {"step": "created"}),
+    )
+
+
+def test_while_a_credential_is_missing_its_other_keys_are_never_revoked() -> None:
+    """[I1 held-key-revoked]: a person sets ``key_id`` to a well-formed id of no key; the
+    credential is missing (as when a person revokes the current key) and is rotated at once, by
+    design, but the key the sink really holds was revoked as an orphan before the replacement
+    was created. While a credential is missing its other rotator-made keys are unknown now."""
+    replay(
+        replace(BASE, workspaces=(ws("ws-a", ("app-billing", 5)),)),
+        RUN,
+        hours(25),
+        ("person_edits_metadata", {"data": Draws("ws-a", 0), "edit": "key id of no key"}),
+        ("pass_killed_at", {"step": "created"}),
+    )
+
+
+def test_one_workspace_listed_twice_across_two_shards_is_refused_by_both() -> None:
+    """[I7 listed-twice-not-refused]: ws-b holds ws-a's very credential, and ROTATOR_SHARDS=2
+    puts them in different shards (ws-a in 1, ws-b in 0): each pod saw one entry only, so
+    neither refused it and both acted on the one workspace, exit 0. Each pod now compares the
+    credentials of every entry, its shard's or not."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 5)), ws("ws-b")),
+        listed_twice=True,
+        shards=2,
+    )
+    replay(deployment, RUN, hours(1), RUN)
+
+
+def test_one_workspace_listed_twice_with_two_admin_keys_is_refused_by_both() -> None:
+    """Not a seam of today's code: the entries hold two different admin keys of one workspace,
+    so only ``me`` answering one workspace id tells them apart (the model missed the
+    re-broken identity check while the twin entry always held the very same key)."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 5)), ws("ws-b")),
+        listed_twice=True,
+        twin_own_credential=True,
+    )
+    replay(deployment, RUN, hours(1), RUN)
+
+
+def test_rotate_in_one_entry_of_a_workspace_listed_twice_under_two_admin_keys() -> None:
+    """[I1 held-key-revoked]: ws-c is ws-a again under an admin key of its own; ``rotate
+    app-billing --now --workspace ws-a`` then ``--workspace ws-c`` each read their own entry
+    only, so the second revoked the key ws-a's sink holds. rotate --workspace now reads every
+    entry's ``me`` first and runs the pass over the entry and its twins, which it refuses
+    (workspace.duplicate, exit 1, nothing done in either)."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 0.5)), ws("ws-b", ("app-billing", 0.5)), ws("ws-c")),
+        listed_twice=True,
+        twin_own_credential=True,
+    )
+    replay(
+        deployment,
+        ("rotate_now", {"data": Draws("ws-a", 0, False)}),
+        ("rotate_now", {"data": Draws("ws-c", 0, False)}),
+    )
+
+
+@seam("twin-own-key-across-shards")
+def test_one_workspace_listed_twice_under_two_admin_keys_across_two_shards() -> None:
+    """[I7 listed-twice-not-refused]: ws-b is ws-a again under its own admin key, and
+    ROTATOR_SHARDS=2 puts them in different shards: each pod reads only its own entries' ``me``,
+    so both act on the one workspace, exit 0. Open (README says so)."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 0.5)), ws("ws-b")),
+        budget=1,
+        listed_twice=True,
+        twin_own_credential=True,
+        shards=2,
+    )
+    replay(deployment, RUN)
