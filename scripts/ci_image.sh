@@ -292,18 +292,21 @@ if ! diff -u "$work/tree.before" "$work/tree.after" >"$work/tree.diff"; then
 fi
 echo "container tree unchanged outside /tmp and the volume ($(wc -l <"$work/tree.before") entries and hashes compared)"
 
-# What a pass must have left on the volume: the secret (mode 0600, the image's user) and its
-# metadata, no temporary file; and in the logs, never the secret.
+# What a pass must have left on the volume: the secret (mode 0600, the image's user), its
+# metadata and its rotation history, no temporary file; and in the logs and the history, never
+# the secret.
 secret_file="$work/state/secrets/billing-sync"
 [ -f "$secret_file" ] || fail "run-once delivered no secrets/billing-sync"
 [ "$(stat -c '%a %u' "$secret_file")" = "600 $UID_IN_IMAGE" ] \
     || fail "secrets/billing-sync is $(stat -c '%a %u' "$secret_file"), not 600 $UID_IN_IMAGE"
 [ -f "$work/state/secrets/billing-sync.meta.json" ] || fail "no billing-sync.meta.json"
+[ -f "$work/state/secrets/billing-sync.history.json" ] || fail "no billing-sync.history.json"
 leftovers=$(find "$work/state/secrets" -type f ! -name 'billing-sync' ! -name 'billing-sync.meta.json' \
-    ! -name '.rotator.lock')
+    ! -name 'billing-sync.history.json' ! -name '.rotator.lock')
 [ -z "$leftovers" ] || fail "files left on the volume: $leftovers"
-if grep -qF -f "$secret_file" "$work/run-once.err" "$work/run-once.out"; then
-    fail "the delivered secret appears in run-once's output"
+if grep -qF -f "$secret_file" "$work/run-once.err" "$work/run-once.out" \
+    "$work/state/secrets/billing-sync.history.json"; then
+    fail "the delivered secret appears in run-once's output or the history"
 fi
 grep -q '"event": *"rotation.delivered"' "$work/run-once.err" || fail "no rotation.delivered event"
 
