@@ -1,20 +1,8 @@
 """One credential's work in a pass: its planned actions executed in order, the rotation as an
 explicit state machine, an immutable result.
 
-The states of a rotation and the only transitions allowed between them::
-
-    due ──▶ created ──▶ verified ──▶ pending-recorded ──▶ secret-written ──▶ delivered ──▶ revoked
-     │         │           │               │                   │               │
-     ▼         ▼           ▼               ▼                   ▼               ▼
-   failed   rolled-back ◀──┴───────────────┴───────────────────┘             failed
-               │                           │                   │          (the retire failed;
-               ▼                           ▼                   ▼           the delivery stands)
-             failed                      unknown ◀─────────────┘
-                                           │
-                                           ▼
-                                         failed
-
-Every state but ``revoked`` may also go to ``failed`` directly (a rollback that itself failed).
+The states of a rotation and the only transitions allowed between them are drawn and held in
+:mod:`rotator.states` (``TRANSITIONS``).
 
 ``unknown``: the sink's state could not be read back, or the secret landed but its record did
 not; nothing is revoked and the pending record lets the next pass settle it (docs/how-it-works.md,

@@ -28,81 +28,32 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from rotator.emulator import Emulator
-from rotator.errors import SinkUnavailableError
-from rotator.models import Secret, SinkRecord
-from rotator.sinks.base import BaseSink, Sink, SinkState
 from rotator.sinks.file import FileSink
 from rotator.sinks.memory import MemorySink
 from rotator.sinks.targets import routed
 from tests.conftest import Crash, World, _world, crash_at
+from tests.sinks.faulty_target import FaultyTarget
 
 CREDENTIAL = "app-billing"
 CHECKPOINTS = ("created", "verified", "pending-recorded", "secret-written", "delivered",
                "caught-up", "finished-delivery")  # fmt: skip
 
 
-class _Target(BaseSink):
-    """A real target with at most one fault armed on its next secret write."""
-
-    def __init__(self, inner: Sink, label: str) -> None:
-        self.inner, self.label = inner, label
-        self.kind, self.can_read_secret = inner.kind, inner.can_read_secret
-        self.armed: str | None = None
-
-    def describe(self) -> str:
-        return self.label
-
-    def place_of(self, credential: str) -> str:
-        return f"{self.label}:{credential}"
-
-    def check_names(self, credentials: object) -> dict[str, str]:
-        return dict(self.inner.check_names(credentials))  # type: ignore[arg-type]
-
-    def list_credentials(self) -> list[str]:
-        return list(self.inner.list_credentials())
-
-    def read(self, credential: str) -> SinkState:
-        return self.inner.read(credential)
-
-    def read_secret(self, credential: str) -> Secret:
-        return self.inner.read_secret(credential)
-
-    def write_record(
-        self, credential: str, record: SinkRecord, *, expected_version: str | None
-    ) -> str | None:
-        return self.inner.write_record(credential, record, expected_version=expected_version)
-
-    def write_secret(
-        self, credential: str, secret: Secret, *, expected_version: str | None
-    ) -> str | None:
-        fault, self.armed = self.armed, None
-        if fault == "refuse":
-            raise SinkUnavailableError(f"{self.label}: refused (injected)")
-        version = self.inner.write_secret(credential, secret, expected_version=expected_version)
-        if fault == "lose":
-            raise SinkUnavailableError(f"{self.label}: answer lost (injected)")
-        if fault == "die":
-            raise Crash(f"after {self.label}'s secret write")
-        return version
-
-    def prepare(self) -> None:
-        self.inner.prepare()
-
-    def wipe(self, credential: str) -> None:
-        """A person deletes the target's entry."""
-        inner = self.inner
-        if isinstance(inner, FileSink):
-            for path in inner.directory.glob(f"{credential}*"):
-                path.unlink()
-        elif isinstance(inner, MemorySink):
-            inner._records.pop(credential, None)  # a person's edit, not the rotator's API
-            inner._secrets.pop(credential, None)
+def _wipe(target: FaultyTarget, credential: str) -> None:
+    """A person deletes the target's entry."""
+    inner = target.inner
+    if isinstance(inner, FileSink):
+        for path in inner.directory.glob(f"{credential}*"):
+            path.unlink()
+    elif isinstance(inner, MemorySink):
+        inner._records.pop(credential, None)  # a person's edit, not the rotator's API
+        inner._secrets.pop(credential, None)
 
 
 @dataclass
 class _Run:
     world: World
-    targets: list[_Target]
+    targets: list[FaultyTarget]
     folder: Path
     wiped: set[int] = field(default_factory=set)
     clean_passes: int = 0
@@ -120,7 +71,7 @@ class TargetsModel(RuleBasedStateMachine):
         self.emu.__enter__()
         folder = Path(mkdtemp(prefix="rotator-targets-model-"))
         targets = [
-            _Target(FileSink(folder / f"t{i}") if kind == "file" else MemorySink(), f"t{i}")
+            FaultyTarget(FileSink(folder / f"t{i}") if kind == "file" else MemorySink(), f"t{i}")
             for i, kind in enumerate(kinds)
         ]
         world = _world(self.emu, routed(MemorySink(), [("app-*", targets)]))
@@ -179,7 +130,7 @@ class TargetsModel(RuleBasedStateMachine):
             # Every copy gone: no pass can know the secret again (`rotate --now` replaces it,
             # as for a wiped single sink); the model keeps one copy somewhere.
             return
-        self.run.targets[chosen].wipe(CREDENTIAL)
+        _wipe(self.run.targets[chosen], CREDENTIAL)
         self.run.wiped.add(chosen)
         self.run.clean_passes = 0
 

@@ -19,71 +19,22 @@ from pathlib import Path
 import pytest
 
 from rotator.emulator import Emulator
-from rotator.errors import SinkUnavailableError
-from rotator.models import Secret, SinkRecord
-from rotator.sinks.base import BaseSink, Sink, SinkState
+from rotator.models import Secret
 from rotator.sinks.memory import MemorySink
 from rotator.sinks.targets import TargetSet, routed
 from tests.conftest import Crash, World, _world, crash_at
 from tests.sinks.backends import Backend, discover
+from tests.sinks.faulty_target import FaultyTarget
 
 CREDENTIAL = "app-billing"
 REAL = sorted(kind for kind in discover() if kind != "memory")
 PAIRS = list(itertools.combinations(REAL, 2))
 
 
-class _Faulty(BaseSink):
-    """A real target with one fault armed: its next ``write_secret`` is refused before it lands
-    (``refuse``), lands but its answer is lost (``lose``), or lands and the process dies
-    (``die``). Everything else is the real sink's."""
-
-    def __init__(self, inner: Sink) -> None:
-        self.inner = inner
-        self.kind = inner.kind
-        self.can_read_secret = inner.can_read_secret
-        self.armed: str | None = None
-
-    def describe(self) -> str:
-        return self.inner.describe()
-
-    def check_names(self, credentials: object) -> dict[str, str]:
-        return dict(self.inner.check_names(credentials))  # type: ignore[arg-type]
-
-    def list_credentials(self) -> list[str]:
-        return list(self.inner.list_credentials())
-
-    def read(self, credential: str) -> SinkState:
-        return self.inner.read(credential)
-
-    def read_secret(self, credential: str) -> Secret:
-        return self.inner.read_secret(credential)
-
-    def write_record(
-        self, credential: str, record: SinkRecord, *, expected_version: str | None
-    ) -> str | None:
-        return self.inner.write_record(credential, record, expected_version=expected_version)
-
-    def write_secret(
-        self, credential: str, secret: Secret, *, expected_version: str | None
-    ) -> str | None:
-        fault, self.armed = self.armed, None
-        if fault == "refuse":
-            raise SinkUnavailableError(f"{self.describe()}: refused (injected)")
-        version = self.inner.write_secret(credential, secret, expected_version=expected_version)
-        if fault == "lose":
-            raise SinkUnavailableError(f"{self.describe()}: answer lost (injected)")
-        if fault == "die":
-            raise Crash("between targets")
-        return version
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 @dataclass
 class Pair:
     world: World
-    targets: tuple[_Faulty, _Faulty]
+    targets: tuple[FaultyTarget, FaultyTarget]
     backends: tuple[Backend, Backend]
 
     def live_ids(self) -> set[str]:
@@ -114,7 +65,7 @@ def _backend(kind: str, request: pytest.FixtureRequest, folder: Path) -> Backend
 def pair(request: pytest.FixtureRequest, emulator: Emulator, tmp_path: Path) -> Iterator[Pair]:
     first, second = request.param
     backends = [_backend(first, request, tmp_path / "a"), _backend(second, request, tmp_path / "b")]
-    targets = (_Faulty(backends[0].reopen()), _Faulty(backends[1].reopen()))
+    targets = (FaultyTarget(backends[0].reopen()), FaultyTarget(backends[1].reopen()))
     world = _world(emulator, routed(MemorySink(), [("app-*", list(targets))]))
     key_id, secret = world.add_key(CREDENTIAL, days_left=5)
     world.deliver(CREDENTIAL, key_id, secret)
