@@ -3,8 +3,9 @@ tried: the invariants it checks (from ``tests/model/invariants.py``'s ``INVARIAN
 points, faults and bad inputs it used, with their counts, the seed, the number of examples and
 the date, and what held. The document is never typed by hand: its every figure comes from the
 counts the run wrote (``ROTATOR_MODEL_STATS``), and it says which command made it. The table of
-seam fixes the model is measured against is hand-kept (it comes from re-breaking each fix on a
-scratch copy, which this script does not do) in ``tests/model/fixes_found.md``, and is copied in.
+seam fixes the model is measured against is ``tests/model/fixes_found.md``, written by
+``scripts/seam_search.py --write`` (it re-breaks each fix on a scratch copy and runs the model's
+search against it, which takes far longer than this run), and is copied in.
 
     python scripts/reliability_report.py                       # 400 examples, a few minutes
     python scripts/reliability_report.py --examples 3 --output /tmp/r.md
@@ -97,8 +98,8 @@ def render(document: dict[str, Any], command: str, generated: datetime, seconds:
     fixes = FIXES.read_text().strip() if FIXES.exists() else "(no table kept)"
     return f"""# Reliability: what the model of the whole rotator tried
 
-<!-- Generated: do not edit by hand, run the command below again. Only the last section is
-hand-kept, in tests/model/fixes_found.md. -->
+<!-- Generated: do not edit by hand, run the command below again. The last section is
+tests/model/fixes_found.md, written by scripts/seam_search.py --write. -->
 
 _Generated on {generated:%Y-%m-%d} from the counts of one run of the model, by this command;
 not typed by hand:_

@@ -32,11 +32,20 @@ class Stats:
     bad_inputs: Counter[str] = field(default_factory=Counter)
     invariants_held: Counter[str] = field(default_factory=Counter)
     deployments: Counter[str] = field(default_factory=Counter)
+    #: The first invariant that broke in this run, and in which example (counted from 1):
+    #: ``scripts/seam_search.py`` reads it.
+    first_failure: dict[str, Any] | None = None
+
+    def failed(self, tag: str) -> None:
+        """Note an invariant breaking (only the first one of the run is kept)."""
+        if self.first_failure is None:
+            self.first_failure = {"example": self.examples, "tag": tag}
 
     def document(self) -> dict[str, Any]:
         """The counts as plain JSON data, each counter sorted by kind."""
         return {
             "examples": self.examples,
+            "first_failure": self.first_failure,
             **{
                 name: dict(sorted(getattr(self, name).items()))
                 for name in (

@@ -97,7 +97,7 @@ class Deployment:
     key_names: tuple[str, ...]
     exclude_key_names: tuple[str, ...]
     sink: str  # "file" or "exec"; in the slow profile also "vault" or "aws"
-    exec_program: str  # "folder", or a variant of it: "chatty", "listless"
+    exec_program: str  # "folder", or a variant of it: "chatty", "listless", "flat"
     #: Every workspace's exec program writes into one folder (docs/sinks.md's example as is).
     exec_shared_folder: bool
     budget: int
@@ -314,6 +314,8 @@ class PassResult:
     touched: frozenset[str] = frozenset()
     #: ROTATOR_SHARD_INDEX of this pass, when the deployment is sharded.
     shard: int | None = None
+    #: API faults were queued for this command.
+    faulted: bool = False
 
     def events(self) -> list[dict[str, Any]]:
         found = []
@@ -453,6 +455,12 @@ class World:
                 reader = remote_reader(d.sink, self._remote_env, spec.name)
                 self._readers.append(reader)
                 target = RemoteTarget(reader, self.servers, d.sink, place, spec.name)
+            elif d.exec_program == "flat":
+                # One folder for every workspace, spelled another way for each (``X``, ``X/.``,
+                # ...): the program ignores the workspace, so they all share its files.
+                folder = self.root / "exec" / "flat"
+                sink_overrides["command"] = self._exec_command(f"{folder}{'/.' * index}")
+                target = FolderTarget(folder, ".secret")
             else:
                 folder = self.root / "exec" / ("shared" if d.exec_shared_folder else spec.name)
                 if not d.exec_shared_folder:
@@ -538,7 +546,7 @@ class World:
         self.listed = list(listed)
         self.write_settings()
 
-    def _exec_command(self, folder: Path) -> str:
+    def _exec_command(self, folder: Path | str) -> str:
         variant = self.deployment.exec_program
         program = f"{FOLDER_SINK}" if variant == "folder" else f"{VARIANT_SINK} {variant}"
         # -S: the program needs the standard library alone, and starts twice as fast without
@@ -546,6 +554,17 @@ class World:
         return f"{sys.executable} -S {program} {folder}"
 
     # -- people -----------------------------------------------------------------------------
+
+    def place_of(self, ws: str) -> str:
+        """Where ``ws``'s target lies, as the model knows it (the rotator may not: see the
+        ``flat`` exec program)."""
+        target = self.targets[ws]
+        return str(target.folder) if isinstance(target, FolderTarget) else f"{ws}'s own"
+
+    def sharing(self, ws: str) -> list[str]:
+        """The workspaces whose target is ``ws``'s place, ``ws`` among them."""
+        place = self.place_of(ws)
+        return [other for other in self.targets if self.place_of(other) == place]
 
     def spec(self, name: str) -> WorkspaceSpec:
         return next(s for s in self.deployment.workspaces if s.name == name)
@@ -629,6 +648,7 @@ class World:
             env["ROTATOR_SHARDS"] = str(self.deployment.shards)
             env["ROTATOR_SHARD_INDEX"] = str(shard)
         before = len(self.emu.request_log())
+        faulted = bool(self.faults)
         for method, path, times, options in self.faults:
             self.emu.add_fault(method, path, times=times, **options)
         self.faults.clear()
@@ -652,6 +672,7 @@ class World:
             changed,
             touched=self._workspaces_of(requests),
             shard=shard,
+            faulted=faulted,
         )
 
     def _workspaces_of(self, requests: list[dict[str, Any]]) -> frozenset[str]:

@@ -3,17 +3,19 @@ the invariants of ``tests/model/invariants.py`` are checked after every one.
 
 The deployment (drawn once per example): 1 to 4 workspaces from a ROTATOR_WORKSPACES_FILE, each
 with its own or the global patterns, the own key managed or not, the file sink (some workspaces
-on a MemorySink instead) or the exec sink with the example folder program (or a variant of
-it); a budget, concurrency, grace 0 or more, a max age or not, retries or not; unsharded, or
-ROTATOR_SHARDS=2 with every pass run as two processes (shard 0, then 1). The steps: people
-making keys and look-alikes, revoking a key or every key of a credential, deleting sink
-entries, editing a sink entry's metadata by hand into garbage or another key's id; ops changing
-the settings between passes (patterns, a workspace's patterns, budget, grace, a workspace taken
-out of the workspaces file or put back); time passing (alone, or a day and then a pass);
-``rotator run-once`` and ``rotator rotate NAME --now`` through the CLI's entry point; API faults
-(5xx, 429, dropped and applied-then-dropped answers, slow answers) and sink failures queued for
-the next command; a pass killed at a checkpoint (the recovery is the next pass, whichever step
-it is).
+on a MemorySink instead) or the exec sink with the example folder program (or a variant of it:
+one printing the key it holds, one that cannot list, one that ignores the workspace and is given
+one folder spelled a different way for each); a budget, concurrency, grace 0 or more, a max age
+or not, retries or not; unsharded, or ROTATOR_SHARDS=2 with every pass run as two processes
+(shard 0, then 1). The steps: people making keys and look-alikes, revoking a key or every key of
+a credential, deleting sink entries, editing a sink entry's metadata by hand into garbage or
+another key's id; ops changing the settings between passes (patterns, a workspace's patterns,
+budget, grace, a workspace taken out of the workspaces file or put back); time passing (alone,
+or a day and then a pass); ``rotator run-once`` and ``rotator rotate NAME --now`` through the
+CLI's entry point (also as the answer to a leak: every key of a credential revoked by hand, then
+``rotate``, maybe while its sink cannot list); API faults (5xx, 429, dropped and applied-then-
+dropped answers, slow answers) and sink failures queued for the next command; a pass killed at a
+checkpoint (the recovery is the next pass, whichever step it is).
 
 What a run tried is counted (``tests/model/stats.py``; ``ROTATOR_MODEL_STATS=PATH`` writes the
 counts as JSON at the end), and ``scripts/reliability_report.py`` turns a run's counts into
@@ -175,8 +177,16 @@ def deployments(draw: Any) -> Deployment:
         and _seam("folder-spelled-twice")
         and draw(st.booleans())
     )
-    shared_folder = (count == 1 or _seam("exec-shared-folder")) and draw(st.booleans())
-    if spelled_twice or (shared_folder and sink == "exec"):
+    exec_program = draw(
+        st.sampled_from(
+            ("folder", "folder", "flat")
+            + (("chatty",) if _seam("exec-stderr-secret") else ())
+            + (("listless",) if _seam("sink-list-fails") else ())
+        )
+    )
+    flat = sink == "exec" and exec_program == "flat"
+    shared_folder = not flat and (count == 1 or _seam("exec-shared-folder")) and draw(st.booleans())
+    if spelled_twice or (shared_folder and sink == "exec") or flat:
         # One place for several workspaces: only the first may read its credential from it, or
         # the model itself, not the rotator, would hand one workspace the other's admin key.
         specs = [specs[0], *(replace(s, own_key="none") for s in specs[1:])]
@@ -185,17 +195,14 @@ def deployments(draw: Any) -> Deployment:
         key_names=draw(st.sampled_from(PATTERN_SETS)),
         exclude_key_names=draw(st.sampled_from(EXCLUDE_SETS)),
         sink=sink,
-        exec_program=draw(
-            st.sampled_from(
-                ("folder", "folder")
-                + (("chatty",) if _seam("exec-stderr-secret") else ())
-                + (("listless",) if _seam("sink-list-fails") else ())
-            )
-        ),
+        exec_program=exec_program,
         exec_shared_folder=shared_folder,
         budget=budget,
         concurrency=draw(st.sampled_from((1, 2, 4))),
-        workspace_concurrency=draw(st.sampled_from((1, 2))),
+        # The flat program has no compare-and-set: two workspaces writing one of its files at
+        # the same instant is a race in ops' own program that no rotator can settle. One after
+        # the other is what the workspace each record names must keep apart.
+        workspace_concurrency=1 if flat else draw(st.sampled_from((1, 2))),
         grace_hours=draw(st.sampled_from((0, 0, 1, 24))),
         max_age_days=draw(st.sampled_from((None, None, 90))),
         max_retries=draw(st.sampled_from((0, 1))),
@@ -345,6 +352,10 @@ class RotatorModel(RuleBasedStateMachine):
             ),
             ("exec-program-printing-its-key", d.sink == "exec" and d.exec_program == "chatty"),
             ("exec-program-that-cannot-list", d.sink == "exec" and d.exec_program == "listless"),
+            (
+                "exec-program-ignoring-its-workspace",
+                d.sink == "exec" and d.exec_program == "flat" and len(d.workspaces) > 1,
+            ),
             ("own-key-delivered-elsewhere", any(s.own_key == "elsewhere" for s in d.workspaces)),
         ):
             if present:
@@ -419,12 +430,16 @@ class RotatorModel(RuleBasedStateMachine):
             self.disturbed = True
             # Ops retired this target by hand: it is no longer one that "was delivered".
             self.ledger.delivered.discard((ws, credential))
+            self.ledger.owners.pop((self.world.place_of(ws), credential), None)
             for other, other_target in self.world.targets.items():
                 if other_target is target or getattr(other_target, "folder", None) == getattr(
                     target, "folder", object()
                 ):
                     self.ledger.delivered.discard((other, credential))
 
+    # In a place several workspaces share, an edit of one workspace's entry is an edit of the
+    # other's too, which the ledger of blocked entries cannot follow.
+    @precondition(lambda self: not _flat(self.world))
     @rule(data=st.data(), edit=st.sampled_from(METADATA_EDITS))
     @_counted
     def person_edits_metadata(self, data: Any, edit: str) -> None:
@@ -568,16 +583,62 @@ class RotatorModel(RuleBasedStateMachine):
         )
         assert name is not None
         holders = [w for w in world.listed if name in selected_credentials(world, w)]
-        ambiguous = len(holders) > 1
         omit = data.draw(
             st.booleans() if _seam("rotate-ambiguous") else st.just(False), label="omit --workspace"
         )
-        name_workspace = not (ambiguous and omit)
+        self._rotate(ws, name, name_workspace=not (len(holders) > 1 and omit))
+
+    @rule(data=st.data(), list_fails=st.booleans())
+    @_counted
+    def leak_revoked_by_hand_then_rotated(self, data: Any, list_fails: bool) -> None:
+        """A key leaks: a person revokes every key of its credential in the web app at once,
+        then asks the rotator for a new one (``rotate NAME --now --workspace WS``), maybe while
+        the workspace's sink cannot list what it holds (a memory sink's list fault; the
+        listless program never lists)."""
+        world = self.world
+        ws = self._workspace(data)
+        target = world.targets[ws]
+        name = self._pick(
+            data,
+            sorted(
+                c
+                for c in target.credentials()
+                if c != OWN
+                and world.deployment.selects(world.spec(ws), c)
+                and target.held(c).secret is not None
+            ),
+            "name",
+        )
+        if name is None:
+            return
+        in_use = world.emu.key_id_of(world.credential(ws))
+        for key in world.keys(ws, include_revoked=False):
+            if world.credential_of(key) == name and world.live(key) and key["id"] != in_use:
+                world.revoke(ws, str(key["id"]))
+        self._untamper(ws, name)
+        self.disturbed = True  # missing now: see person_revokes_key
+        sink = world.memory_sinks.get(ws)
+        if list_fails and sink is not None:
+            # For the whole command: a one-shot fault may be met by its read-only look first.
+            sink.fail_always["list_credentials"] = SinkError("injected: no right to list")
+            STATS.faults["sink list_credentials (lasting)"] += 1
+        try:
+            self._rotate(ws, name, name_workspace=True)
+        finally:
+            if sink is not None:
+                sink.fail_always.pop("list_credentials", None)
+
+    def _rotate(self, ws: str, name: str, *, name_workspace: bool) -> None:
+        """``rotate NAME --now`` (with ``--workspace WS`` when ``name_workspace``), judged."""
+        world = self.world
+        holders = [w for w in world.listed if name in selected_credentials(world, w)]
         argv = ["rotate", name, "--now"] + (["--workspace", ws] if name_workspace else [])
         before = {w: world.targets[w].held(name).secret for w in world.ws_ids}
         keys_before = {w: _key_states(world, w, other_than=name) for w in world.ws_ids}
+        unlisted = self._list_faults()
         result = world.run(*argv)
         self.result = result
+        self._check_listed(result, unlisted)
         self._reset_faults()
         if result.exit_code not in (0, 1, 2, 3):
             fail("I7 rotate-exit", f"{argv} -> {result.exit_code}")
@@ -640,6 +701,34 @@ class RotatorModel(RuleBasedStateMachine):
             if ws_id == self.world.ws_ids[ws]:
                 self.ledger.tampered.pop((other, credential), None)
 
+    def _list_faults(self) -> dict[str, str]:
+        """The workspaces whose sink will fail to list at the next command: ``once`` (a
+        memory sink's one-shot fault) or ``always`` (the listless program, a lasting fault)."""
+        world = self.world
+        if world.deployment.sink == "exec" and world.deployment.exec_program == "listless":
+            return dict.fromkeys(world.listed, "always")
+        faults = {}
+        for ws, sink in world.memory_sinks.items():
+            if "list_credentials" in sink.fail_always:
+                faults[ws] = "always"
+            elif "list_credentials" in sink.fail_next:
+                faults[ws] = "once"
+        return faults
+
+    def _check_listed(self, result: PassResult, unlisted: dict[str, str]) -> None:
+        """I7: a command during which a workspace's sink could not list what it holds never
+        exits 0 (what it holds but no key names stayed out of sight)."""
+        world, left = self.world, self._list_faults()
+        met = {
+            ws
+            for ws, kind in unlisted.items()
+            if (kind == "always" and world.ws_ids[ws] in result.touched)
+            or (kind == "once" and ws not in left)
+        }
+        if result.exit_code == 0 and met:
+            fail("I7 exit-0-but-unlisted", f"{result.argv}: {sorted(met)} could not list, exit 0")
+        STATS.invariants_held["I7"] += 1
+
     def _reset_faults(self) -> None:
         """Faults are queued for one command: what it did not meet is dropped."""
         for sink in self.world.memory_sinks.values():
@@ -650,12 +739,16 @@ class RotatorModel(RuleBasedStateMachine):
         """``run-once``; sharded, one per ROTATOR_SHARD_INDEX, as the Indexed CronJob's pods."""
         world = self.world
         # A pass with no fault queued and no set-up refused spends its budget by urgency alone.
-        judged = not self.disturbed and not refused_setup(world)
+        # (Not with the flat program: a workspace whose credential another one holds in their
+        # shared place is blocked, and waits however urgent it is.)
+        judged = not self.disturbed and not refused_setup(world) and not _flat(world)
         results = []
         for index in range(world.deployment.shards):
             before = urgencies(world, self.ledger, world.listed) if judged else {}
             shard = index if world.deployment.shards > 1 else None
+            unlisted = self._list_faults()
             result = world.run("run-once", checkpoint=checkpoint, shard=shard)
+            self._check_listed(result, unlisted)
             results.append(result)
             if judged and result.exit_code is not None:
                 taken = [w for w in world.listed if world.ws_ids[w] in result.touched]
@@ -722,6 +815,11 @@ def _check_shards(world: World, results: list[PassResult]) -> None:
     left = sorted(set(world.listed) - set(seen))
     if left:
         fail("I9 shard-missed", f"no shard took {left}")
+
+
+def _flat(world: World) -> bool:
+    """Whether every workspace's exec program shares one folder the rotator cannot see."""
+    return world.deployment.sink == "exec" and world.deployment.exec_program == "flat"
 
 
 def _key_states(world: World, ws: str, *, other_than: str) -> set[tuple[str, bool]]:

@@ -339,3 +339,49 @@ def test_one_workspace_listed_twice_under_two_admin_keys_across_two_shards() -> 
         shards=2,
     )
     replay(deployment, RUN)
+
+
+def test_an_exec_program_ignoring_its_workspace_never_crosses_two_workspaces_keys() -> None:
+    """[I2 foreign-key] when a record of another workspace is taken for this one: the flat
+    program keeps both workspaces' files in one folder, given to each spelled another way, so
+    the rotator cannot refuse the set-up at start. ws-a delivers app-billing; ws-b reads ws-a's
+    record, which must block ws-b's app-billing (exit 1), never lead ws-b to write its own key
+    where ws-a's consumer reads."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 0.5)), ws("ws-b", ("app-billing", 0.5))),
+        sink="exec",
+        exec_program="flat",
+    )
+    replay(deployment, RUN, hours(25), RUN, RUN)
+
+
+def test_a_leaked_key_revoked_by_hand_is_rotated_though_the_sink_cannot_list() -> None:
+    """[I7 rotate-refused-managed] when a named credential is read only if listed: every key
+    of app-billing is revoked by hand, and then ``rotate app-billing --now --workspace ws-a``
+    runs while the memory sink cannot list; neither a key nor a list names the credential,
+    only the rotate command does."""
+    spec = ws("ws-a", ("app-billing", 5), memory=True)
+    replay(
+        replace(BASE, workspaces=(spec,)),
+        RUN,
+        ("leak_revoked_by_hand_then_rotated", {"data": Draws("ws-a", 0), "list_fails": True}),
+    )
+
+
+def test_every_entry_unusable_exits_3_even_for_a_workspace_listed_twice() -> None:
+    """A false alarm of the model, kept as a check of it: ws-b is ws-a again under its own
+    admin key, and the key list fails for both; no workspace could be used, so the pass exits
+    3 (nothing done anywhere), which says as much as the twins' exit 1 would."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 0.5)), ws("ws-b")),
+        budget=1,
+        listed_twice=True,
+        twin_own_credential=True,
+    )
+    replay(
+        deployment,
+        ("api_fault", {"fault": ("GET", "/api/data/api-keys", {"status": 500}), "times": 2}),
+        RUN,
+    )

@@ -7,7 +7,11 @@ VARIANT is:
 - ``chatty``: after ``get``, prints the key it holds on standard error
   (``debug: holding <key>``), as issue 15, item 9 found;
 - ``listless``: ``list`` fails (exit 1), as a program, or a Vault policy, without the right to
-  list does (issue 15, item 4).
+  list does (issue 15, item 4);
+- ``flat``: ignores ROTATOR_WORKSPACE and keeps every workspace's files in the one folder it is
+  given, as a program written before several workspaces were thought of does. Given that
+  folder spelled a different way for each workspace, the rotator cannot see at start that two
+  workspaces share it: only the workspace each record names keeps their credentials apart.
 
 Standard library only (the model runs it with ``-S``).
 """
@@ -28,6 +32,8 @@ def main(argv: list[str]) -> int:
     assert spec is not None and spec.loader is not None
     program = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(program)
+    if variant == "flat":
+        vars(program)["workspace_folder"] = lambda root, _workspace: root
     if variant == "listless" and argv[1:] == ["list"]:
         sys.stderr.write("variant-sink: listing is not allowed here\n")
         return 1
