@@ -33,7 +33,7 @@ from rotator.locks.base import PassLock
 from rotator.locks.file import FileLock
 from rotator.logging import get_logger
 from rotator.metrics import ManagedKeySample, Metrics, UnmanagedKeySample
-from rotator.models import ApiKey, Secret
+from rotator.models import ApiKey, Identity, Secret
 from rotator.notify import BUDGET_SECONDS, Notifier
 from rotator.pass_events import crashed_pass_event, pass_events
 from rotator.policy import RotationPolicy, rotation_due_at
@@ -53,7 +53,7 @@ from rotator.settings import (
 )
 from rotator.sinks import registry, targets
 from rotator.sinks.base import Sink, SinkContext
-from rotator.survey import PassConfig, Workspace
+from rotator.survey import OtherShardEntry, PassConfig, Workspace
 
 #: Signals that stop ``run-once`` and ``serve`` after the credentials in flight. SIGHUP is one:
 #: its default action (a closed terminal, a supervisor's reload) would kill a pass between create
@@ -290,6 +290,11 @@ def open_workspaces(
     ROTATOR_API_KEY_FILE (or ``api_key_file``) is picked up at once, without a restart. ``stop``
     ends the client's waits between retries at once (SIGTERM). ``sinks`` (``Hooks.sinks``) are
     used as given for the workspaces they name, instead of building them.
+
+    Sharded (ROTATOR_SHARDS above 1), the entries other shards take are known too: by their
+    credential's hash now (one credential in two entries), and as ``other_shards`` whose ``me``
+    a pass (and ``plan``, ``status``) asks, through one client of their own, to find one
+    workspace listed twice under two admin keys. Nothing else of theirs is read or opened.
     """
     with ExitStack() as stack:
         workspaces: list[Workspace] = []
@@ -335,17 +340,53 @@ def open_workspaces(
                 )
             )
         taken = {workspace.name for workspace in workspaces}
+        elsewhere: list[OtherShardEntry] = []
+        asker: ProjectManagerClient | None = None
         for ws in settings.workspaces:
-            if ws.name not in taken:
-                # Another shard's entry holding this very credential is this workspace listed
-                # twice too: refused here, as that shard's pod refuses its entry.
-                with suppress(ConfigError):
-                    by_credential.setdefault(credential_provider(ws)().sha256(), []).append(ws.name)
+            if ws.name in taken:
+                continue
+            try:
+                other = credential_provider(ws)
+            except ConfigError:
+                continue  # an unreadable credential proves nothing (its own pod says so)
+            # Another shard's entry holding this very credential is this workspace listed
+            # twice too: refused here, as that shard's pod refuses its entry.
+            by_credential.setdefault(other().sha256(), []).append(ws.name)
+            if asker is None:
+                # One client for every other shard's entry, asking only `me` with the
+                # credential given: it has none of its own.
+                asker = stack.enter_context(
+                    ProjectManagerClient(
+                        settings.api_url,
+                        _unreadable("asks only with another shard's entry's credential"),
+                        integration_name=settings.integration_name,
+                        timeout_seconds=settings.http_timeout_seconds,
+                        max_retries=settings.http_max_retries,
+                        on_response=on_response,
+                        stop=stop,
+                    )
+                )
+            elsewhere.append(
+                OtherShardEntry(
+                    name=ws.name,
+                    shard=shard_of(ws.name, settings.shards),
+                    me=partial(_me_with, asker, other),
+                    expected_workspace_id=ws.workspace_id,
+                )
+            )
+        for workspace in workspaces:
+            # Their twins under another admin key are found by `me`, when a pass surveys.
+            workspace.other_shards = tuple(elsewhere)
         for names in by_credential.values():
             for workspace in workspaces:
                 if len(names) > 1 and workspace.name in names:
                     workspace.duplicate_of = tuple(n for n in names if n != workspace.name)
         yield workspaces
+
+
+def _me_with(client: ProjectManagerClient, credential: Callable[[], Secret]) -> Identity:
+    """``me`` asked with ``credential`` as it reads now (an entry of another shard)."""
+    return client.me(credential())
 
 
 def _unreadable(problem: str) -> Callable[[], Secret]:

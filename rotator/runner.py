@@ -12,9 +12,10 @@ A slow or broken workspace only ever holds its own slots.
 
 Rules held here (the plan decides what to do; the runner decides only when, and stops):
 
-- the whole plan is settled once every workspace is open: workspaces listed twice are refused,
-  and the budget goes to the most urgent rotations over all of them (:func:`rotator.plan.
-  allocate`); what it leaves out is logged with why, and fails the pass when it cannot wait;
+- the whole plan is settled once every workspace is open: workspaces listed twice are refused
+  (their twin may be an entry of another shard, asked only ``me``), and the budget goes to
+  the most urgent rotations over all of them (:func:`rotator.plan.allocate`); what it leaves
+  out is logged with why, and fails the pass when it cannot wait;
 - :class:`Gates`, asked just before each create: the circuit breaker (once at least 3
   rotations of a workspace were attempted and more than ROTATOR_MAX_FAILURE_RATIO of them
   failed, no new create starts there; settling, retiring and orphan revokes go on), a stop
@@ -74,8 +75,8 @@ from rotator.survey import (
     Workspace,
     WorkspaceConfigError,
     duplicate_error,
-    duplicates,
     inventory,
+    listed_twice,
     log_evaluations,
     never_switched,
     own_key_running_out,
@@ -599,11 +600,14 @@ class _Scheduler:
     # -- the plan over every workspace (scheduler thread) -------------------------------
 
     def _allocate(self) -> None:
-        """Once every workspace is open: refuse workspaces listed twice, hand out the budget
-        over the whole plan, and queue each workspace's jobs."""
+        """Once every workspace is open: refuse workspaces listed twice (by ``me``'s workspace
+        id, over this pass's entries and, when sharded, other shards' entries), hand out the
+        budget over the whole plan, and queue each workspace's jobs."""
         self._allocated = True
         opened = [r for r in self._runs if r.phase is Phase.OPEN and r.found is not None]
-        twice = duplicates((r.ws.name, r.found) for r in opened if r.found is not None)
+        twice = listed_twice(
+            [(r.ws, r.found) for r in opened if r.found is not None], self._runner._log
+        )
         for run in opened:
             if run.ws.name in twice and run.found is not None:
                 error = duplicate_error(twice[run.ws.name], run.found.identity.workspace_id)

@@ -1,6 +1,7 @@
 """What a pass reads before it acts, and what the read-only commands show: each workspace
 surveyed (``me``, the key list, what the sink holds, every credential reconciled), its plan, its
-inventory, and the workspaces listed twice. Nothing here changes anything.
+inventory, and the workspaces listed twice (also across shards: the ``me`` of other shards'
+entries). Nothing here changes anything.
 
 It also holds the plain values a pass runs with (:class:`PassConfig`) and a workspace as a pass
 sees it (:class:`Workspace`), which both the survey and the runner use.
@@ -54,6 +55,22 @@ class PassConfig:
     trigger: str = "schedule"
 
 
+@dataclass(frozen=True)
+class OtherShardEntry:
+    """An entry of the workspaces file that another shard's pod takes (ROTATOR_SHARDS). This
+    process only asks ``me`` with its credential, never its keys or its sink: an entry of its
+    own answering for the same workspace id is one workspace listed twice across shards."""
+
+    name: str
+    #: The ROTATOR_SHARD_INDEX of the pod that takes it.
+    shard: int
+    #: ``GET /api/data/me`` asked with the entry's credential (read anew at each call).
+    me: Callable[[], Identity]
+    #: The entry's ``workspace_id``: an answer for another id is refused by its own pod, so it
+    #: proves nothing here.
+    expected_workspace_id: str | None = None
+
+
 @dataclass
 class Workspace:
     """One workspace: its label, the API client holding its own credential, sink and lock."""
@@ -77,6 +94,10 @@ class Workspace:
     #: Other entries holding this one's very credential: one workspace listed twice, refused
     #: in every entry before anything is asked of the API.
     duplicate_of: tuple[str, ...] = ()
+    #: The entries other shards' pods take (the same for every workspace of this process; empty
+    #: unless ROTATOR_SHARDS is above 1): their ``me`` joins the search for one workspace listed
+    #: twice, so a twin in another shard is refused here as one in this shard would be.
+    other_shards: tuple[OtherShardEntry, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -331,19 +352,62 @@ def plan_of(ws: Workspace, found: Survey, now: datetime, config: PassConfig,
     return [a for a in actions if a not in own] + own
 
 
-def duplicates(surveys: Iterable[tuple[str, Survey]]) -> dict[str, list[str]]:
+def duplicates(identities: Iterable[tuple[str, Identity]]) -> dict[str, list[str]]:
     """Workspaces listed twice: each entry's name -> the other entries answering ``me`` for the
     same workspace id (identity is the id, never the name in the file)."""
     by_id: dict[str, list[str]] = {}
-    for name, found in surveys:
-        if found.identity.workspace_id is not None:  # an answer without an id proves nothing
-            by_id.setdefault(found.identity.workspace_id, []).append(name)
+    for name, identity in identities:
+        if identity.workspace_id is not None:  # an answer without an id proves nothing
+            by_id.setdefault(identity.workspace_id, []).append(name)
     return {
         name: [other for other in names if other != name]
         for names in by_id.values()
         if len(names) > 1
         for name in names
     }
+
+
+def listed_twice(
+    surveyed: Sequence[tuple[Workspace, Survey]], log: structlog.typing.FilteringBoundLogger
+) -> dict[str, list[str]]:
+    """This process's entries that are one workspace listed twice: each surveyed entry's name
+    -> the other entries answering ``me`` for its workspace id, of this process (by their
+    survey) or of another shard (``other_shards``, asked now; named with their shard)."""
+    elsewhere = other_shard_identities([ws for ws, _found in surveyed], log)
+    labels = {name: f"{name} (shard {shard})" for name, shard, _identity in elsewhere}
+    twice = duplicates(
+        [
+            *((ws.name, found.identity) for ws, found in surveyed),
+            *((name, identity) for name, _shard, identity in elsewhere),
+        ]
+    )
+    return {
+        ws.name: [labels.get(other, other) for other in twice[ws.name]]
+        for ws, _found in surveyed
+        if ws.name in twice
+    }
+
+
+def other_shard_identities(
+    workspaces: Sequence[Workspace], log: structlog.typing.FilteringBoundLogger
+) -> list[tuple[str, int, Identity]]:
+    """``(name, shard, me's answer)`` of each entry other shards take, asked once each; none
+    when ``workspaces`` is empty (nothing here could be refused). An entry whose ``me`` fails,
+    or answers for another id than its ``workspace_id``, proves nothing (its own pod says why)
+    and is left out, named in ``workspace.twin_unchecked``."""
+    entries = {entry.name: entry for ws in workspaces for entry in ws.other_shards}
+    found: list[tuple[str, int, Identity]] = []
+    for name, entry in entries.items():
+        try:
+            identity = entry.me()
+        except (RotatorError, ValueError) as exc:
+            log.warning("workspace.twin_unchecked", other=name, shard=entry.shard, error=str(exc))
+            continue
+        expected = entry.expected_workspace_id
+        if expected and identity.workspace_id != expected:
+            continue  # its own pod refuses it: it acts nowhere
+        found.append((name, entry.shard, identity))
+    return found
 
 
 def duplicate_error(others: Sequence[str], workspace_id: str | None) -> str:
@@ -379,7 +443,8 @@ def read_only(
     log: structlog.typing.FilteringBoundLogger,
 ) -> ReadOnly[T]:
     """``rows_of`` each workspace's survey (``plan``, ``status``), with the workspaces that
-    could not be read, were refused (listed twice), or were read only in part, named."""
+    could not be read, were refused (listed twice, also with an entry of another shard, as a
+    pass refuses them), or were read only in part, named."""
     result: ReadOnly[T] = ReadOnly()
     surveyed: list[tuple[Workspace, Survey]] = []
     for ws in workspaces:
@@ -396,7 +461,7 @@ def read_only(
             result.unusable[ws.name] = str(exc)
             continue
         surveyed.append((ws, found))
-    twice = duplicates((ws.name, found) for ws, found in surveyed)
+    twice = listed_twice(surveyed, log)
     for ws, found in surveyed:
         if ws.name in twice:
             error = duplicate_error(twice[ws.name], found.identity.workspace_id)

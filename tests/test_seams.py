@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from rotator.app import shard_of
 from rotator.emulator import Emulator
 from tests.cli_support import CliResult, clean_env, run_cli, works
 
@@ -259,6 +260,68 @@ def test_one_workspace_listed_twice_is_refused_and_nothing_changes(fleet: Fleet)
     planned = fleet.run("plan", "--json")
     assert planned.returncode == 1 and json.loads(planned.stdout) == []
     assert "listed twice" in planned.stderr
+
+
+def _twin_under_its_own_admin_key(fleet: Fleet, name: str, of: str) -> None:
+    """``name``: ``of`` listed again, under an admin key of its own (another credential)."""
+    _id, secret = fleet.emu.add_key(
+        fleet.ids[of], f"{ADMIN}-twin", expires=fleet.emu.now() + timedelta(days=700)
+    )
+    key_file = fleet.root / "keys" / name
+    key_file.write_text(secret)
+    fleet.entries.append(dict(fleet.entries[0], name=name, api_key_file=str(key_file)))
+
+
+def test_one_workspace_listed_twice_in_two_shards_is_refused_by_both_pods(fleet: Fleet) -> None:
+    # acme-us is acme under another admin key, and ROTATOR_SHARDS=2 puts them in different
+    # shards: each pod asks `me` of the other shard's entry too, and refuses its own.
+    assert shard_of("acme", 2) == 0 and shard_of("acme-us", 2) == 1
+    fleet.add("acme", key_names=["app-*"])
+    fleet.key("acme", "app-billing", days_left=3)
+    _twin_under_its_own_admin_key(fleet, "acme-us", of="acme")
+    for index, mine, twin in ((0, "acme", "acme-us"), (1, "acme-us", "acme")):
+        pod = {"ROTATOR_SHARDS": "2", "ROTATOR_SHARD_INDEX": str(index)}
+        result = fleet.run("run-once", **pod)
+        assert result.returncode == 1, result.describe()
+        refused = _events(result, "workspace.duplicate")
+        assert [e["workspace"] for e in refused] == [mine]
+        assert f"{twin} (shard {1 - index})" in refused[0]["error"]
+        planned = fleet.run("plan", "--json", **pod)
+        assert planned.returncode == 1 and json.loads(planned.stdout) == [], planned.describe()
+        assert "listed twice" in planned.stderr
+        shown = fleet.run("status", **pod)
+        assert shown.returncode == 1 and "listed twice" in shown.stderr, shown.describe()
+        rotated = fleet.run("rotate", "app-billing", "--now", "--workspace", mine, **pod)
+        assert rotated.returncode == 1, rotated.describe()
+        assert mine in {e["workspace"] for e in _events(rotated, "workspace.duplicate")}
+    assert fleet.changes() == []
+    assert [k["name"] for k in fleet.live("acme", "app-billing")] == ["app-billing"]
+    for entry in ("acme", "acme-us"):
+        assert fleet.held(entry, "app-billing") is None
+
+
+def test_a_failing_me_of_another_shards_entry_does_not_stop_this_pods_work(
+    fleet: Fleet,
+) -> None:
+    # Shard 1's entries cannot answer `me` here (a key the API refuses; a credential file that
+    # is gone): they prove nothing about shard 0's acme, which is rotated as ever.
+    assert shard_of("acme", 2) == 0 and {shard_of(n, 2) for n in ("globex", "hooli")} == {1}
+    fleet.add("acme", key_names=["app-*"])
+    fleet.key("acme", "app-billing", days_left=3)
+    fleet.add("globex", key_names=["app-*"])
+    Path(fleet.entries[1]["api_key_file"]).write_text("pm-not-a-key-of-anyone")
+    fleet.add("hooli", key_names=["app-*"])
+    Path(fleet.entries[2]["api_key_file"]).unlink()
+    result = fleet.run("run-once", ROTATOR_SHARDS="2", ROTATOR_SHARD_INDEX="0")
+    assert result.returncode == 0, result.describe()
+    assert _events(result, "workspace.duplicate") == []
+    unchecked = _events(result, "workspace.twin_unchecked")
+    assert [(e["other"], e["level"]) for e in unchecked] == [("globex", "warning")]
+    assert "pm-not-a-key-of-anyone" not in result.output
+    live = fleet.live("acme", "app-billing")
+    assert len(live) == 1 and "@" in live[0]["name"]  # rotated, the old key retired (grace 0)
+    assert fleet.held("acme", "app-billing") is not None
+    assert [r["method"] for r in fleet.changes()] == ["POST", "DELETE"]
 
 
 # --- 8. the own key delivered where the rotator does not read it ------------------------------

@@ -310,7 +310,9 @@ class PassResult:
     log: str
     stdout: str
     changed: bool  # the emulator saw a POST or DELETE during the command
-    #: The workspace ids whose credentials the command used (from the emulator's request log).
+    #: The workspace ids whose credentials the command used for more than asking ``me`` (from
+    #: the emulator's request log): a sharded pod asks ``me`` with the credential of every other
+    #: shard's entry too, to find one workspace listed twice, and takes none of them.
     touched: frozenset[str] = frozenset()
     #: ROTATOR_SHARD_INDEX of this pass, when the deployment is sharded.
     shard: int | None = None
@@ -670,7 +672,7 @@ class World:
             log.getvalue(),
             out.getvalue(),
             changed,
-            touched=self._workspaces_of(requests),
+            touched=self._workspaces_of([r for r in requests if not _asks_me(r)]),
             shard=shard,
             faulted=faulted,
         )
@@ -686,6 +688,11 @@ class World:
             for key in self.keys(ws)
             if key["id"] in key_ids
         )
+
+
+def _asks_me(request: dict[str, Any]) -> bool:
+    """Whether an API request only asked who its credential is (``GET /api/data/me``)."""
+    return request["method"] == "GET" and request["path"] == "/api/data/me"
 
 
 @contextlib.contextmanager

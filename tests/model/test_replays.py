@@ -325,11 +325,11 @@ def test_rotate_in_one_entry_of_a_workspace_listed_twice_under_two_admin_keys() 
     )
 
 
-@seam("twin-own-key-across-shards")
 def test_one_workspace_listed_twice_under_two_admin_keys_across_two_shards() -> None:
     """[I7 listed-twice-not-refused]: ws-b is ws-a again under its own admin key, and
-    ROTATOR_SHARDS=2 puts them in different shards: each pod reads only its own entries' ``me``,
-    so both act on the one workspace, exit 0. Open (README says so)."""
+    ROTATOR_SHARDS=2 puts them in different shards: a pod that read only its own entries' ``me``
+    saw no twin, so both acted on the one workspace, exit 0. Each pod now asks ``me`` of the
+    other shard's entries too, and refuses its own (exit 1)."""
     deployment = replace(
         BASE,
         workspaces=(ws("ws-a", ("app-billing", 0.5)), ws("ws-b")),
