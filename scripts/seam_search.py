@@ -101,6 +101,12 @@ REBREAKS = (
           " written to\n", "")),
     ),
     Rebreak(
+        "one workspace listed twice under two admin keys, in two shards", "5de231d",
+        "other shards' entries never asked `me`",
+        (("rotator/app.py", "workspace.other_shards = tuple(elsewhere)",
+          "workspace.other_shards = ()"),),
+    ),
+    Rebreak(
         "a sink that cannot list fails the pass", "2d21b39",
         "an incomplete survey no longer fails",
         (("rotator/runner.py",
@@ -249,7 +255,16 @@ def _shown(example: str) -> str:
     return "; ".join(steps).replace("|", "\\|")
 
 
-def write_table(results: list[Found], examples: int, seed: int) -> None:
+def _measured_on() -> str:
+    """The commit the tree was at (and whether it had changes not committed)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True, check=False).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                           capture_output=True, text=True, check=False).stdout.strip()
+    return f"{head} with changes not yet committed" if dirty else head
+
+
+def write_table(results: list[Found], examples: int, seed: int, measured_on: str) -> None:
     found = sum(r.found for r in results)
     masked = sum(bool(r.rebreak.masked) for r in results)
     lines = [
@@ -257,7 +272,7 @@ def write_table(results: list[Found], examples: int, seed: int) -> None:
         "between features was put back the way it was broken, alone, on a scratch copy of the "
         "tree, and the model's generated search (`tests/model/test_model.py`, not the replays) "
         f"ran against it: at most {examples} examples, `--hypothesis-seed={seed}`, "
-        f'{datetime.now(UTC):%Y-%m-%d}. "After" counts the examples that passed before the '
+        f'{datetime.now(UTC):%Y-%m-%d}, on commit {measured_on}. "After" counts the examples that passed before the '
         "first failing one; the example is the one Hypothesis shrank it to.",
         "",
         "| fix (commit) | re-broken as | found | after | invariant broken | shrunk example |",
@@ -288,6 +303,7 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help=f"regenerate {TABLE.name}")
     args = parser.parse_args()
     chosen = [r for r in REBREAKS if args.k in r.fix]
+    measured_on = _measured_on()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(search, r, args.examples, args.seed, sys.executable) for r in chosen]
         results = []
@@ -301,7 +317,7 @@ def main() -> int:
     if args.write:
         if args.k:
             raise SystemExit("--write needs every fix (no -k)")
-        write_table(results, args.examples, args.seed)
+        write_table(results, args.examples, args.seed, measured_on)
     return 0
 
 
