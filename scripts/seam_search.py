@@ -257,10 +257,24 @@ def _shown(example: str) -> str:
 
 def _measured_on() -> str:
     """The commit the tree was at (and whether it had changes not committed)."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                          text=True, check=False).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                           capture_output=True, text=True, check=False).stdout.strip()
+    git = shutil.which("git") or "git"
+    head = (
+        subprocess.run(
+            [git, "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        or "unknown"
+    )
+    dirty = subprocess.run(
+        [git, "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return f"{head} with changes not yet committed" if dirty else head
 
 
