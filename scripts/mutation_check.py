@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""A small mutation check: plausible one-line bugs in the engine, the policy, the file and
-Kubernetes sinks, the client, the metrics and the logging, each applied alone to a copy of the tree, and the
-tests that should catch it run against it. Prints which were caught and which survived.
+"""A small mutation check: plausible one-line bugs in the engine, the policy, the sinks (file,
+Kubernetes, exec, Vault, AWS, several targets), the client, the metrics, the logging, serve's
+triggers and leak matching, the notifications, the rotation history, the settings' places and
+workspaces, the Kubernetes Events, the Lease lock and the schedule, each applied alone to a copy
+of the tree, and the tests that should catch it run against it. Prints which were caught and
+which survived.
 
 Not part of the test run (it takes minutes): ``python scripts/mutation_check.py [-k NAME]``.
 Each mutant's replacement must match exactly once, so a refactor that moves the code makes the
@@ -31,6 +34,13 @@ class Mutant:
 
 
 ENGINE = ("tests/engine",)
+TRIGGERS = ("tests/test_triggers.py",)
+NOTIFY = ("tests/test_notify_units.py", "tests/test_notify.py")
+HISTORY = ("tests/test_history.py", "tests/engine/test_history_pass.py")
+EXEC = ("tests/sinks/test_exec_stderr.py", "tests/sinks/test_exec.py")
+PLACES = ("tests/settings/test_places.py", "tests/settings/test_routes.py")
+LEASE = ("tests/locks/test_lease.py",)
+TARGETS = ("tests/engine/test_targets.py", "tests/sinks/test_target_pairs.py")
 MUTANTS = [
     # -- policy
     Mutant("rotate-before off by a day", "rotator/policy.py",
@@ -69,7 +79,8 @@ MUTANTS = [
     Mutant("orphan age ignored", "rotator/reconcile.py",
            "elif utc(now) - created >= config.orphan_min_age:", "elif True:", ENGINE),
     Mutant("a missing current key is not missing", "rotator/reconcile.py",
-           "        decision = missing()\n    return CredentialView(", "        decision = None\n    return CredentialView(",
+           "        decision = missing()\n        unknown, orphans, young",
+           "        decision = None\n        unknown, orphans, young",
            ENGINE),
     # -- plan
     Mutant("retire while the current key is missing", "rotator/plan.py",
@@ -189,6 +200,168 @@ MUTANTS = [
     Mutant("redaction case-sensitive", "rotator/logging.py",
            "_SENSITIVE_FIELDS = re.compile(rf\"{_SENSITIVE_NAME}$\", re.IGNORECASE)",
            "_SENSITIVE_FIELDS = re.compile(rf\"{_SENSITIVE_NAME}$\")", ("tests/test_logging.py",)),
+    # -- triggers (serve's POST /v1/rotate and /v1/leaks)
+    Mutant("a trigger token accepted under any scheme", "rotator/triggers.py",
+           'if bearer and scheme.lower() == "bearer":', "if bearer:", TRIGGERS),
+    Mutant("a failed answer kept for its Idempotency-Key", "rotator/triggers.py",
+           "if answer is not None and answer.status == 200:", "if answer is not None:",
+           ("tests/test_trigger_rules.py",)),
+    Mutant("an Idempotency-Key reused for another request replayed", "rotator/triggers.py",
+           "if entry.fingerprint != fingerprint:", "if False:", ("tests/test_trigger_rules.py",)),
+    Mutant("a signed request's webhook-id not its idempotency key", "rotator/triggers.py",
+           'key = lowered.get("idempotency-key") or webhook_id',
+           'key = lowered.get("idempotency-key")', TRIGGERS),
+    Mutant("a rotate trigger answers 200 while a workspace was locked", "rotator/triggers.py",
+           "        if any(ws.locked for ws in outcome.report.workspaces):\n"
+           '            return Answer(409, {**document, "error": _LOCK_HELD})',
+           "        if False:\n"
+           '            return Answer(409, {**document, "error": _LOCK_HELD})', TRIGGERS),
+    Mutant("no match in a workspace that could not be read is an all-clear", "rotator/triggers.py",
+           "if unread and not matches:", "if False:", TRIGGERS),
+    Mutant("a leak rotates a credential whose leaked key is revoked already", "rotator/triggers.py",
+           "                if match.live:\n", "                if True:\n", TRIGGERS),
+    # -- leak matching
+    Mutant("a leak matched by the stored secret only, not the record's hash", "rotator/app.py",
+           "        if state.secret_sha256 == secret_sha256 or (\n"
+           "            record is not None and record.secret_sha256 == secret_sha256\n"
+           "        ):",
+           "        if state.secret_sha256 == secret_sha256:", TRIGGERS),
+    Mutant("a leaked pending key named by the current key's id", "rotator/app.py",
+           "key_id = (record.pending_key_id if pending else record.key_id) if record else None",
+           "key_id = record.key_id if record else None", TRIGGERS),
+    Mutant("a leaked previous key never checked for life", "rotator/app.py",
+           'if any(m.role == "previous" for m in matches):', "if False:", TRIGGERS),
+    Mutant("a credential that could not be read left out of unread", "rotator/app.py",
+           '            found.unread.setdefault(ws.name, f"{credential}: {exc}")\n            continue',
+           "            continue", TRIGGERS),
+    # -- notify
+    Mutant("the webhook retried under a new webhook-id", "rotator/notify/webhook.py",
+           '"webhook-id": event.id,\n'
+           '                "webhook-timestamp": str(int(now.timestamp())),\n'
+           '                "webhook-signature": self._signer.sign(event.id, now, body),',
+           '"webhook-id": f"{event.id}-{_}",\n'
+           '                "webhook-timestamp": str(int(now.timestamp())),\n'
+           '                "webhook-signature": self._signer.sign(f"{event.id}-{_}", now, body),',
+           NOTIFY),
+    Mutant("the webhook never retried", "rotator/notify/webhook.py",
+           "_ATTEMPTS: Final = 2", "_ATTEMPTS: Final = 1", NOTIFY),
+    Mutant("the webhook retries a 4xx answer", "rotator/notify/webhook.py",
+           "if response.status_code < 500 and response.status_code not in _RETRIED_STATUS:",
+           "if response.status_code < 400:", NOTIFY),
+    Mutant("the webhook gives up on a connection error", "rotator/notify/webhook.py",
+           '                error = f"{type(exc).__name__}: no answer"\n                continue',
+           "                raise", NOTIFY),
+    Mutant("an Apprise failure reported as sent", "rotator/notify/apprise_channel.py",
+           'return None if result else f"Apprise: {result.status.name.lower()}"', "return None",
+           NOTIFY),
+    # -- rotation history
+    Mutant("the history unbounded", "rotator/history.py",
+           "return out[-HISTORY_MAX_ENTRIES:]", "return out", HISTORY),
+    Mutant("an old key a sink still holds taken for retired", "rotator/history.py",
+           "old not in live and old not in held:", "old not in live:", HISTORY),
+    Mutant("an unreadable history overwritten", "rotator/history_store.py",
+           '        log.warning("history.unreadable", credential=credential, error=str(exc))\n'
+           "        return None\n\n\ndef _write(",
+           '        log.warning("history.unreadable", credential=credential, error=str(exc))\n'
+           "        return []\n\n\ndef _write(", HISTORY),
+    Mutant("another workspace's history entries accepted", "rotator/history.py",
+           "if (entry.workspace, entry.credential) != (workspace, credential):",
+           "if entry.credential != credential:", HISTORY),
+    Mutant("an expired key counted live in the history", "rotator/history_store.py",
+           "live = {k.id for k in own if utc(k.expires) > utc(now) and k.id not in gone}",
+           "live = {k.id for k in own if k.id not in gone}", HISTORY),
+    # -- exec sink
+    Mutant("the exec version blind to the secret", "rotator/sinks/exec.py",
+           'digest.update(b"\\0" + (self.secret_sha256 or "-").encode())', 'digest.update(b"\\0")',
+           EXEC),
+    Mutant("a pending hash printed by get not blanked", "rotator/sinks/exec.py",
+           '("secret_sha256", "previous_secret_sha256", "pending_secret_sha256")',
+           '("secret_sha256", "previous_secret_sha256")', EXEC),
+    Mutant("a wrapped known token blanks only its first line", "rotator/sinks/exec_stderr.py",
+           "blanked |= {index, index + 1}", "blanked |= {index}", EXEC),
+    Mutant("a stored secret's newline defeats its hash", "rotator/sinks/exec_stderr.py",
+           '_STORED_ENDINGS: tuple[bytes, ...] = (b"", b"\\n", b"\\r\\n")',
+           '_STORED_ENDINGS: tuple[bytes, ...] = (b"",)', EXEC),
+    Mutant("secret pieces of 8 characters not blanked", "rotator/sinks/exec_stderr.py",
+           "MIN_SECRET_PIECE: Final = 8", "MIN_SECRET_PIECE: Final = 9", EXEC),
+    Mutant("a known token found only at a word's start", "rotator/sinks/exec_stderr.py",
+           "starts = [0] + [i + 1 for i, byte in enumerate(word) if byte in _PUNCTUATION]",
+           "starts = [0]", EXEC),
+    # -- vault sink
+    Mutant("vault data write blind to a metadata write beside it", "rotator/sinks/vault.py",
+           "if after.current_version != new_version or after.custom != custom_before:",
+           "if after.current_version != new_version:", ("tests/sinks/test_vault.py",)),
+    Mutant("vault record of another workspace trusted", "rotator/sinks/vault.py",
+           "if owner is not None and owner != workspace:", "if False:",
+           ("tests/sinks/test_vault.py",)),
+    Mutant("vault fields beside the key dropped", "rotator/sinks/vault.py",
+           "data = dict(self._get_data(path, before.current_version) or {})", "data = {}",
+           ("tests/sinks/test_vault.py",)),
+    # -- aws sink
+    Mutant("aws refused stage move taken as done", "rotator/sinks/aws.py",
+           "            if now is not None and _current_version_id(now) == token:\n",
+           "            if True:\n", ("tests/sinks/test_aws.py",)),
+    Mutant("aws version token blind to the tags", "rotator/sinks/aws.py",
+           "for key, value in sorted(tags.items()):", "for key, value in ():",
+           ("tests/sinks/test_aws.py",)),
+    Mutant("aws record of another workspace trusted", "rotator/sinks/aws.py",
+           "if WORKSPACE_TAG in tags and tags[WORKSPACE_TAG] != _encode_tag_value(self._workspace):",
+           "if False:", ("tests/sinks/test_aws.py",)),
+    # -- places and workspaces
+    Mutant("file places compared as spelt", "rotator/settings/places.py",
+           "    folder = canonical_path(sink.dir)\n", "    folder = Path(sink.dir)\n",
+           ("tests/settings/test_places.py", "tests/test_cli_refusals.py")),
+    Mutant("lock folders never compared", "rotator/settings/places.py",
+           "        if file_lock and ws.lock_dir is not None:\n", "        if False:\n", PLACES),
+    Mutant("route targets not compared across workspaces", "rotator/settings/places.py",
+           "        places.extend(place for route in target_places(ws, environ) for place in route)\n",
+           "", PLACES),
+    Mutant("a fixed-name place behind a glob allowed", "rotator/settings/places.py",
+           "            if not route.is_one_name:\n", "            if False:\n", PLACES),
+    Mutant("the vault namespace left out of a place", "rotator/settings/places.py",
+           '("vault", server, namespace, path),', '("vault", server, path),', PLACES),
+    Mutant("one workspace id listed twice accepted", "rotator/settings/workspaces.py",
+           "if entry.workspace_id and entry.workspace_id in ids:", "if False:",
+           ("tests/settings/test_workspaces.py",)),
+    Mutant("a second program in one route accepted", "rotator/settings/workspaces.py",
+           "if len(programs) < 2:", "if len(programs) < 3:", ("tests/settings/test_routes.py",)),
+    # -- kubernetes events
+    Mutant("an Event recorded before counted as failed", "rotator/kube_events.py",
+           "if isinstance(result, Failure) and result.kind is not FailureKind.ALREADY_EXISTS:",
+           "if isinstance(result, Failure):", ("tests/k8s/test_kube_events.py",)),
+    Mutant("an Event's name new at every send", "rotator/kube_events.py",
+           'f"{event.id}\\0{regarding.kind}\\0{regarding.name}".encode()',
+           'f"{event.id}\\0{regarding.kind}\\0{regarding.name}\\0{time.time()}".encode()',
+           ("tests/k8s/test_kube_events.py",)),
+    # -- lease lock
+    Mutant("a lease never lost to silence", "rotator/locks/lease.py",
+           "if silent_for > self._deadline:", "if False:", LEASE),
+    Mutant("a deleted lease not lost", "rotator/locks/lease.py",
+           "        if failure.kind is FailureKind.NOT_FOUND:\n", "        if False:\n", LEASE),
+    Mutant("a released lease keeps its holder", "rotator/locks/lease.py",
+           "lease.spec.holderIdentity = None", "pass", LEASE),
+    Mutant("a lease taken over while renewing kept", "rotator/locks/lease.py",
+           "            if holder != self._identity:\n                return self._lose(",
+           "            if False:\n                return self._lose(", LEASE),
+    # -- several targets
+    Mutant("a catch-up not read back", "rotator/sinks/targets.py",
+           "if target.read(credential).secret_sha256 != digest:", "if False:", TARGETS),
+    Mutant("a catch-up copies a secret that changed while read", "rotator/sinks/targets.py",
+           "            if secret.sha256() == digest:\n                return secret",
+           "            if True:\n                return secret", TARGETS),
+    Mutant("a routed place lists another route's credentials", "rotator/sinks/targets.py",
+           "found.update(c for c in sink.list_credentials() if self.sink_of(c) is sink)",
+           "found.update(sink.list_credentials())", TARGETS),
+    # -- schedule
+    Mutant("day of month and weekday both required", "rotator/schedule.py",
+           '        inner = OrTrigger([cron(day_listing, "*"), cron("*", weekday_listing)])',
+           "        inner = cron(day_listing, weekday_listing)", ("tests/test_schedule.py",)),
+    Mutant("a repeated wall time fires twice", "rotator/schedule.py",
+           "if candidate.astimezone(UTC) == second.astimezone(UTC):", "if False:",
+           ("tests/test_schedule.py",)),
+    Mutant("fri-sun refused as backwards", "rotator/schedule.py",
+           "if spec is _DAY_OF_WEEK and last == 0 and first > 0:", "if False:",
+           ("tests/test_schedule.py",)),
 ]  # fmt: skip
 
 

@@ -97,6 +97,22 @@ def test_a_rotation_is_delivered_then_retired_when_its_old_key_is_gone() -> None
     assert _reconcile([retired], _delivered_record(), {NEW}, now=later + timedelta(1)) == [retired]
 
 
+def test_an_old_key_the_sink_holds_again_is_not_retired() -> None:
+    """A person put the replaced key back into the sink (a restored backup): while the sink
+    holds it, the rotation that replaced it is not retired, even once no key of that id is
+    listed."""
+    [entry] = _reconcile([], _delivered_record(), {"k-old", NEW})
+    restored = SinkRecord(
+        key_id="k-old",
+        key_name=CRED,
+        delivered_at=T0 + timedelta(hours=1),
+        secret_sha256="1" * 64,
+    )
+    later = T0 + timedelta(days=1)
+    after = _reconcile([entry], restored, set(), now=later)
+    assert [(e.new_key_id, e.outcome, e.retired_at) for e in after] == [(NEW, DELIVERED, None)]
+
+
 def test_a_delivery_a_killed_pass_never_recorded_is_rebuilt_with_its_intents_trigger() -> None:
     killed = _intent(trigger="leak", reason="forced")
     # The recovery pass is a scheduled one with an intent of its own that it did not use.
@@ -206,6 +222,8 @@ def test_entries_round_trip_and_another_credentials_are_refused() -> None:
     assert entries_from_documents([document], workspace=WS, credential=CRED) == [entry]
     with pytest.raises(ValueError, match="another"):
         entries_from_documents([document], workspace=WS, credential="app-crm")
+    with pytest.raises(ValueError, match="another"):
+        entries_from_documents([document], workspace="globex", credential=CRED)
     with pytest.raises(ValueError, match="created_at"):
         entries_from_documents([{**document, "created_at": None}], workspace=WS, credential=CRED)
 

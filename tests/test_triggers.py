@@ -30,10 +30,12 @@ from typing import Any
 import httpx
 import pytest
 
+from rotator.app import match_leak
 from rotator.emulator import Emulator
 from rotator.events import Event
+from rotator.locks.file import FileLock
 from rotator.metrics import Metrics
-from rotator.settings import load_settings
+from rotator.settings import Settings, load_settings
 from rotator.triggers import Answer, Triggers
 from tests.test_service import (
     CREATE_PATH,
@@ -542,7 +544,7 @@ def test_a_leak_report_is_told_to_the_event_channels(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------ several workspaces
 
 
-def _two_workspaces(tmp_path: Path, emu: Emulator, **env: str) -> Triggers:
+def _two_workspaces_settings(tmp_path: Path, emu: Emulator, **env: str) -> Settings:
     entries = []
     for name in ("acme", "globex"):
         workspace_id = emu.add_workspace(name.title())
@@ -565,8 +567,15 @@ def _two_workspaces(tmp_path: Path, emu: Emulator, **env: str) -> Triggers:
         ROTATOR_TRIGGER_TOKEN=TOKEN,
         **env,
     )
+    return load_settings(environ)
+
+
+def _two_workspaces(tmp_path: Path, emu: Emulator, **env: str) -> Triggers:
     return Triggers(
-        load_settings(environ), work=threading.Lock(), stop=threading.Event(), metrics=Metrics()
+        _two_workspaces_settings(tmp_path, emu, **env),
+        work=threading.Lock(),
+        stop=threading.Event(),
+        metrics=Metrics(),
     )
 
 
@@ -605,3 +614,78 @@ def test_under_dry_run_a_trigger_is_refused_and_changes_nothing(tmp_path: Path) 
         assert _call(triggers, "/v1/rotate", body).status == 403
         assert _call(triggers, "/v1/leaks", {"secret": "pm-anything"}).status == 403
         assert [r for r in emu.request_log() if r["method"] != "GET"] == []
+
+
+def test_a_rotate_trigger_is_409_while_another_process_holds_the_workspace(
+    tmp_path: Path,
+) -> None:
+    with Emulator() as emu:
+        triggers = _two_workspaces(tmp_path, emu, ROTATOR_SHUTDOWN_TIMEOUT_SECONDS="1")
+        body = {"workspace": "acme", "credentials": ["app-billing"]}
+        # Another rotator's pass holds acme's own lock (not this serve's work lock).
+        with FileLock(tmp_path / "secrets" / "acme").hold():
+            answer = _call(triggers, "/v1/rotate", body)
+        assert answer.status == 409
+        assert isinstance(answer.body, dict)
+        assert "ROTATOR_SHUTDOWN_TIMEOUT_SECONDS" in answer.body["error"]
+        assert [r for r in emu.request_log() if r["method"] != "GET"] == []
+        assert _call(triggers, "/v1/rotate", body).status == 200
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_leak_no_sink_can_rule_out_is_503_never_an_all_clear(tmp_path: Path) -> None:
+    with Emulator() as emu:
+        triggers = _two_workspaces(tmp_path, emu)
+        for name in ("acme", "globex"):
+            body = {"workspace": name, "credentials": ["app-billing"]}
+            assert _call(triggers, "/v1/rotate", body).status == 200
+        globex = (tmp_path / "secrets" / "globex" / "app-billing").read_text()
+        # acme's record cannot be read: a key of acme's may be the one reported.
+        (tmp_path / "secrets" / "acme" / "app-billing.meta.json").write_text("{")
+        unknown = _call(triggers, "/v1/leaks", {"secret": "pm-key-nobody-has-this-one"})
+        assert unknown.status == 503
+        assert isinstance(unknown.body, dict)
+        assert (unknown.body["matched"], unknown.body["unread"]) == ([], ["acme"])
+        # A match elsewhere is acted on all the same, and the unread workspace still named.
+        found = _call(triggers, "/v1/leaks", {"secret": globex})
+        assert found.status == 200
+        assert isinstance(found.body, dict)
+        assert [(m["workspace"], m["rotated"]) for m in found.body["matched"]] == [("globex", True)]
+        assert found.body["unread"] == ["acme"]
+        # Without its credential, a workspace cannot be searched at all: unread as well.
+        (tmp_path / "acme.key").unlink()
+        (tmp_path / "secrets" / "acme" / "app-billing.meta.json").unlink()
+        again = _call(triggers, "/v1/leaks", {"secret": "pm-key-nobody-has-this-one"})
+        assert again.status == 503
+        assert isinstance(again.body, dict)
+        assert again.body["unread"] == ["acme"]
+
+
+def test_a_leak_of_either_key_of_a_delivery_cut_short_names_that_key(tmp_path: Path) -> None:
+    """A pass killed between the two phases of a delivery leaves the new key's secret in the
+    sink, its record naming that key pending, and the key it replaces only as the record's hash:
+    both keys work, and a leak of either is matched as the credential's current key, by its own
+    id."""
+    with Emulator() as emu:
+        settings = _two_workspaces_settings(tmp_path, emu)
+        triggers = Triggers(
+            settings, work=threading.Lock(), stop=threading.Event(), metrics=Metrics()
+        )
+        body = {"workspace": "acme", "credentials": ["app-billing"]}
+        assert _call(triggers, "/v1/rotate", body).status == 200
+        folder = tmp_path / "secrets" / "acme"
+        replaced = (folder / "app-billing").read_text()
+        meta = json.loads((folder / "app-billing.meta.json").read_text())
+        pending = "pm-the-pending-key-of-a-delivery-cut-short"
+        meta |= {"pending_key_id": "k-pending", "pending_secret_sha256": _sha256(pending)}
+        (folder / "app-billing.meta.json").write_text(json.dumps(meta))
+        (folder / "app-billing").write_text(pending)
+        for secret, key_id in ((pending, "k-pending"), (replaced, meta["key_id"])):
+            found = match_leak(settings, _sha256(secret))
+            assert found.unread == {}
+            assert [(m.workspace, m.key_id, m.role) for m in found.matches] == [
+                ("acme", key_id, "current")
+            ]

@@ -50,6 +50,21 @@ def test_a_rotation_and_its_retirement_with_the_pass_trigger(world: World) -> No
     assert _writes(world.sink) == 3
 
 
+def test_an_old_key_that_expires_in_its_grace_period_is_retired_then(world: World) -> None:
+    old_id, _ = deliver_due(world)  # 5 days from expiry
+    grace = timedelta(days=30)
+    world.run(grace=grace)
+    world.emu.advance(timedelta(days=6))
+
+    world.run(grace=grace)
+
+    # Still listed, its grace not over, but it no longer works: the rotation is over.
+    assert old_id in {str(k["id"]) for k in world.live(CREDENTIAL)}
+    [entry] = entries_from_documents(_history(world), workspace="acme", credential=CREDENTIAL)
+    assert entry.old_key_id == old_id
+    assert (entry.outcome, entry.retired_at) == ("retired", world.emu.now())
+
+
 def test_a_replacement_that_never_verified_is_rolled_back_with_its_step(world: World) -> None:
     deliver_due(world)
     world.emu.set_variants(propagation_failures=50)

@@ -16,7 +16,12 @@ from pathlib import Path
 import pytest
 
 from rotator.emulator import Emulator
-from rotator.errors import ConfigError, HistoryUnsupportedError, SinkUnavailableError
+from rotator.errors import (
+    ConfigError,
+    HistoryUnsupportedError,
+    SinkError,
+    SinkUnavailableError,
+)
 from rotator.models import Secret, SinkRecord
 from rotator.plan import Action
 from rotator.sinks.base import Sink
@@ -242,6 +247,7 @@ def test_routes_first_match_wins_and_each_place_lists_only_its_own() -> None:
     assert isinstance(routed_set, TargetSet) and routed_set.targets == (b, c)
     assert sink.sink_of("other") is default
     b.write_record("app-billing", SinkRecord(key_id="1"), expected_version=None)  # stale
+    b.write_record("app-bonus", SinkRecord(key_id="4"), expected_version=None)  # routed to a
     a.write_record("app-billing", SinkRecord(key_id="2"), expected_version=None)
     default.write_record("other", SinkRecord(key_id="3"), expected_version=None)
     assert sink.list_credentials() == ["app-billing", "other"]
@@ -265,6 +271,64 @@ def test_a_record_names_the_newest_key_pending_when_no_target_holds_it() -> None
     state = TargetSet([a, b]).read(CREDENTIAL)
     assert state.record == pending and state.secret_sha256 == old.sha256()
     assert state.lagging == ("memory:app-billing",)
+
+
+class _Unreliable(MemorySink):
+    """A target whose next secret write is answered as done without landing (a program that
+    exits 0 having stored nothing), or whose secret reads back as another than it holds (changed
+    while it was read)."""
+
+    drops_next_write = False
+    reads_back: Secret | None = None
+
+    def write_secret(
+        self, credential: str, secret: Secret, *, expected_version: str | None
+    ) -> str | None:
+        if self.drops_next_write:
+            self.drops_next_write = False
+            return self.read(credential).version
+        return super().write_secret(credential, secret, expected_version=expected_version)
+
+    def read_secret(self, credential: str) -> Secret:
+        return self.reads_back or super().read_secret(credential)
+
+
+def _one_target_ahead() -> tuple[_Unreliable, _Unreliable]:
+    """Two targets: the first holds the new key, the second (lagging) the old one."""
+    leader, lagging = _Unreliable(), _Unreliable()
+    old, new = Secret("old-secret"), Secret("new-secret")
+    for target in (leader, lagging):
+        v = target.write_secret(CREDENTIAL, old, expected_version=None)
+        target.write_record(
+            CREDENTIAL, SinkRecord(key_id="old", secret_sha256=old.sha256()), expected_version=v
+        )
+    v = leader.write_secret(CREDENTIAL, new, expected_version=leader.read(CREDENTIAL).version)
+    leader.write_record(
+        CREDENTIAL,
+        SinkRecord(key_id="new", secret_sha256=new.sha256(), previous_key_id="old"),
+        expected_version=v,
+    )
+    return leader, lagging
+
+
+def test_a_catch_up_whose_secret_did_not_land_is_an_error() -> None:
+    leader, lagging = _one_target_ahead()
+    targets = TargetSet([leader, lagging])
+    state = targets.read(CREDENTIAL)
+    assert state.lagging == ("memory:app-billing",)
+    lagging.drops_next_write = True
+    with pytest.raises(SinkError, match="read-back: the secret did not land"):
+        targets.catch_up(CREDENTIAL, state)
+
+
+def test_a_catch_up_never_copies_a_secret_that_changed_while_it_was_read() -> None:
+    leader, lagging = _one_target_ahead()
+    targets = TargetSet([leader, lagging])
+    state = targets.read(CREDENTIAL)
+    leader.reads_back = Secret("what-a-person-put-there-meanwhile")
+    with pytest.raises(SinkError, match="changed while it was read"):
+        targets.catch_up(CREDENTIAL, state)
+    assert lagging.read(CREDENTIAL).secret_sha256 == Secret("old-secret").sha256()
 
 
 class _Unreadable(MemorySink):

@@ -261,6 +261,16 @@ ENTRY_PROBLEMS = [
         ["workspaces[1].name: 'acme-eu' is also the name of workspaces[0]: names must be unique"],
     ),
     (
+        [
+            "name: acme-eu\napi_key_file: {keys}/acme-eu\nworkspace_id: ws-1",
+            "name: acme-us\napi_key_file: {keys}/acme-us\nworkspace_id: ws-1",
+        ],
+        [
+            "workspaces[1].workspace_id: 'ws-1' is also the workspace of workspaces[0]: one "
+            "workspace must be listed once"
+        ],
+    ),
+    (
         ["name: acme-eu"],
         ["workspaces[0].api_key_file: required"],
     ),

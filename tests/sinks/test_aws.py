@@ -227,6 +227,20 @@ def test_a_writer_that_moved_awscurrent_first_wins(sink: AwsSecretsManagerSink, 
     assert value_at(admin, name, "AWSCURRENT") == "from-a-person"
 
 
+def test_a_refused_stage_move_is_a_conflict_never_taken_as_done(
+    aws_env: MotoServer, workspace: str, admin: Any, proxy: AnswerDroppingProxy
+) -> None:
+    sink = make_sink(proxy.url, workspace, max_attempts=1)
+    deliver(sink, "billing-sync", "k-old", OLD)
+    version = sink.read("billing-sync").version
+    # AWS refuses to move AWSCURRENT off the version read, as when another writer moved it
+    # between this write's describe and its stage move.
+    proxy.refuse_next("UpdateSecretVersionStage", 400, "InvalidParameterException")
+    with pytest.raises(SinkConflictError, match="got another current value meanwhile"):
+        sink.write_secret("billing-sync", NEW, expected_version=version)
+    assert value_at(admin, sink.secret_name("billing-sync"), "AWSCURRENT") == OLD.reveal()
+
+
 # -- creation ---------------------------------------------------------------------------------
 
 

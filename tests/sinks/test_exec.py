@@ -606,6 +606,26 @@ def test_workspaces_sharing_one_store_never_take_each_others_record(tmp_path: Pa
     assert (state.record, state.secret_sha256) == (RECORD, SECRET.sha256())
 
 
+def test_every_hash_get_prints_blanks_its_key_in_that_calls_stderr(program: Program) -> None:
+    # Keys this sink never wrote (a pass that died wrote the pending one), known to it only by
+    # the hashes of the record get prints: each is blanked where the program prints it.
+    keys = [Secret(f"pm-key-{role}-0123456789abcdef") for role in ("now", "before", "pending")]
+    meta = {
+        **VALID_META,
+        "secret_sha256": keys[0].sha256(),
+        "previous_key_id": "k0",
+        "previous_secret_sha256": keys[1].sha256(),
+        "pending_key_id": "k2",
+        "pending_secret_sha256": keys[2].sha256(),
+    }
+    program.arrange("get", "stdout", answer(meta, keys[0].sha256()))
+    program.arrange("get", "stderr", "".join(f"debug: holding {k.reveal()}\n" for k in keys))
+    with capture_logs() as logs:
+        program.sink().read("billing-sync")
+    (event,) = [e for e in logs if e["event"] == "sink.exec.stderr"]
+    assert event["stderr"].splitlines() == ["debug: holding **********"] * 3
+
+
 def test_a_valid_answer_is_read(program: Program) -> None:
     meta = {**VALID_META, "expires": "2028-11-26T05:00:00+02:00", "extra": "kept by the program"}
     program.arrange("get", "stdout", answer(meta, SECRET.sha256()))
