@@ -100,6 +100,10 @@ class PassReport:
     steps: list[StepRecord] = field(default_factory=list)
     stopped_early: bool = False
     budget_exhausted: bool = False
+    #: Sharded: entries of other shards whose ``me`` failed here, and why. Whether one of them
+    #: is this pod's workspace listed twice is not known, so the pass is not all done (exit 1),
+    #: as an unsharded pass with that entry unusable would not be.
+    unchecked_twins: dict[str, str] = field(default_factory=dict)
 
     @property
     def rotations_succeeded(self) -> int:
@@ -122,7 +126,11 @@ class PassReport:
         """0 all done, 1 something left undone, 3 no workspace could be used (README)."""
         if self.workspaces and not any(w.usable for w in self.workspaces):
             return 3
-        if self.stopped_early or not all(w.succeeded for w in self.workspaces):
+        if (
+            self.stopped_early
+            or self.unchecked_twins
+            or not all(w.succeeded for w in self.workspaces)
+        ):
             return 1
         return 0
 
@@ -273,6 +281,7 @@ def pass_document(report: PassReport, *, dry_run: bool = False) -> dict[str, obj
         "exit_code": report.exit_code,
         "stopped_early": report.stopped_early,
         "budget_exhausted": report.budget_exhausted,
+        "unchecked_twins": dict(report.unchecked_twins),
         "counts": counts(actions),
         "actions": actions,
         "workspaces": [

@@ -606,7 +606,9 @@ class _Scheduler:
         self._allocated = True
         opened = [r for r in self._runs if r.phase is Phase.OPEN and r.found is not None]
         twice = listed_twice(
-            [(r.ws, r.found) for r in opened if r.found is not None], self._runner._log
+            [(r.ws, r.found) for r in opened if r.found is not None],
+            self._runner._log,
+            self._report.unchecked_twins,
         )
         for run in opened:
             if run.ws.name in twice and run.found is not None:

@@ -368,12 +368,15 @@ def duplicates(identities: Iterable[tuple[str, Identity]]) -> dict[str, list[str
 
 
 def listed_twice(
-    surveyed: Sequence[tuple[Workspace, Survey]], log: structlog.typing.FilteringBoundLogger
+    surveyed: Sequence[tuple[Workspace, Survey]],
+    log: structlog.typing.FilteringBoundLogger,
+    unchecked: dict[str, str] | None = None,
 ) -> dict[str, list[str]]:
     """This process's entries that are one workspace listed twice: each surveyed entry's name
     -> the other entries answering ``me`` for its workspace id, of this process (by their
-    survey) or of another shard (``other_shards``, asked now; named with their shard)."""
-    elsewhere = other_shard_identities([ws for ws, _found in surveyed], log)
+    survey) or of another shard (``other_shards``, asked now; named with their shard). The
+    other shards' entries whose ``me`` failed go into ``unchecked`` (name -> why)."""
+    elsewhere = other_shard_identities([ws for ws, _found in surveyed], log, unchecked)
     labels = {name: f"{name} (shard {shard})" for name, shard, _identity in elsewhere}
     twice = duplicates(
         [
@@ -389,19 +392,24 @@ def listed_twice(
 
 
 def other_shard_identities(
-    workspaces: Sequence[Workspace], log: structlog.typing.FilteringBoundLogger
+    workspaces: Sequence[Workspace],
+    log: structlog.typing.FilteringBoundLogger,
+    unchecked: dict[str, str] | None = None,
 ) -> list[tuple[str, int, Identity]]:
     """``(name, shard, me's answer)`` of each entry other shards take, asked once each; none
-    when ``workspaces`` is empty (nothing here could be refused). An entry whose ``me`` fails,
-    or answers for another id than its ``workspace_id``, proves nothing (its own pod says why)
-    and is left out, named in ``workspace.twin_unchecked``."""
+    when ``workspaces`` is empty (nothing here could be refused). An entry that answers for
+    another id than its ``workspace_id`` is refused by its own pod, so it acts nowhere and is
+    left out. One whose ``me`` fails proves nothing either way: it is left out, logged as
+    ``workspace.twin_unchecked`` (error) and put in ``unchecked``, which fails the pass."""
     entries = {entry.name: entry for ws in workspaces for entry in ws.other_shards}
     found: list[tuple[str, int, Identity]] = []
     for name, entry in entries.items():
         try:
             identity = entry.me()
         except (RotatorError, ValueError) as exc:
-            log.warning("workspace.twin_unchecked", other=name, shard=entry.shard, error=str(exc))
+            log.error("workspace.twin_unchecked", other=name, shard=entry.shard, error=str(exc))
+            if unchecked is not None:
+                unchecked[name] = str(exc)
             continue
         expected = entry.expected_workspace_id
         if expected and identity.workspace_id != expected:

@@ -304,7 +304,9 @@ def test_a_failing_me_of_another_shards_entry_does_not_stop_this_pods_work(
     fleet: Fleet,
 ) -> None:
     # Shard 1's entries cannot answer `me` here (a key the API refuses; a credential file that
-    # is gone): they prove nothing about shard 0's acme, which is rotated as ever.
+    # is gone): they prove nothing about shard 0's acme, which is rotated as ever. The pass is
+    # not all done, though: whether globex is acme listed twice is not known (exit 1, as an
+    # unsharded pass with globex unusable). A missing file is its own pod's problem alone.
     assert shard_of("acme", 2) == 0 and {shard_of(n, 2) for n in ("globex", "hooli")} == {1}
     fleet.add("acme", key_names=["app-*"])
     fleet.key("acme", "app-billing", days_left=3)
@@ -313,10 +315,10 @@ def test_a_failing_me_of_another_shards_entry_does_not_stop_this_pods_work(
     fleet.add("hooli", key_names=["app-*"])
     Path(fleet.entries[2]["api_key_file"]).unlink()
     result = fleet.run("run-once", ROTATOR_SHARDS="2", ROTATOR_SHARD_INDEX="0")
-    assert result.returncode == 0, result.describe()
+    assert result.returncode == 1, result.describe()
     assert _events(result, "workspace.duplicate") == []
     unchecked = _events(result, "workspace.twin_unchecked")
-    assert [(e["other"], e["level"]) for e in unchecked] == [("globex", "warning")]
+    assert [(e["other"], e["level"]) for e in unchecked] == [("globex", "error")]
     assert "pm-not-a-key-of-anyone" not in result.output
     live = fleet.live("acme", "app-billing")
     assert len(live) == 1 and "@" in live[0]["name"]  # rotated, the old key retired (grace 0)

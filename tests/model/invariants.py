@@ -273,10 +273,11 @@ def check_exit_code(
     code = result.exit_code
     if refused_at_start(world) and code != 2:
         fail("I7 refused-setup-not-refused", f"{result.argv} exited {code}, not 2")
-    # Exit 3 says no workspace could be used at all (the API failing, every admin key dead):
-    # then nothing is done in either entry, and nothing could tell the twins apart.
+    # Exit 3 says no workspace could be used at all (the API failing, every admin key dead; of
+    # this pod's, when sharded): nothing is done there, and nothing could tell twins apart.
+    considered = world.listed if workspaces is None else workspaces
     unusable = result.faulted or not any(
-        world.live(_key_of_secret(world, world.credential(ws))) for ws in world.listed
+        world.live(_key_of_secret(world, world.credential(ws))) for ws in considered
     )
     if world.deployment.listed_twice and (code == 0 or (code == 3 and not unusable)):
         fail("I7 listed-twice-not-refused", f"{result.argv} exited {code}, not 1")

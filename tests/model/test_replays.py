@@ -385,3 +385,25 @@ def test_every_entry_unusable_exits_3_even_for_a_workspace_listed_twice() -> Non
         ("api_fault", {"fault": ("GET", "/api/data/api-keys", {"status": 500}), "times": 2}),
         RUN,
     )
+
+
+def test_a_pod_whose_only_entry_cannot_be_used_exits_3_beside_a_twin_elsewhere() -> None:
+    """A false alarm of the model, kept as a check of it: ws-d is ws-a again under its own
+    admin key, in the other shard; a day on, ws-a's admin key has expired. The pod taking ws-a
+    can use none of its workspaces (exit 3, nothing done); the pod taking ws-d cannot ask ws-a's
+    ``me`` and so cannot tell whether ws-d is a twin: it exits 1
+    (``workspace.twin_unchecked``)."""
+    deployment = replace(
+        BASE,
+        workspaces=(
+            ws("ws-a", ("app-billing", 0.5), own_key="sink", admin_days_left=0.8),
+            ws("ws-b", ("app-billing", 0.5)),
+            ws("ws-c", ("app-billing", 0.5)),
+            ws("ws-d"),
+        ),
+        budget=1,
+        listed_twice=True,
+        twin_own_credential=True,
+        shards=2,
+    )
+    replay(deployment, ("a_day_then_a_pass", {"hours": 24}))
