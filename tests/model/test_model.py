@@ -747,8 +747,12 @@ class RotatorModel(RuleBasedStateMachine):
         world = self.world
         # A pass with no fault queued and no set-up refused spends its budget by urgency alone.
         # (Not with the flat program: a workspace whose credential another one holds in their
-        # shared place is blocked, and waits however urgent it is.)
+        # shared place is blocked, and waits however urgent it is. Nor with the listless one: a
+        # credential only its sink remembers is out of the rotator's sight, so it cannot be
+        # ranked, and the pass says so with exit 1.)
+        listless = world.deployment.sink == "exec" and world.deployment.exec_program == "listless"
         judged = not self.disturbed and not refused_setup(world) and not _flat(world)
+        judged = judged and not listless
         results = []
         for index in range(world.deployment.shards):
             before = urgencies(world, self.ledger, world.listed) if judged else {}
