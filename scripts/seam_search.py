@@ -172,6 +172,8 @@ def _example(output: str) -> str:
     for line in lines[start + 1 :]:
         if line == "state.teardown()" or not line:
             break
+        if line.startswith("Draw "):
+            continue  # a value a step drew (which workspace, which key): not shown
         if line.startswith("state."):
             steps.append(line.removeprefix("state."))
         elif steps:
@@ -231,7 +233,7 @@ def _shown(example: str) -> str:
                 re.findall(
                     r"\b(sink|exec_program|budget|shards|listed_twice|"
                     r"folder_spelled_twice|exec_shared_folder|"
-                    r"twin_own_credential|grace_hours)=([^,)]+)",
+                    r"twin_own_credential|grace_hours|first_pass)=([^,)]+)",
                     line,
                 )
             )
