@@ -257,26 +257,17 @@ def _shown(example: str) -> str:
     return "; ".join(steps).replace("|", "\\|")
 
 
+def _git(*arguments: str) -> str:
+    """What ``git ARGUMENTS`` prints in this repository (empty when it fails)."""
+    git = shutil.which("git") or "git"
+    done = subprocess.run([git, *arguments], cwd=ROOT, capture_output=True, text=True, check=False)
+    return done.stdout.strip()
+
+
 def _measured_on() -> str:
     """The commit the tree was at (and whether it had changes not committed)."""
-    git = shutil.which("git") or "git"
-    head = (
-        subprocess.run(
-            [git, "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        or "unknown"
-    )
-    dirty = subprocess.run(
-        [git, "status", "--porcelain", "--untracked-files=no"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
+    head = _git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = _git("status", "--porcelain", "--untracked-files=no")
     return f"{head} with changes not yet committed" if dirty else head
 
 

@@ -712,7 +712,7 @@ class RotatorModel(RuleBasedStateMachine):
         """The workspaces whose sink will fail to list at the next command: ``once`` (a
         memory sink's one-shot fault) or ``always`` (the listless program, a lasting fault)."""
         world = self.world
-        if world.deployment.sink == "exec" and world.deployment.exec_program == "listless":
+        if _listless(world):
             return dict.fromkeys(world.listed, "always")
         faults = {}
         for ws, sink in world.memory_sinks.items():
@@ -750,9 +750,12 @@ class RotatorModel(RuleBasedStateMachine):
         # shared place is blocked, and waits however urgent it is. Nor with the listless one: a
         # credential only its sink remembers is out of the rotator's sight, so it cannot be
         # ranked, and the pass says so with exit 1.)
-        listless = world.deployment.sink == "exec" and world.deployment.exec_program == "listless"
-        judged = not self.disturbed and not refused_setup(world) and not _flat(world)
-        judged = judged and not listless
+        judged = (
+            not self.disturbed
+            and not refused_setup(world)
+            and not _flat(world)
+            and not _listless(world)
+        )
         results = []
         for index in range(world.deployment.shards):
             before = urgencies(world, self.ledger, world.listed) if judged else {}
@@ -794,9 +797,7 @@ class RotatorModel(RuleBasedStateMachine):
         # A program that can never list keeps every pass incomplete (exit 1, checked above): a
         # credential whose keys all vanished stays out of sight, so no convergence can be asked
         # while that fault lasts, only the honest exit code.
-        incomplete = world.deployment.exec_program == "listless" and any(
-            r.exit_code != 0 for r in results
-        )
+        incomplete = _listless(world) and any(r.exit_code != 0 for r in results)
         crashed = any(r.exit_code is None for r in results)
         if self.disturbed or not usable or crashed or incomplete:
             self.ledger.quiet_passes = 0
@@ -832,6 +833,11 @@ def _check_shards(world: World, results: list[PassResult]) -> None:
 def _flat(world: World) -> bool:
     """Whether every workspace's exec program shares one folder the rotator cannot see."""
     return world.deployment.sink == "exec" and world.deployment.exec_program == "flat"
+
+
+def _listless(world: World) -> bool:
+    """Whether every workspace's exec program fails to list (a lasting fault)."""
+    return world.deployment.sink == "exec" and world.deployment.exec_program == "listless"
 
 
 def _key_states(world: World, ws: str, *, other_than: str) -> set[tuple[str, bool]]:
