@@ -9,7 +9,7 @@ to; ``--write`` also regenerates ``tests/model/fixes_found.md`` from the results
 ``scripts/reliability_report.py`` copies into ``docs/reliability.md``).
 
 Not part of the test run (each search takes minutes): ``python scripts/seam_search.py
-[--examples N] [--seed S] [-k NAME] [--jobs J] [--write]``. Each re-break's text must match
+[--examples N] [--seed S] [-k NAME ...] [--jobs J] [--write]``. Each re-break's text must match
 exactly once, so a refactor that moves the code makes the script fail loudly, never test
 nothing.
 """
@@ -306,10 +306,12 @@ def main() -> int:
     parser.add_argument("--examples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=2, help="searches run side by side")
-    parser.add_argument("-k", default="", help="only fixes whose name contains this")
+    parser.add_argument(
+        "-k", action="append", default=[], help="only fixes whose name contains this (repeatable)"
+    )
     parser.add_argument("--write", action="store_true", help=f"regenerate {TABLE.name}")
     args = parser.parse_args()
-    chosen = [r for r in REBREAKS if args.k in r.fix]
+    chosen = [r for r in REBREAKS if not args.k or any(k in r.fix for k in args.k)]
     measured_on = _measured_on()
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(search, r, args.examples, args.seed, sys.executable) for r in chosen]

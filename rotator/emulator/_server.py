@@ -470,10 +470,12 @@ class Emulator:
         malformed: bool = False,
         apply_then_drop: bool = False,
         times: int = 1,
+        skip: int = 0,
         drip_ms: float = 0,
         drip_part: str = "all",
     ) -> None:
-        """Queue a fault for requests matching method and path ("*" for any); times -1: forever.
+        """Queue a fault for requests matching method and path ("*" for any); times -1: forever;
+        the first ``skip`` matching requests pass untouched.
 
         ``drip_ms`` > 0: the answer goes out one byte every ``drip_ms`` ms, its ``drip_part``
         (``headers``, ``body`` or ``all``) only; the connection is then closed.
@@ -490,6 +492,7 @@ class Emulator:
                 malformed=malformed,
                 apply_then_drop=apply_then_drop,
                 times=times,
+                skip=skip,
                 drip_ms=drip_ms,
                 drip_part=drip_part,
             )

@@ -163,7 +163,8 @@ def iso_z(moment: datetime) -> str:
 
 @dataclass
 class Fault:
-    """One queued fault rule; ``times`` counts down, -1 means forever.
+    """One queued fault rule; ``times`` counts down, -1 means forever; the first ``skip``
+    matching requests pass untouched (a fault on the third ``me`` of a pass, say).
 
     ``drip_ms`` > 0 sends the answer one byte every ``drip_ms`` milliseconds: its ``drip_part``
     (``headers``: the status line and headers, ``body``, or ``all``) slowly, the rest at once.
@@ -179,6 +180,7 @@ class Fault:
     malformed: bool = False
     apply_then_drop: bool = False
     times: int = 1
+    skip: int = 0
     drip_ms: float = 0
     drip_part: str = "all"
 
@@ -477,6 +479,8 @@ class EmulatorState:
             raise ValueError("a fault's status must be an HTTP status (100-599)")
         if fault.times == 0 or fault.times < -1:
             raise ValueError("a fault's times must be positive, or -1 for forever")
+        if fault.skip < 0:
+            raise ValueError("a fault's skip cannot be negative")
         if fault.delay_seconds < 0:
             raise ValueError("a fault's delay_seconds cannot be negative")
         if fault.drip_ms < 0:
@@ -495,6 +499,9 @@ class EmulatorState:
         with self._lock:
             for fault in self._faults:
                 if fault.matches(method, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     if fault.times > 0:
                         fault.times -= 1
                         if fault.times == 0:

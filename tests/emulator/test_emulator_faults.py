@@ -53,6 +53,31 @@ def test_times_counts_down_and_minus_one_is_forever(
     assert admin.get("/api/data/me").status_code == 200
 
 
+def test_skip_lets_the_first_matching_requests_through(
+    emulator: Emulator, admin: httpx.Client
+) -> None:
+    emulator.add_fault("GET", "/api/data/me", status=503, skip=2)
+    assert admin.get(KEYS).status_code == 200  # not a matching request: not counted
+    assert [admin.get("/api/data/me").status_code for _ in range(4)] == [200, 200, 503, 200]
+
+
+def test_a_skipping_rule_leaves_the_request_to_the_next_rule(
+    emulator: Emulator, admin: httpx.Client
+) -> None:
+    emulator.add_fault("GET", "/api/data/me", status=503, skip=1)
+    emulator.add_fault("GET", "*", status=500)
+    assert [admin.get("/api/data/me").status_code for _ in range(3)] == [500, 503, 200]
+
+
+def test_a_negative_skip_is_refused_over_the_control_endpoint(emulator: Emulator) -> None:
+    answer = httpx.post(
+        f"{emulator.url}/_emulator/faults",
+        json={"method": "GET", "path": "/api/data/me", "status": 503, "skip": -1},
+    )
+    assert answer.status_code == 400
+    assert "skip" in answer.json()["error"]
+
+
 def test_first_matching_rule_applies_and_others_wait(
     emulator: Emulator, admin: httpx.Client
 ) -> None:

@@ -2,10 +2,11 @@
 the invariants of ``tests/model/invariants.py`` are checked after every one.
 
 The deployment (drawn once per example): 1 to 4 workspaces from a ROTATOR_WORKSPACES_FILE, each
-with its own or the global patterns, the own key managed or not, the file sink (some workspaces
-on a MemorySink instead) or the exec sink with the example folder program (or a variant of it:
-one printing the key it holds, one that cannot list, one that ignores the workspace and is given
-one folder spelled a different way for each); a budget, concurrency, grace 0 or more, a max age
+with its own or the global patterns (and often the same credential names as the first), the
+own key managed or not, the file sink (some workspaces on a MemorySink instead) or the exec sink
+with the example folder program (or a variant of it: one printing the key it holds, one that
+cannot list, one that ignores the workspace and is given one folder spelled a different way for
+each); a budget, concurrency, grace 0 or more, a max age
 or not, retries or not; unsharded, or ROTATOR_SHARDS=2 with every pass run as two processes
 (shard 0, then 1). The steps: people making keys and look-alikes, revoking a key or every key of
 a credential, deleting sink entries, editing a sink entry's metadata by hand into garbage or
@@ -14,8 +15,9 @@ budget, grace, a workspace taken out of the workspaces file or put back); time p
 or a day and then a pass); ``rotator run-once`` and ``rotator rotate NAME --now`` through the
 CLI's entry point (also as the answer to a leak: every key of a credential revoked by hand, then
 ``rotate``, maybe while its sink cannot list); API faults (5xx, 429, dropped and applied-then-
-dropped answers, slow answers) and sink failures queued for the next command; a pass killed at a
-checkpoint (the recovery is the next pass, whichever step it is).
+dropped answers, slow answers) and sink failures queued for the next command; ``me`` failing for
+one entry only (one twin of a workspace listed twice) during a pass or a ``rotate``; a pass killed
+at a checkpoint (the recovery is the next pass, whichever step it is).
 
 What a run tried is counted (``tests/model/stats.py``; ``ROTATOR_MODEL_STATS=PATH`` writes the
 counts as JSON at the end), and ``scripts/reliability_report.py`` turns a run's counts into
@@ -127,7 +129,10 @@ def deployments(draw: Any) -> Deployment:
         own_choices += ("elsewhere",)
     if budget < 50 and not _seam("own-key-budget"):
         own_choices = ("none",)
-    specs = []
+    specs: list[WorkspaceSpec] = []
+    # Workspaces often run the same services (app-billing in each): then one workspace's
+    # record, key or budget share can be taken for another's.
+    same_names = count > 1 and draw(st.booleans())
     if sink in ("vault", "aws"):
         # The rotator reads its credential from a file: it cannot be its own sink's target.
         own_choices = tuple(c for c in own_choices if c != "sink") or ("none",)
@@ -149,13 +154,17 @@ def deployments(draw: Any) -> Deployment:
                 admin_days_left=(
                     draw(st.sampled_from((700, 20, 0.8, 0.8))) if own != "none" else 700
                 ),
-                keys=tuple(
-                    draw(
-                        st.lists(
-                            st.tuples(st.sampled_from(NAMES), st.sampled_from(DAYS)),
-                            min_size=1,
-                            max_size=4,
-                            unique_by=lambda k: k[0],
+                keys=(
+                    tuple((name, draw(st.sampled_from(DAYS))) for name, _ in specs[0].keys)
+                    if same_names and specs
+                    else tuple(
+                        draw(
+                            st.lists(
+                                st.tuples(st.sampled_from(NAMES), st.sampled_from(DAYS)),
+                                min_size=1,
+                                max_size=4,
+                                unique_by=lambda k: k[0],
+                            )
                         )
                     )
                 ),
@@ -179,7 +188,7 @@ def deployments(draw: Any) -> Deployment:
     )
     exec_program = draw(
         st.sampled_from(
-            ("folder", "folder", "flat")
+            ("folder", "folder", "flat", "flat")
             + (("chatty",) if _seam("exec-stderr-secret") else ())
             + (("listless",) if _seam("sink-list-fails") else ())
         )
@@ -331,7 +340,8 @@ class RotatorModel(RuleBasedStateMachine):
         if hasattr(self, "world"):
             self.world.close()
 
-    @initialize(deployment=deployments(), first_pass=st.booleans())
+    # The first pass mostly follows at once: the one pass where a budget's order is judged.
+    @initialize(deployment=deployments(), first_pass=st.sampled_from((True, True, False)))
     def deploy(self, deployment: Deployment, first_pass: bool = False) -> None:
         """Build the deployment; ``first_pass``: the CronJob's first run follows at once (the
         only pass sure to meet no fault, person or change first, which a budget's order over
@@ -535,6 +545,24 @@ class RotatorModel(RuleBasedStateMachine):
         shown = ",".join(f"{k}={v}" for k, v in sorted(options.items()))
         STATS.faults[f"api {method} {path} {shown}"] += 1
 
+    @rule(data=st.data(), skip=st.integers(0, 3), command=st.sampled_from(("run-once", "rotate")))
+    @_counted
+    def while_one_me_fails(self, data: Any, skip: int, command: str) -> None:
+        """``run-once`` or ``rotate NAME --now`` while ``me`` fails for one entry only: the
+        ``skip``-th ``me`` of the command, and its retries. Each entry asks ``me`` once as a
+        command starts, in the workspaces file's order when they are surveyed one at a time:
+        this is one workspace's, or one twin's and not the other's (which only the entries'
+        credentials compared tell apart)."""
+        times = 1 + self.world.deployment.max_retries
+        options = {"status": 503, "skip": skip}
+        self.world.faults.append(("GET", "/api/data/me", times, options))
+        self.disturbed = True
+        STATS.faults[f"api GET /api/data/me status=503 for one entry (skip {skip})"] += 1
+        if command == "run-once":
+            self._run_passes()
+        else:
+            self._rotate_drawn(data)
+
     @precondition(lambda self: bool(self.world.memory_sinks))
     @rule(
         data=st.data(),
@@ -583,6 +611,10 @@ class RotatorModel(RuleBasedStateMachine):
     @rule(data=st.data())
     @_counted
     def rotate_now(self, data: Any) -> None:
+        self._rotate_drawn(data)
+
+    def _rotate_drawn(self, data: Any) -> None:
+        """``rotate NAME --now`` of a drawn workspace and name, with ``--workspace`` or not."""
         world = self.world
         ws = self._workspace(data)
         name = self._pick(

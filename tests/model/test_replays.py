@@ -407,3 +407,21 @@ def test_a_pod_whose_only_entry_cannot_be_used_exits_3_beside_a_twin_elsewhere()
         shards=2,
     )
     replay(deployment, ("a_day_then_a_pass", {"hours": 24}))
+
+
+def test_one_credential_in_two_entries_is_refused_while_me_fails_for_one() -> None:
+    """[I1 held-key-revoked] when entries are compared by ``me`` alone: ws-b is ws-a again under
+    the very same admin key. A pass in which ws-b's ``me`` fails lets ws-a rotate app-billing
+    alone; then ``rotate app-billing --now --workspace ws-b``, while ws-a's ``me`` fails, lets
+    ws-b replace ws-a's new key and revoke it while ws-a's consumer holds it. One credential
+    in two entries is refused at start, whatever ``me`` answers."""
+    deployment = replace(
+        BASE,
+        workspaces=(ws("ws-a", ("app-billing", 5)), ws("ws-b")),
+        listed_twice=True,
+    )
+    replay(
+        deployment,
+        ("while_one_me_fails", {"data": Draws(), "skip": 1, "command": "run-once"}),
+        ("while_one_me_fails", {"data": Draws("ws-b", 0, False), "skip": 0, "command": "rotate"}),
+    )
