@@ -53,7 +53,7 @@ from rotator.settings import (
 )
 from rotator.sinks import registry, targets
 from rotator.sinks.base import Sink, SinkContext
-from rotator.survey import OtherShardEntry, PassConfig, Workspace
+from rotator.survey import OtherShardEntry, PassConfig, Unidentified, Workspace
 
 #: Signals that stop ``run-once`` and ``serve`` after the credentials in flight. SIGHUP is one:
 #: its default action (a closed terminal, a supervisor's reload) would kill a pass between create
@@ -537,12 +537,13 @@ def run_pass(
     notifier: Notifier,
     *,
     forced: set[str] | None = None,
+    unidentified: Sequence[Unidentified] = (),
 ) -> PassReport:
     """The one place every pass goes through (``run-once``, ``serve``, ``rotate``): the
     runner's pass, then its events out to the configured channels (a crash too, before it goes
     on up). Telling never changes the report, nor raises."""
     try:
-        report = runner.run_pass(workspaces, forced=forced)
+        report = runner.run_pass(workspaces, forced=forced, unidentified=unidentified)
     except Exception as exc:
         run_id = uuid.uuid4().hex
         crashed = partial(crashed_pass_event, run_id, utc_now(), exc)
@@ -688,6 +689,7 @@ def rotate_now(  # noqa: PLR0913 - each what a caller of `rotate --now` chooses,
         ) as workspaces,
     ):
         chosen = [w for w in workspaces if workspace in (None, w.name)]
+        unidentified: list[Unidentified] = []
         if workspace is not None and not chosen:
             raise RotateRefusedError(
                 [f"--workspace: workspace {workspace!r} is another shard's (ROTATOR_SHARDS)"],
@@ -698,9 +700,16 @@ def rotate_now(  # noqa: PLR0913 - each what a caller of `rotate --now` chooses,
             # rotating in one entry alone would revoke the key the other entry's sink holds.
             # With its twins in the pass, the pass refuses them all (workspace.duplicate, exit
             # 1), nothing done in either, as a scheduled pass does.
-            refused = reader.inventory(workspaces).refused
-            if workspace in refused:
-                chosen = [w for w in workspaces if w.name == workspace or w.name in refused]
+            found = reader.inventory(workspaces)
+            if workspace in found.refused:
+                chosen = [w for w in workspaces if w.name == workspace or w.name in found.refused]
+            # An entry left out whose `me` failed may be its twin all the same: the pass then
+            # revokes nothing that entry's sink could hold (and fails).
+            unidentified = [
+                Unidentified(w.name, found.unusable[w.name], w.expected_workspace_id)
+                for w in workspaces
+                if w.name in found.unusable and w not in chosen
+            ]
         if all_managed:
             # Every credential managed in the chosen workspaces, as status shows them now.
             wanted = {row.credential for row in reader.inventory(chosen).rows if row.managed}
@@ -710,7 +719,7 @@ def rotate_now(  # noqa: PLR0913 - each what a caller of `rotate --now` chooses,
             if refuse_unknown_first:
                 refuse_unmanaged(reader, chosen, wanted)
         notifier = build_notifier(settings)
-        report = run_pass(runner, chosen, notifier, forced=wanted)
+        report = run_pass(runner, chosen, notifier, forced=wanted, unidentified=unidentified)
         while (
             any(w.locked for w in report.workspaces)
             and time.monotonic() < deadline
@@ -718,7 +727,7 @@ def rotate_now(  # noqa: PLR0913 - each what a caller of `rotate --now` chooses,
         ):
             # Another process's pass holds a lock: nothing was done there; try again shortly.
             (stop or threading.Event()).wait(min(_LOCK_RETRY_SECONDS, deadline - time.monotonic()))
-            report = run_pass(runner, chosen, notifier, forced=wanted)
+            report = run_pass(runner, chosen, notifier, forced=wanted, unidentified=unidentified)
     usable = [w for w in report.workspaces if w.usable and not w.locked]
     unknown = sorted(n for n in wanted if usable and all(n in w.not_found for w in usable))
     return RotateResult(report, () if all_managed else tuple(unknown))

@@ -54,6 +54,10 @@ class Deferral(StrEnum):
     CURRENT_MISSING = "current-missing"
     #: Its rotation is left out this pass, so the key it would follow stays.
     ROTATION_DEFERRED = "rotation-deferred"
+    #: Another entry of the workspaces file could not be identified this pass (its ``me``,
+    #: credential or sink failed): it may be this workspace listed again, its sink holding
+    #: this key.
+    ENTRY_UNIDENTIFIED = "entry-unidentified"
 
 
 class Action(StrEnum):
@@ -313,12 +317,35 @@ def allocate(
     return listed
 
 
+def hold_revokes(
+    actions: Iterable[PlannedAction], workspaces: Collection[str]
+) -> list[PlannedAction]:
+    """The actions of a pass with every revoke in ``workspaces`` of a key another entry's
+    sink could hold deferred (``entry-unidentified``): retiring a previous key, revoking an
+    orphan. Such a key may be one that entry delivered, if it is the same workspace listed
+    again. A pending key never delivered is still revoked (this entry made it, and no sink
+    holds its secret), and rotations still run: a new key and its delivery take nothing from
+    anyone."""
+    return [
+        replace(a, deferred=Deferral.ENTRY_UNIDENTIFIED)
+        if a.deferred is None
+        and a.workspace in workspaces
+        and (
+            a.action is Action.RETIRE
+            or (a.action is Action.REVOKE_ORPHAN and a.reason != "pending-not-delivered")
+        )
+        else a
+        for a in actions
+    ]
+
+
 __all__ = [
     "Action",
     "Deferral",
     "PlanConfig",
     "PlannedAction",
     "allocate",
+    "hold_revokes",
     "plan_credential",
     "plan_workspace",
 ]

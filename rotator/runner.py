@@ -56,7 +56,7 @@ from rotator.errors import (
 from rotator.locks.base import HeldLock
 from rotator.logging import get_logger
 from rotator.models import ApiKey, Reason
-from rotator.plan import Action, Deferral, PlannedAction, allocate
+from rotator.plan import Action, Deferral, PlannedAction, allocate, hold_revokes
 from rotator.report import KeyStatus, PassReport, WorkspaceReport
 from rotator.rotation import (
     CredentialResult,
@@ -72,6 +72,7 @@ from rotator.survey import (
     PassConfig,
     ReadOnly,
     Survey,
+    Unidentified,
     Workspace,
     WorkspaceConfigError,
     duplicate_error,
@@ -271,13 +272,22 @@ class Runner:
     # ----------------------------------------------------------------------- the pass
 
     def run_pass(
-        self, workspaces: Sequence[Workspace], *, forced: Collection[str] | None = None
+        self,
+        workspaces: Sequence[Workspace],
+        *,
+        forced: Collection[str] | None = None,
+        unidentified: Sequence[Unidentified] = (),
     ) -> PassReport:
         """One pass over ``workspaces``.
 
         ``forced`` names credentials to rotate at once whatever the policy (``rotate --now``):
         the pass then touches only those, and first retires a previous key still in its grace
         period. Only managed credentials can be forced (invariant 6).
+
+        ``unidentified``: entries of the workspaces file outside this pass whose ``me`` could
+        not be asked (``rotate --workspace`` passes them). Like an entry of the pass that could
+        not be identified, each may be one of these workspaces listed again: the pass then
+        revokes nothing another sink could hold there, and fails.
         """
         run_id = uuid.uuid4().hex
         started = time.monotonic()
@@ -289,6 +299,9 @@ class Runner:
                 dry_run=self._config.dry_run,
                 workspaces=[w.name for w in workspaces],
             )
+            for entry in unidentified:
+                self._log.error("workspace.twin_unchecked", other=entry.name, error=entry.why)
+                report.unchecked_twins[entry.name] = entry.why
             runs = [
                 _WorkspaceRun(ws, WorkspaceReport(name=ws.name), self._log.bind(workspace=ws.name))
                 for ws in workspaces
@@ -296,7 +309,7 @@ class Runner:
             for run in runs:
                 run.gates = self._gates(run)
             report.workspaces = [r.report for r in runs]
-            _Scheduler(self, runs, report, forced).run()
+            _Scheduler(self, runs, report, forced, unidentified).run()
             report.duration_s = round(time.monotonic() - started, 3)
             self._log.info(
                 "pass.finished",
@@ -544,11 +557,13 @@ class _Scheduler:
         runs: list[_WorkspaceRun],
         report: PassReport,
         forced: Collection[str] | None,
+        unidentified: Sequence[Unidentified] = (),
     ) -> None:
         self._runner = runner
         self._runs = runs
         self._report = report
         self._forced = forced
+        self._unidentified = unidentified
         self._config = runner.config
         self._allocated = False
         self._futures: dict[Future[Any], _Job] = {}
@@ -622,6 +637,7 @@ class _Scheduler:
             self._config.max_rotations_per_pass,
             days_to_next_pass=self._runner.days_to_next_pass(),
         )
+        everything = self._hold_revokes(opened, everything)
         if any(a.deferred == Deferral.BUDGET for a in everything):
             self._report.budget_exhausted = True
             self._runner._log.warning(
@@ -644,6 +660,44 @@ class _Scheduler:
                 j for j in jobs if j.credential == own and any(a.creates for a in j.actions)
             ]
             run.queue.extend(j for j in jobs if j not in run.last)
+
+    def _hold_revokes(
+        self, opened: list[_WorkspaceRun], actions: list[PlannedAction]
+    ) -> list[PlannedAction]:
+        """An entry whose identity this pass could not learn (its ``me``, credential or sink
+        failed before its survey ended; another shard's, or one outside a ``rotate
+        --workspace``, whose ``me`` failed) may be one of these workspaces listed again, and
+        its sink may hold any key of it: no such key is revoked there until every entry is
+        known. An entry with a ``workspace_id`` in the workspaces file can only be that
+        workspace again; one without may be any."""
+        declared = {e.name: e.expected_workspace_id for r in self._runs for e in r.ws.other_shards}
+        suspects = {u.name: u.declared_workspace_id for u in self._unidentified}
+        suspects.update(
+            (r.ws.name, r.ws.expected_workspace_id)
+            for r in self._runs
+            if r.found is None and not r.report.locked
+        )
+        suspects.update(
+            (name, declared.get(name))
+            for name in self._report.unchecked_twins
+            if name not in suspects
+        )
+        ids = set(suspects.values())
+        exposed = {
+            r.ws.name
+            for r in opened
+            if r.found is not None and (None in ids or r.found.identity.workspace_id in ids)
+        }
+        if not exposed:
+            return actions
+        held = hold_revokes(actions, exposed)
+        count = sum(a.deferred == Deferral.ENTRY_UNIDENTIFIED for a in held)
+        if count:
+            self._runner._log.warning(
+                "revokes.held", unidentified=sorted(suspects), workspaces=sorted(exposed),
+                held=count,
+            )  # fmt: skip
+        return held
 
     # -- choosing -------------------------------------------------------------------------
 

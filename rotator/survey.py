@@ -71,6 +71,18 @@ class OtherShardEntry:
     expected_workspace_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Unidentified:
+    """An entry of the workspaces file that a pass could not identify (its ``me``, credential
+    or sink failed first): it may be one of the pass's workspaces listed again, whose sink
+    may hold a key of it, unless its ``workspace_id`` says which workspace it is."""
+
+    name: str
+    why: str
+    #: The entry's ``workspace_id`` in the workspaces file: it can hold keys of no other.
+    declared_workspace_id: str | None = None
+
+
 @dataclass
 class Workspace:
     """One workspace: its label, the API client holding its own credential, sink and lock."""

@@ -47,6 +47,9 @@ def test_one_down_one_slow_one_foreign_and_the_rest_rotate(
         world.emu.add_key(world.emu.add_workspace("elsewhere"), "x")  # another workspace exists
         revoker = ProjectManagerClient(world.emu.url, Secret(down_admin), max_retries=0)
         clients.append(revoker)
+        # Declared in the workspaces file: the entry that cannot be used now can hold keys of
+        # no other workspace, so the others' revokes go ahead.
+        down.expected_workspace_id = revoker.me().workspace_id
         own = next(k for k in revoker.list_keys() if k.name == "rotator-admin")
         revoker.revoke_key(own.id)  # its credential is refused from now on
         foreign, _ = _space(world.emu, "foreign", clients)
@@ -87,6 +90,61 @@ def test_one_down_one_slow_one_foreign_and_the_rest_rotate(
     finally:
         for client in clients:
             client.close()
+
+
+def test_an_entry_that_cannot_be_identified_holds_back_every_revoke(world: World) -> None:
+    """An entry whose ``me`` fails, with no ``workspace_id`` declared, may be the other
+    workspace listed again under another admin key: its sink may hold any key there. The
+    other workspace still rotates and delivers, but revokes nothing (``revokes.held``) and the
+    pass fails; once the entry answers, the held revoke goes ahead."""
+    clients: list[ProjectManagerClient] = []
+    try:
+        healthy, _ = _space(world.emu, "healthy", clients)
+        down, _ = _space(world.emu, "down", clients)
+        healthy_id = healthy.provider.me().workspace_id
+        (old,) = [k for k in world.emu.keys(healthy_id) if k["name"] == "app-billing"]
+        world.emu.add_fault("GET", "/api/data/me", status=503, skip=1)  # down's, not healthy's
+        engine = world.engine()
+        report = engine.run_pass([healthy, down])
+        assert report.exit_code == 1
+        assert report.workspaces[0].outcomes == {"app-billing": Outcome.ROTATED}
+        record = healthy.sink.read("app-billing").record
+        assert record is not None and record.previous_key_id == old["id"]
+        assert not _revoked(world.emu, healthy_id, str(old["id"]))
+        held = [e for e in world.events() if e["event"] == "revokes.held"]
+        assert [(e["unidentified"], e["workspaces"]) for e in held] == [(["down"], ["healthy"])]
+        assert engine.run_pass([healthy, down]).exit_code == 0
+        assert _revoked(world.emu, healthy_id, str(old["id"]))
+    finally:
+        for client in clients:
+            client.close()
+
+
+def test_an_unidentified_entry_declaring_another_workspace_holds_back_nothing(
+    world: World,
+) -> None:
+    """With its ``workspace_id`` in the workspaces file, an entry whose ``me`` fails can only
+    be that workspace again: the other workspace's revokes go ahead (the pass still fails)."""
+    clients: list[ProjectManagerClient] = []
+    try:
+        healthy, _ = _space(world.emu, "healthy", clients)
+        down, _ = _space(world.emu, "down", clients)
+        down.expected_workspace_id = down.provider.me().workspace_id
+        healthy_id = healthy.provider.me().workspace_id
+        (old,) = [k for k in world.emu.keys(healthy_id) if k["name"] == "app-billing"]
+        world.emu.add_fault("GET", "/api/data/me", status=503, skip=1)
+        report = world.engine().run_pass([healthy, down])
+        assert report.exit_code == 1
+        assert _revoked(world.emu, healthy_id, str(old["id"]))
+        assert not [e for e in world.events() if e["event"] == "revokes.held"]
+    finally:
+        for client in clients:
+            client.close()
+
+
+def _revoked(emu: Emulator, workspace_id: str, key_id: str) -> bool:
+    (key,) = [k for k in emu.keys(workspace_id, include_revoked=True) if k["id"] == key_id]
+    return bool(key["revoked"])
 
 
 def test_no_usable_workspace_at_all_is_exit_3(world: World) -> None:

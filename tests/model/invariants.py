@@ -422,10 +422,13 @@ def check_budget_order(world: World, before: dict[tuple[str, str], Urgency]) -> 
 
 def refused_at_start(world: World) -> bool:
     """Whether every command must refuse the deployment at start (exit 2): two workspaces
-    sharing one place (a folder spelled twice, one exec program and arguments)."""
+    sharing one place (a folder spelled twice, one exec program and arguments), or two
+    entries pinning one ``workspace_id``."""
     d = world.deployment
-    return d.folder_spelled_twice or (
-        d.exec_shared_folder and d.sink == "exec" and len(world.listed) > 1
+    return (
+        d.folder_spelled_twice
+        or (d.exec_shared_folder and d.sink == "exec" and len(world.listed) > 1)
+        or (d.listed_twice and d.declared_ids)
     )
 
 

@@ -116,6 +116,9 @@ class Deployment:
     #: ROTATOR_SHARDS: 2 runs every pass as two processes (ROTATOR_SHARD_INDEX 0, then 1), as
     #: the Indexed CronJob's pods do; 1 is unsharded.
     shards: int = 1
+    #: Each entry names its ``workspace_id`` in the workspaces file (a twin then pins the
+    #: first entry's id: refused at start).
+    declared_ids: bool = False
 
     def patterns(self, spec: WorkspaceSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The patterns ops configured for ``spec`` (its own, else the global ones)."""
@@ -498,6 +501,8 @@ class World:
                 entry["key_names"] = list(spec.key_names)
             if spec.exclude_key_names is not None:
                 entry["exclude_key_names"] = list(spec.exclude_key_names)
+            if d.declared_ids:
+                entry["workspace_id"] = self.ws_ids[name]
             entries.append(entry)
         workspaces_file = self.root / "workspaces.yaml"
         workspaces_file.write_text(yaml.safe_dump({"workspaces": entries}))

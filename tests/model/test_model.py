@@ -1,23 +1,23 @@
 """A model of the whole rotator: Hypothesis generates a deployment and a sequence of steps, and
 the invariants of ``tests/model/invariants.py`` are checked after every one.
 
-The deployment (drawn once per example): 1 to 4 workspaces from a ROTATOR_WORKSPACES_FILE, each
-with its own or the global patterns (and often the same credential names as the first), the
-own key managed or not, the file sink (some workspaces on a MemorySink instead) or the exec sink
-with the example folder program (or a variant of it: one printing the key it holds, one that
-cannot list, one that ignores the workspace and is given one folder spelled a different way for
-each); a budget, concurrency, grace 0 or more, a max age
-or not, retries or not; unsharded, or ROTATOR_SHARDS=2 with every pass run as two processes
-(shard 0, then 1). The steps: people making keys and look-alikes, revoking a key or every key of
-a credential, deleting sink entries, editing a sink entry's metadata by hand into garbage or
-another key's id; ops changing the settings between passes (patterns, a workspace's patterns,
-budget, grace, a workspace taken out of the workspaces file or put back); time passing (alone,
-or a day and then a pass); ``rotator run-once`` and ``rotator rotate NAME --now`` through the
-CLI's entry point (also as the answer to a leak: every key of a credential revoked by hand, then
-``rotate``, maybe while its sink cannot list); API faults (5xx, 429, dropped and applied-then-
-dropped answers, slow answers) and sink failures queued for the next command; ``me`` failing for
-one entry only (one twin of a workspace listed twice) during a pass or a ``rotate``; a pass killed
-at a checkpoint (the recovery is the next pass, whichever step it is).
+The deployment (drawn once per example): 1 to 4 workspaces from a ROTATOR_WORKSPACES_FILE, each with
+its own or the global patterns (and often the same credential names as the first), the own key
+managed or not, the file sink (some workspaces on a MemorySink instead) or the exec sink with the
+example folder program (or a variant of it: one printing the key it holds, one that cannot list, one
+that ignores the workspace and is given one folder spelled a different way for each); a budget,
+concurrency, grace 0 or more, a max age or not, retries or not; each entry's ``workspace_id``
+written down or not; unsharded, or ROTATOR_SHARDS=2 with every pass run as two processes (shard 0,
+then 1). The steps: people making keys and look-alikes, revoking a key or every key of a credential,
+deleting sink entries, editing a sink entry's metadata by hand into garbage or another key's id; ops
+changing the settings between passes (patterns, a workspace's patterns, budget, grace, a workspace
+taken out of the workspaces file or put back); time passing (alone, or a day and then a pass);
+``rotator run-once`` and ``rotator rotate NAME --now`` through the CLI's entry point (also as the
+answer to a leak: every key of a credential revoked by hand, then ``rotate``, maybe while its sink
+cannot list); API faults (5xx, 429, dropped and applied-then-dropped answers, slow answers) and
+sink failures queued for the next command; ``me`` failing for one entry only (one twin of a
+workspace listed twice) during a pass or a ``rotate``; a pass killed at a checkpoint (the recovery
+is the next pass, whichever step it is).
 
 What a run tried is counted (``tests/model/stats.py``; ``ROTATOR_MODEL_STATS=PATH`` writes the
 counts as JSON at the end), and ``scripts/reliability_report.py`` turns a run's counts into
@@ -223,6 +223,7 @@ def deployments(draw: Any) -> Deployment:
             if count > 1 and (_seam("twin-own-key-across-shards") or not twin_own)
             else 1
         ),
+        declared_ids=draw(st.booleans()),
     )
 
 
