@@ -75,7 +75,9 @@ from rotator.survey import (
     Unidentified,
     Workspace,
     WorkspaceConfigError,
+    declared_ids,
     duplicate_error,
+    exposed_to,
     inventory,
     listed_twice,
     log_evaluations,
@@ -670,10 +672,10 @@ class _Scheduler:
         its sink may hold any key of it: no such key is revoked there until every entry is
         known. An entry with a ``workspace_id`` in the workspaces file can only be that
         workspace again; one without may be any."""
-        declared = {e.name: e.expected_workspace_id for r in self._runs for e in r.ws.other_shards}
+        declared = declared_ids([r.ws for r in self._runs])
         suspects = {u.name: u.declared_workspace_id for u in self._unidentified}
         suspects.update(
-            (r.ws.name, r.ws.expected_workspace_id)
+            (r.ws.name, declared[r.ws.name])
             for r in self._runs
             if r.found is None and not r.report.locked
         )
@@ -682,12 +684,8 @@ class _Scheduler:
             for name in self._report.unchecked_twins
             if name not in suspects
         )
-        ids = set(suspects.values())
-        exposed = {
-            r.ws.name
-            for r in opened
-            if r.found is not None and (None in ids or r.found.identity.workspace_id in ids)
-        }
+        identities = {r.ws.name: r.found.identity.workspace_id for r in opened if r.found}
+        exposed = exposed_to(suspects, identities)
         if not exposed:
             return actions
         held = hold_revokes(actions, exposed)

@@ -9,7 +9,7 @@ sees it (:class:`Workspace`), which both the survey and the runner use.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from fnmatch import fnmatchcase
@@ -20,7 +20,14 @@ import structlog
 from rotator.errors import ApiAuthError, ApiError, RotatorError, SinkError
 from rotator.locks.base import PassLock
 from rotator.models import ApiKey, Identity, Role, Secret, utc
-from rotator.plan import Action, PlanConfig, PlannedAction, allocate, plan_workspace
+from rotator.plan import (
+    Action,
+    PlanConfig,
+    PlannedAction,
+    allocate,
+    hold_revokes,
+    plan_workspace,
+)
 from rotator.policy import RotationPolicy, decide, is_managed
 from rotator.reconcile import (
     CredentialView,
@@ -151,6 +158,10 @@ class ReadOnly(Generic[T]):
     incomplete: dict[str, str] = field(default_factory=dict)
     #: Patterns that select no key, by workspace.
     unmatched: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: The workspace id ``me`` answered for each workspace read.
+    identities: dict[str, str | None] = field(default_factory=dict)
+    #: Other shards' entries whose ``me`` failed, and why.
+    unchecked: dict[str, str] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[T]:
         return iter(self.rows)
@@ -430,6 +441,27 @@ def other_shard_identities(
     return found
 
 
+def exposed_to(
+    suspects: Mapping[str, str | None], identities: Mapping[str, str | None]
+) -> set[str]:
+    """The workspaces (name -> the id ``me`` answered) that an entry a pass could not identify
+    (name -> the ``workspace_id`` it declares, or None) may be listed again as: every one when
+    any such entry declares none, else those of an id one declares (or of no id known). There,
+    no key another sink could hold is revoked (:func:`rotator.plan.hold_revokes`)."""
+    ids = set(suspects.values())
+    if not ids:
+        return set()
+    return {name for name, id_ in identities.items() if None in ids or id_ is None or id_ in ids}
+
+
+def declared_ids(workspaces: Sequence[Workspace]) -> dict[str, str | None]:
+    """Each entry's ``workspace_id`` from the workspaces file (None: not written down), by
+    name: the workspaces of this process and the entries other shards take."""
+    declared = {e.name: e.expected_workspace_id for ws in workspaces for e in ws.other_shards}
+    declared.update((ws.name, ws.expected_workspace_id) for ws in workspaces)
+    return declared
+
+
 def duplicate_error(others: Sequence[str], workspace_id: str | None) -> str:
     """Why an entry is refused as one workspace listed twice (``workspace_id`` None: the
     entries hold the very same credential)."""
@@ -481,7 +513,8 @@ def read_only(
             result.unusable[ws.name] = str(exc)
             continue
         surveyed.append((ws, found))
-    twice = listed_twice(surveyed, log)
+        result.identities[ws.name] = found.identity.workspace_id
+    twice = listed_twice(surveyed, log, result.unchecked)
     for ws, found in surveyed:
         if ws.name in twice:
             error = duplicate_error(twice[ws.name], found.identity.workspace_id)
@@ -615,6 +648,10 @@ def plan_and_inventory(
         config.max_rotations_per_pass,
         days_to_next_pass=days_to_next_pass,
     )
+    # What a pass holds back beside an entry it cannot identify, the plan shows held back.
+    declared = declared_ids(workspaces)
+    suspects = {name: declared.get(name) for name in [*both.unusable, *both.unchecked]}
+    actions = hold_revokes(actions, exposed_to(suspects, both.identities))
     plan = ReadOnly(
         actions,
         unusable=both.unusable,

@@ -13,6 +13,7 @@ from rotator.client import ProjectManagerClient
 from rotator.emulator import Emulator
 from rotator.locks.memory import MemoryLock
 from rotator.models import Secret
+from rotator.plan import Action, Deferral
 from rotator.rotation import Outcome
 from rotator.sinks.memory import MemorySink
 from rotator.survey import Workspace
@@ -104,7 +105,7 @@ def test_an_entry_that_cannot_be_identified_holds_back_every_revoke(world: World
         healthy_id = healthy.provider.me().workspace_id
         (old,) = [k for k in world.emu.keys(healthy_id) if k["name"] == "app-billing"]
         world.emu.add_fault("GET", "/api/data/me", status=503, skip=1)  # down's, not healthy's
-        engine = world.engine()
+        engine = world.engine(concurrency=1)  # each entry asks `me` in turn
         report = engine.run_pass([healthy, down])
         assert report.exit_code == 1
         assert report.workspaces[0].outcomes == {"app-billing": Outcome.ROTATED}
@@ -113,6 +114,16 @@ def test_an_entry_that_cannot_be_identified_holds_back_every_revoke(world: World
         assert not _revoked(world.emu, healthy_id, str(old["id"]))
         held = [e for e in world.events() if e["event"] == "revokes.held"]
         assert [(e["unidentified"], e["workspaces"]) for e in held] == [(["down"], ["healthy"])]
+        # `plan` shows the retire held back for as long as down cannot be identified.
+        world.emu.add_fault("GET", "/api/data/me", status=503, skip=1)
+        plan, _rows = engine.plan_and_inventory([healthy, down])
+        assert [(a.action, a.key_id, a.deferred) for a in plan] == [
+            (Action.RETIRE, old["id"], Deferral.ENTRY_UNIDENTIFIED)
+        ]
+        plan, _rows = engine.plan_and_inventory([healthy, down])
+        assert [(a.action, a.deferred) for a in plan if a.workspace == "healthy"] == [
+            (Action.RETIRE, None)
+        ]
         assert engine.run_pass([healthy, down]).exit_code == 0
         assert _revoked(world.emu, healthy_id, str(old["id"]))
     finally:
@@ -133,7 +144,7 @@ def test_an_unidentified_entry_declaring_another_workspace_holds_back_nothing(
         healthy_id = healthy.provider.me().workspace_id
         (old,) = [k for k in world.emu.keys(healthy_id) if k["name"] == "app-billing"]
         world.emu.add_fault("GET", "/api/data/me", status=503, skip=1)
-        report = world.engine().run_pass([healthy, down])
+        report = world.engine(concurrency=1).run_pass([healthy, down])
         assert report.exit_code == 1
         assert _revoked(world.emu, healthy_id, str(old["id"]))
         assert not [e for e in world.events() if e["event"] == "revokes.held"]
