@@ -295,8 +295,10 @@ def plan_table(rows: Sequence[Row], upcoming: Sequence[Row], screen: Screen, lim
     ]
     size = None if wide else screen.width
     # What waits for its time (a grace period) is shown below, with when; what the budget left
-    # out is shown here, as what this pass would have done.
-    rows = [r for r in rows if r.get("deferred") in (None, "budget", "rotation-deferred")]
+    # out, and a revoke held back beside an entry that cannot be identified, are shown here, as
+    # what this pass would have done.
+    shown = (None, "budget", "rotation-deferred", "entry-unidentified")
+    rows = [r for r in rows if r.get("deferred") in shown]
     parts = [table(rows, columns, width=size, colour=colour) if rows else "(nothing to do now)"]
     later = [
         r

@@ -58,3 +58,24 @@ def test_a_table_gives_way_by_dropping_then_cutting() -> None:
     cut = table(rows, columns, width=25).splitlines()
     assert cut[1] == "x" * 12 + "…" + "  " + "z" * 10
     assert all(len(line) <= 25 for line in cut)
+
+
+def test_the_plan_table_shows_what_the_budget_or_an_unidentified_entry_holds_back() -> None:
+    from rotator.render import Screen, plan_table  # noqa: PLC0415
+
+    def row(credential: str, action: str, deferred: str | None) -> dict[str, object]:
+        return {
+            "workspace": "acme", "credential": credential, "action": action, "reason": "r",
+            "key_id": "k", "days_left": 1.0, "deferred": deferred,
+        }  # fmt: skip
+
+    rows = [
+        row("app-now", "rotate", None),
+        row("app-budget", "rotate", "budget"),
+        row("app-held", "retire", "entry-unidentified"),
+        row("app-grace", "retire", "grace"),
+    ]
+    shown = plan_table(rows, [], Screen(now=NOW, width=None))
+    assert all(name in shown for name in ("app-now", "app-budget", "app-held"))
+    assert "entry-unidentified" in shown
+    assert "app-grace" not in shown  # what waits for its time is listed below, with when
