@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 
-from rotator.render import Column, dump, table, when
+from rotator.render import Column, Screen, dump, plan_table, table, when
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 
@@ -61,8 +61,6 @@ def test_a_table_gives_way_by_dropping_then_cutting() -> None:
 
 
 def test_the_plan_table_shows_what_the_budget_or_an_unidentified_entry_holds_back() -> None:
-    from rotator.render import Screen, plan_table  # noqa: PLC0415
-
     def row(credential: str, action: str, deferred: str | None) -> dict[str, object]:
         return {
             "workspace": "acme", "credential": credential, "action": action, "reason": "r",
