@@ -130,6 +130,19 @@ def check_safety(world: World, ledger: Ledger, result: PassResult | None = None)
         for event in result.events():
             if event.get("event") == "rotator.crashed":
                 fail("crash", f"rotator {' '.join(result.argv)} crashed: {event}")
+        _check_one_credential_twice(world, result)
+
+
+def _check_one_credential_twice(world: World, result: PassResult) -> None:
+    """I7: one credential in two entries is known before any request, so no command ever
+    creates or revokes a key in that workspace, whatever ``me`` answers (or fails to)."""
+    d = world.deployment
+    if d.listed_twice and not d.twin_own_credential:
+        if world.ws_ids[d.workspaces[0].name] in result.changed_in:
+            fail(
+                "I7 listed-twice-changed", f"{result.argv} changed keys of a workspace listed twice"
+            )
+        STATS.invariants_held["I7"] += 1
 
 
 def _check_targets(world: World, ledger: Ledger) -> None:

@@ -317,6 +317,8 @@ class PassResult:
     #: the emulator's request log): a sharded pod asks ``me`` with the credential of every other
     #: shard's entry too, to find one workspace listed twice, and takes none of them.
     touched: frozenset[str] = frozenset()
+    #: The workspace ids in which the command created or revoked a key (POST or DELETE).
+    changed_in: frozenset[str] = frozenset()
     #: ROTATOR_SHARD_INDEX of this pass, when the deployment is sharded.
     shard: int | None = None
     #: API faults were queued for this command.
@@ -678,6 +680,9 @@ class World:
             out.getvalue(),
             changed,
             touched=self._workspaces_of([r for r in requests if not _asks_me(r)]),
+            changed_in=self._workspaces_of(
+                [r for r in requests if r["method"] in ("POST", "DELETE")]
+            ),
             shard=shard,
             faulted=faulted,
         )

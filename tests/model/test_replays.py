@@ -413,11 +413,12 @@ def test_a_pod_whose_only_entry_cannot_be_used_exits_3_beside_a_twin_elsewhere()
 
 
 def test_one_credential_in_two_entries_is_refused_while_me_fails_for_one() -> None:
-    """[I1 held-key-revoked] when entries are compared by ``me`` alone: ws-b is ws-a again under
-    the very same admin key. A pass in which ws-b's ``me`` fails lets ws-a rotate app-billing
-    alone; then ``rotate app-billing --now --workspace ws-b``, while ws-a's ``me`` fails, lets
-    ws-b replace ws-a's new key and revoke it while ws-a's consumer holds it. One credential
-    in two entries is refused at start, whatever ``me`` answers."""
+    """[I7 listed-twice-changed] when entries are compared by ``me`` alone: ws-b is ws-a again
+    under the very same admin key. A pass in which ws-b's ``me`` fails lets ws-a rotate
+    app-billing alone (and, before revokes were held back beside an entry that cannot be
+    identified, ``rotate app-billing --now --workspace ws-b`` while ws-a's ``me`` fails then
+    revoked ws-a's new key under its consumer). One credential in two entries is refused at
+    start, whatever ``me`` answers: nothing is ever done in that workspace."""
     deployment = replace(
         BASE,
         workspaces=(ws("ws-a", ("app-billing", 5)), ws("ws-b")),
