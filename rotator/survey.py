@@ -648,9 +648,12 @@ def plan_and_inventory(
         config.max_rotations_per_pass,
         days_to_next_pass=days_to_next_pass,
     )
-    # What a pass holds back beside an entry it cannot identify, the plan shows held back.
+    # What a pass holds back beside an entry it cannot identify, the plan shows held back: as
+    # in the pass, every entry that was not identified (unusable, or refused for holding another
+    # entry's very credential, before any request), and other shards' whose `me` failed.
     declared = declared_ids(workspaces)
-    suspects = {name: declared.get(name) for name in [*both.unusable, *both.unchecked]}
+    unread = [ws.name for ws in workspaces if ws.name not in both.identities]
+    suspects = {name: declared.get(name) for name in [*unread, *both.unchecked]}
     actions = hold_revokes(actions, exposed_to(suspects, both.identities))
     plan = ReadOnly(
         actions,
